@@ -1,0 +1,264 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/podguard/podguard/policies"
+	"github.com/podguard/podguard/policies/config"
+)
+
+// Options says where a policy set comes from.
+type Options struct {
+	// PolicyDir holds extra Rego (custom rules, overrides of nothing: packages must not
+	// collide with the built-in ones). Empty means the built-in policies only.
+	PolicyDir string
+	// ConfigFile is the user's configuration; empty means the embedded defaults.
+	ConfigFile string
+	// RunTests runs every *_test.rego of the set against the default configuration and
+	// refuses the set when one fails, so a policy change that breaks its own tests never
+	// goes live.
+	RunTests bool
+	// Now is the clock used for enforceAfter; nil means time.Now.
+	Now func() time.Time
+}
+
+// deniedBuiltins are refused at compile time: a policy must not reach the network or
+// read the process environment from inside an admission request.
+var deniedBuiltins = map[string]bool{
+	"http.send":          true,
+	"net.lookup_ip_addr": true,
+	"opa.runtime":        true,
+}
+
+func capabilities() *ast.Capabilities {
+	c := ast.CapabilitiesForThisVersion()
+	kept := c.Builtins[:0]
+	for _, b := range c.Builtins {
+		if !deniedBuiltins[b.Name] {
+			kept = append(kept, b)
+		}
+	}
+	c.Builtins = kept
+	return c
+}
+
+type source struct {
+	name string // shown in errors: the file's path
+	text []byte
+}
+
+// Load reads, compiles and (optionally) tests a policy set. It is the only way to get an
+// Engine, so every Engine in use has compiled and validated.
+func Load(ctx context.Context, opts Options) (*Engine, error) {
+	srcs, err := readSources(opts.PolicyDir)
+	if err != nil {
+		return nil, err
+	}
+	modules := map[string]*ast.Module{}
+	tests := map[string]*ast.Module{}
+	popts := ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
+	for _, s := range srcs {
+		m, err := ast.ParseModuleWithOpts(s.name, string(s.text), popts)
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasSuffix(s.name, "_test.rego") {
+			tests[s.name] = m
+			continue
+		}
+		modules[s.name] = m
+	}
+	ids := ruleIDs(modules)
+	if len(ids) == 0 {
+		return nil, errors.New("policy set has no rules (no package pod.rules.<id>)")
+	}
+	var custom []string
+	for _, id := range ids {
+		if !isBuiltin(id) {
+			custom = append(custom, id)
+		}
+	}
+	var rawConfig []byte
+	if opts.ConfigFile != "" {
+		if rawConfig, err = os.ReadFile(opts.ConfigFile); err != nil {
+			return nil, fmt.Errorf("reading config: %w", err)
+		}
+	}
+	cfg, err := config.Parse(rawConfig, custom)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", opts.ConfigFile, err)
+	}
+	if opts.RunTests {
+		if err := runTests(ctx, modules, tests); err != nil {
+			return nil, err
+		}
+	}
+	e := &Engine{cfg: cfg, rules: ids, now: opts.Now, revision: revision(srcs, rawConfig)}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	store := inmem.NewFromObject(map[string]any{"pod": map[string]any{"config": cfg.Data}})
+	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithStrict(true)
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, compiler.Errors
+	}
+	prepare := func(query string) (rego.PreparedEvalQuery, error) {
+		q, err := rego.New(
+			rego.Query(query),
+			rego.Compiler(compiler),
+			rego.Store(store),
+			rego.StrictBuiltinErrors(true),
+		).PrepareForEval(ctx)
+		if err != nil {
+			return q, fmt.Errorf("preparing %s: %w", query, err)
+		}
+		return q, nil
+	}
+	if e.decision, err = prepare("data.pod.decision"); err != nil {
+		return nil, err
+	}
+	if e.defaults, err = prepare("data.pod.defaults.additions"); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// readSources returns the built-in Rego followed by the policy directory's, in a stable
+// order so the revision hash only changes when content does.
+func readSources(dir string) ([]source, error) {
+	var srcs []source
+	err := fs.WalkDir(policies.FS, "pod", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".rego" {
+			return err
+		}
+		b, err := policies.FS.ReadFile(p)
+		srcs = append(srcs, source{name: "policies/" + p, text: b})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		return srcs, nil
+	}
+	var extra []source
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		// ConfigMap mounts keep their real files under ..data and timestamped dirs;
+		// read only the visible names so each file counts once.
+		if d.IsDir() && p != dir && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || filepath.Ext(p) != ".rego" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		extra = append(extra, source{name: p, text: b})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading policy dir: %w", err)
+	}
+	sort.Slice(extra, func(i, j int) bool { return extra[i].name < extra[j].name })
+	return append(srcs, extra...), nil
+}
+
+// ruleIDs lists the rule ids of a module set: every package pod.rules.<pkg> is rule
+// <pkg> with '_' spelled '-'.
+func ruleIDs(modules map[string]*ast.Module) []string {
+	seen := map[string]bool{}
+	prefix := ast.MustParseRef("data.pod.rules")
+	for _, m := range modules {
+		p := m.Package.Path
+		if len(p) != len(prefix)+1 || !p.HasPrefix(prefix) {
+			continue
+		}
+		s, ok := p[len(prefix)].Value.(ast.String)
+		if !ok {
+			continue
+		}
+		seen[strings.ReplaceAll(string(s), "_", "-")] = true
+	}
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func isBuiltin(id string) bool {
+	for _, b := range config.BuiltinRules {
+		if b == id {
+			return true
+		}
+	}
+	return false
+}
+
+// runTests runs the set's own Rego tests against the default configuration.
+func runTests(ctx context.Context, modules, tests map[string]*ast.Module) error {
+	if len(tests) == 0 {
+		return nil
+	}
+	all := make(map[string]*ast.Module, len(modules)+len(tests))
+	for k, v := range modules {
+		all[k] = v
+	}
+	for k, v := range tests {
+		all[k] = v
+	}
+	def, err := config.Default()
+	if err != nil {
+		return err
+	}
+	store := inmem.NewFromObject(map[string]any{"pod": map[string]any{"config": def.Data}})
+	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithEnablePrintStatements(false)
+	runner := tester.NewRunner().SetCompiler(compiler).SetStore(store).SetTimeout(30 * time.Second)
+	ch, err := runner.Run(ctx, all)
+	if err != nil {
+		return fmt.Errorf("policy tests: %w", err)
+	}
+	var failed []string
+	for r := range ch {
+		if r.Fail || r.Error != nil {
+			name := fmt.Sprintf("%s: %s.%s", r.Location, r.Package, r.Name)
+			if r.Error != nil {
+				name += ": " + r.Error.Error()
+			}
+			failed = append(failed, name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("policy tests failed:\n  %s", strings.Join(failed, "\n  "))
+	}
+	return nil
+}
+
+// revision identifies what is being served: a hash of every policy file and the config.
+func revision(srcs []source, rawConfig []byte) string {
+	h := sha256.New()
+	for _, s := range srcs {
+		fmt.Fprintf(h, "%s\x00%d\x00", s.name, len(s.text))
+		h.Write(s.text)
+	}
+	h.Write(rawConfig)
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}

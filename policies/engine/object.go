@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// templatePaths says where each supported kind keeps the Pod it stands for. A workload is
+// judged by its pod template: the Pod it will create.
+var templatePaths = map[string][]string{
+	"Pod":                   nil,
+	"Deployment":            {"spec", "template"},
+	"StatefulSet":           {"spec", "template"},
+	"DaemonSet":             {"spec", "template"},
+	"ReplicaSet":            {"spec", "template"},
+	"ReplicationController": {"spec", "template"},
+	"Job":                   {"spec", "template"},
+	"CronJob":               {"spec", "jobTemplate", "spec", "template"},
+}
+
+// Supported reports whether podguard judges objects of this kind.
+func Supported(kind string) bool {
+	_, ok := templatePaths[kind]
+	return ok
+}
+
+// Object is a decoded manifest: a Pod or a workload with a pod template.
+type Object struct {
+	Kind      string
+	Namespace string
+	Name      string
+	// Raw is the whole object as decoded JSON (numbers kept exact as json.Number), so a
+	// patch computed from it touches only what podguard changed.
+	Raw map[string]any
+	// template is the map holding metadata and spec of the Pod: Raw itself for a Pod.
+	template   map[string]any
+	prefixPath string // "" for a Pod, "spec.template." for a Deployment, ...
+}
+
+// Decode parses one Kubernetes object in JSON. Kinds podguard does not judge are an error.
+func Decode(raw []byte) (*Object, error) {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding object: %w", err)
+	}
+	if m == nil {
+		return nil, errors.New("decoding object: object is null")
+	}
+	return FromMap(m)
+}
+
+// FromMap wraps an already decoded object.
+func FromMap(m map[string]any) (*Object, error) {
+	kind, _ := m["kind"].(string)
+	path, ok := templatePaths[kind]
+	if !ok {
+		if kind == "" {
+			return nil, errors.New("object has no kind")
+		}
+		return nil, fmt.Errorf("kind %s is not checked by podguard", kind)
+	}
+	meta, _ := m["metadata"].(map[string]any)
+	o := &Object{Kind: kind, Raw: m, template: m}
+	o.Namespace, _ = meta["namespace"].(string)
+	o.Name, _ = meta["name"].(string)
+	if o.Name == "" {
+		o.Name, _ = meta["generateName"].(string)
+	}
+	for _, k := range path {
+		next, ok := o.template[k].(map[string]any)
+		if !ok {
+			// A workload without a template has nothing to judge yet, but it must not
+			// pass for compliant: judge an empty Pod (it lacks the required labels).
+			next = map[string]any{}
+		}
+		o.template = next
+	}
+	if len(path) > 0 {
+		o.prefixPath = strings.Join(path, ".") + "."
+	}
+	return o, nil
+}
+
+// input is what the Rego sees: the Pod's labels and spec, and where they live in the
+// object so messages point at the right field.
+func (o *Object) input() map[string]any {
+	meta, _ := o.template["metadata"].(map[string]any)
+	spec, _ := o.template["spec"].(map[string]any)
+	in := map[string]any{
+		"kind":        o.Kind,
+		"namespace":   o.Namespace,
+		"name":        o.Name,
+		"labels":      meta["labels"],
+		"labels_path": o.prefixPath + "metadata.labels",
+		"spec":        spec,
+		"spec_path":   o.prefixPath + "spec",
+	}
+	if in["labels"] == nil {
+		in["labels"] = map[string]any{}
+	}
+	if spec == nil {
+		in["spec"] = map[string]any{}
+	}
+	return in
+}
+
+// JSON encodes the object.
+func (o *Object) JSON() ([]byte, error) {
+	return json.Marshal(o.Raw)
+}
+
+// DeepCopy returns an independent copy, for mutating without touching the original.
+func (o *Object) DeepCopy() *Object {
+	c, err := FromMap(deepCopy(o.Raw).(map[string]any))
+	if err != nil {
+		panic(err) // the original was valid, so its copy is too
+	}
+	c.Namespace = o.Namespace
+	return c
+}
+
+func deepCopy(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, x := range t {
+			m[k] = deepCopy(x)
+		}
+		return m
+	case []any:
+		s := make([]any, len(t))
+		for i, x := range t {
+			s[i] = deepCopy(x)
+		}
+		return s
+	}
+	return v
+}

@@ -1,0 +1,211 @@
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/podguard/podguard/policies/engine"
+)
+
+// Exit codes of `podguard eval`.
+const (
+	ExitAdmit  = 0 // the cluster would admit every manifest
+	ExitRefuse = 1 // at least one manifest would be refused
+	ExitUsage  = 2 // bad flags or unreadable input
+)
+
+// Finding is a violation of the manifest as written.
+type Finding struct {
+	engine.Violation
+	// Defaulted is true when podguard's mutation defaults fill the gap, so the cluster
+	// would not refuse the manifest for it.
+	Defaulted bool `json:"defaulted"`
+}
+
+// Result is the verdict on one manifest.
+type Result struct {
+	Manifest
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Verdict is admit, refuse, exempt (namespace exempt) or unchecked (kind not judged).
+	Verdict  string            `json:"verdict"`
+	Findings []Finding         `json:"violations"`
+	Added    []engine.Addition `json:"defaults,omitempty"`
+	mutated  *engine.Object
+}
+
+type paths []string
+
+func (p *paths) String() string     { return strings.Join(*p, ",") }
+func (p *paths) Set(v string) error { *p = append(*p, v); return nil }
+
+// Main runs `podguard eval` with the arguments after the subcommand and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("podguard eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var files paths
+	var opts engine.Options
+	var output string
+	var mutate bool
+	fs.Var(&files, "f", "manifest file, directory or - for stdin (repeatable)")
+	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
+	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules")
+	fs.StringVar(&output, "o", "text", "output format: text or json")
+	fs.BoolVar(&mutate, "mutate", false, "print the manifests as the cluster would store them")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if len(files) == 0 || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: podguard eval -f FILE|DIR|- [-f ...] [--config FILE] [--policy-dir DIR] [-o text|json] [--mutate]")
+		return ExitUsage
+	}
+	if output != "text" && output != "json" {
+		fmt.Fprintf(stderr, "podguard eval: -o %q: use text or json\n", output)
+		return ExitUsage
+	}
+	e, err := engine.Load(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
+		return ExitUsage
+	}
+	manifests, err := ReadPaths(files, stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
+		return ExitUsage
+	}
+	results, err := Evaluate(ctx, e, manifests)
+	if err != nil {
+		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
+		return ExitUsage
+	}
+	switch {
+	case mutate:
+		err = writeMutated(stdout, results)
+	case output == "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(results)
+	default:
+		writeText(stdout, results)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
+		return ExitUsage
+	}
+	for _, r := range results {
+		if r.Verdict == "refuse" {
+			return ExitRefuse
+		}
+	}
+	return ExitAdmit
+}
+
+// Evaluate judges each manifest as the cluster would: defaults first, then the rules.
+func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) ([]Result, error) {
+	out := make([]Result, 0, len(manifests))
+	for _, m := range manifests {
+		r := Result{Manifest: m, Verdict: "unchecked", Findings: []Finding{}}
+		r.Kind, _ = m.Object["kind"].(string)
+		obj, err := engine.FromMap(m.Object)
+		if err != nil {
+			// Services, ConfigMaps and the like travel with workloads; they are not ours.
+			out = append(out, r)
+			continue
+		}
+		if obj.Namespace == "" {
+			obj.Namespace = "default"
+		}
+		r.Namespace, r.Name = obj.Namespace, obj.Name
+		if _, ok := e.Config().Exempted(obj.Namespace); ok {
+			r.Verdict = "exempt"
+			out = append(out, r)
+			continue
+		}
+		before, err := e.Evaluate(ctx, obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Position(), err)
+		}
+		mutated, adds, err := e.Mutate(ctx, obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Position(), err)
+		}
+		after, err := e.Evaluate(ctx, mutated)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Position(), err)
+		}
+		remaining := map[string]bool{}
+		for _, v := range after.All() {
+			remaining[v.Key()] = true
+		}
+		for _, v := range before.All() {
+			r.Findings = append(r.Findings, Finding{Violation: v, Defaulted: !remaining[v.Key()]})
+		}
+		r.Added, r.mutated = adds, mutated
+		r.Verdict = "admit"
+		if len(after.Deny) > 0 {
+			r.Verdict = "refuse"
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func writeText(w io.Writer, results []Result) {
+	refused := 0
+	for _, r := range results {
+		id := r.Kind
+		if r.Name != "" {
+			id += " " + r.Namespace + "/" + r.Name
+		}
+		switch r.Verdict {
+		case "unchecked":
+			fmt.Fprintf(w, "%s %s: not checked\n", r.Position(), id)
+			continue
+		case "exempt":
+			fmt.Fprintf(w, "%s %s: exempt (namespace %s)\n", r.Position(), id, r.Namespace)
+			continue
+		case "refuse":
+			refused++
+			fmt.Fprintf(w, "%s %s: REFUSED\n", r.Position(), id)
+		default:
+			fmt.Fprintf(w, "%s %s: admitted\n", r.Position(), id)
+		}
+		for _, f := range r.Findings {
+			note := ""
+			if f.Defaulted {
+				note = " [filled in by podguard's defaults]"
+			}
+			fmt.Fprintf(w, "  %-5s %s%s\n", f.Enforcement, f.String(), note)
+		}
+	}
+	fmt.Fprintf(w, "%d manifests, %d refused\n", len(results), refused)
+}
+
+func writeMutated(w io.Writer, results []Result) error {
+	for i, r := range results {
+		obj := r.Object
+		if r.mutated != nil {
+			obj = r.mutated.Raw
+		}
+		b, err := yaml.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/podguard/podguard/policies/engine"
+)
+
+// PolicySet is the policy set being served. Handlers read it once per request, so a
+// request in flight finishes on the set it started with when a new one is swapped in.
+type PolicySet struct{ current atomic.Pointer[engine.Engine] }
+
+// Get returns the set being served, or nil before one has loaded.
+func (s *PolicySet) Get() *engine.Engine { return s.current.Load() }
+
+// Set swaps in a new set.
+func (s *PolicySet) Set(e *engine.Engine) { s.current.Store(e) }
+
+var errNoPolicies = errors.New("no policy set is loaded")
+
+// Validator answers /validate.
+type Validator struct {
+	Policies    *PolicySet
+	EvalTimeout time.Duration
+}
+
+// Mutator answers /mutate.
+type Mutator struct {
+	Policies    *PolicySet
+	EvalTimeout time.Duration
+}
+
+const (
+	webhookValidate = "validate"
+	webhookMutate   = "mutate"
+)
+
+// skip says why a request is allowed without evaluation, or "" when it must be evaluated.
+func skip(req admission.Request, e *engine.Engine) string {
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return fmt.Sprintf("podguard does not check %s", req.Operation)
+	}
+	if req.SubResource != "" && !(req.Resource.Resource == "pods" && req.SubResource == "ephemeralcontainers") {
+		return fmt.Sprintf("podguard does not check the %s subresource", req.SubResource)
+	}
+	if pattern, ok := e.Config().Exempted(req.Namespace); ok {
+		return fmt.Sprintf("namespace %s is exempt from podguard (namespaces.exempt: %s)", req.Namespace, pattern)
+	}
+	return ""
+}
+
+// decode reads one of the request's objects; the namespace comes from the request when
+// the object omits it, as it does on CREATE.
+func decode(raw []byte, namespace string) (*engine.Object, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("the request carries no object")
+	}
+	o, err := engine.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	if o.Namespace == "" {
+		o.Namespace = namespace
+	}
+	return o, nil
+}
+
+// Handle evaluates the object and denies, warns or allows.
+func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	e := v.Policies.Get()
+	if e == nil {
+		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, errNoPolicies)
+	}
+	if reason := skip(req, e); reason != "" {
+		return allowed(ctx, webhookValidate, req, reason)
+	}
+	obj, err := decode(req.Object.Raw, req.Namespace)
+	if err != nil {
+		return errored(ctx, webhookValidate, req, http.StatusBadRequest, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, v.EvalTimeout)
+	defer cancel()
+	d, err := e.Evaluate(ctx, obj)
+	if err != nil {
+		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
+	}
+	var kept []engine.Violation
+	if req.Operation == admissionv1.Update && len(d.Deny) > 0 && len(req.OldObject.Raw) > 0 {
+		// An update is refused only for what it makes worse: a label edit on a Pod that
+		// was admitted before a rule existed must still go through.
+		old, err := decode(req.OldObject.Raw, req.Namespace)
+		if err != nil {
+			return errored(ctx, webhookValidate, req, http.StatusBadRequest, fmt.Errorf("old object: %w", err))
+		}
+		od, err := e.Evaluate(ctx, old)
+		if err != nil {
+			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
+		}
+		d.Deny, kept = splitExisting(d.Deny, od.Deny)
+	}
+	evalDuration.WithLabelValues(webhookValidate).Observe(time.Since(start).Seconds())
+	return respond(ctx, req, obj, d, kept)
+}
+
+// splitExisting separates the violations already present in the old object.
+func splitExisting(now, before []engine.Violation) (added, existing []engine.Violation) {
+	old := make(map[string]bool, len(before))
+	for _, v := range before {
+		old[v.Key()] = true
+	}
+	for _, v := range now {
+		if old[v.Key()] {
+			existing = append(existing, v)
+		} else {
+			added = append(added, v)
+		}
+	}
+	return added, existing
+}
+
+// Handle fills in the missing defaults of a new Pod.
+func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	e := m.Policies.Get()
+	if e == nil {
+		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, errNoPolicies)
+	}
+	// Resources of an existing Pod cannot change through an update, so only new Pods
+	// get defaults; workloads get them on the Pods they create.
+	if req.Operation != admissionv1.Create || req.SubResource != "" || req.Kind.Kind != "Pod" {
+		return allowed(ctx, webhookMutate, req, "podguard adds defaults only to new Pods")
+	}
+	if reason := skip(req, e); reason != "" {
+		return allowed(ctx, webhookMutate, req, reason)
+	}
+	obj, err := decode(req.Object.Raw, req.Namespace)
+	if err != nil {
+		return errored(ctx, webhookMutate, req, http.StatusBadRequest, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.EvalTimeout)
+	defer cancel()
+	mutated, adds, err := e.Mutate(ctx, obj)
+	if err != nil {
+		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, err)
+	}
+	evalDuration.WithLabelValues(webhookMutate).Observe(time.Since(start).Seconds())
+	if len(adds) == 0 {
+		return allowed(ctx, webhookMutate, req, "nothing to add")
+	}
+	out, err := mutated.JSON()
+	if err != nil {
+		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, err)
+	}
+	resp := admission.PatchResponseFromRaw(req.Object.Raw, out)
+	fields := make([]string, len(adds))
+	for i, a := range adds {
+		fields[i] = a.Field(obj) + "=" + a.Value
+	}
+	logf.FromContext(ctx).Info("defaulted", "uid", req.UID, "added", fields)
+	decisions.WithLabelValues(webhookMutate, string(req.Operation), "patched").Inc()
+	return resp
+}
+
+// respond turns a decision into the admission response and records it.
+func respond(ctx context.Context, req admission.Request, obj *engine.Object, d engine.Decision, existing []engine.Violation) admission.Response {
+	log := logf.FromContext(ctx).WithValues("uid", req.UID, "namespace", req.Namespace, "kind", obj.Kind, "name", obj.Name)
+	for _, list := range [][]engine.Violation{d.Deny, d.Warn, d.Audit} {
+		for _, v := range list {
+			violations.WithLabelValues(webhookValidate, v.Rule, v.Enforcement).Inc()
+		}
+	}
+	warnings := make([]string, 0, len(d.Warn)+len(existing))
+	for _, v := range d.Warn {
+		warnings = append(warnings, v.String())
+	}
+	for _, v := range existing {
+		warnings = append(warnings, v.String()+" (already present before this update, not blocking)")
+	}
+	if len(d.Audit) > 0 {
+		log.Info("audit violations", "rules", ruleIDs(d.Audit), "violations", strings.Join(strs(d.Audit), "\n"))
+	}
+	if len(d.Deny) > 0 {
+		msg := strings.Join(strs(d.Deny), "\n")
+		log.Info("denied", "decision", "deny", "rules", ruleIDs(d.Deny))
+		decisions.WithLabelValues(webhookValidate, string(req.Operation), "deny").Inc()
+		return admission.Denied(msg).WithWarnings(warnings...)
+	}
+	decision := "allow"
+	if len(warnings) > 0 {
+		decision = "warn"
+	}
+	log.Info("allowed", "decision", decision, "rules", ruleIDs(append(d.Warn, existing...)))
+	decisions.WithLabelValues(webhookValidate, string(req.Operation), decision).Inc()
+	return admission.Allowed("").WithWarnings(warnings...)
+}
+
+func allowed(ctx context.Context, hook string, req admission.Request, reason string) admission.Response {
+	logf.FromContext(ctx).V(1).Info("allowed without evaluation", "uid", req.UID, "reason", reason)
+	decisions.WithLabelValues(hook, string(req.Operation), "skip").Inc()
+	return admission.Allowed(reason)
+}
+
+func errored(ctx context.Context, hook string, req admission.Request, code int32, err error) admission.Response {
+	logf.FromContext(ctx).Error(err, "request failed", "uid", req.UID, "code", code)
+	decisions.WithLabelValues(hook, string(req.Operation), "error").Inc()
+	return admission.Errored(code, err)
+}
+
+func strs(vs []engine.Violation) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.String()
+	}
+	return out
+}
+
+func ruleIDs(vs []engine.Violation) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range vs {
+		if !seen[v.Rule] {
+			seen[v.Rule] = true
+			out = append(out, v.Rule)
+		}
+	}
+	return out
+}

@@ -1,0 +1,28 @@
+package webhook
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podguard_decisions_total",
+		Help: "Admission requests answered, by webhook (validate, mutate), operation and decision (allow, warn, deny, patched, skip, error).",
+	}, []string{"webhook", "operation", "decision"})
+	violations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podguard_violations_total",
+		Help: "Rule violations found by the validating webhook, by rule and enforcement.",
+	}, []string{"webhook", "rule", "enforcement"})
+	evalDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "podguard_evaluation_duration_seconds",
+		Help:    "Time to decode and evaluate one admission request, by webhook.",
+		Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2},
+	}, []string{"webhook"})
+)
+
+func init() {
+	// controller-runtime's registry also carries its own webhook latency and in-flight
+	// metrics, so one /metrics shows both.
+	metrics.Registry.MustRegister(decisions, violations, evalDuration)
+}

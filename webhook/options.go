@@ -1,0 +1,76 @@
+package webhook
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+)
+
+// Options configures `podguard serve`.
+type Options struct {
+	// CertDir holds tls.crt and tls.key; they are reloaded when the files change.
+	CertDir string
+	// Port is the HTTPS port of the webhook endpoints. Defaults to 9443.
+	Port int
+	// ConfigFile is the configuration file; empty means the embedded defaults.
+	ConfigFile string
+	// PolicyDir holds custom Rego rules added to the built-in ones.
+	PolicyDir string
+	// MetricsAddr serves /metrics. Defaults to :8080.
+	MetricsAddr string
+	// HealthAddr serves /healthz and /readyz. Defaults to :8081.
+	HealthAddr string
+	// TLSMinVersion is 1.2 or 1.3. Defaults to 1.2.
+	TLSMinVersion string
+	// EvalTimeout bounds one policy evaluation; it must stay below the webhook's
+	// timeoutSeconds so that podguard answers with an error before the API server gives up.
+	EvalTimeout time.Duration
+	// ShutdownDelay keeps serving after SIGTERM while readiness is false, so endpoints
+	// stop sending traffic before the listener closes.
+	ShutdownDelay time.Duration
+}
+
+// AddFlags registers the serve flags with their defaults.
+func (o *Options) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.CertDir, "cert-dir", "", "directory with tls.crt and tls.key (required)")
+	fs.IntVar(&o.Port, "port", 9443, "HTTPS port of the webhook")
+	fs.StringVar(&o.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
+	fs.StringVar(&o.PolicyDir, "policy-dir", "", "directory of custom Rego rules (package pod.rules.<id>)")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of /metrics")
+	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
+	fs.DurationVar(&o.EvalTimeout, "eval-timeout", 2*time.Second, "deadline of one policy evaluation")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 10*time.Second, "time to keep serving after SIGTERM")
+}
+
+// Validate reports the first invalid option.
+func (o *Options) Validate() error {
+	if o.CertDir == "" {
+		return errors.New("--cert-dir is required")
+	}
+	if o.Port <= 0 || o.Port > 65535 {
+		return fmt.Errorf("--port %d is not a TCP port", o.Port)
+	}
+	if _, err := o.tlsVersion(); err != nil {
+		return err
+	}
+	if o.EvalTimeout <= 0 {
+		return errors.New("--eval-timeout must be positive")
+	}
+	if o.ShutdownDelay < 0 {
+		return errors.New("--shutdown-delay must not be negative")
+	}
+	return nil
+}
+
+func (o *Options) tlsVersion() (uint16, error) {
+	switch o.TLSMinVersion {
+	case "1.2", "":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("--tls-min-version %q: use 1.2 or 1.3", o.TLSMinVersion)
+}
