@@ -1,0 +1,92 @@
+# METADATA
+# scope: package
+# title: podguard
+# description: |
+#   Gathers the violations of every rule package under data.pod.rules (built-in and
+#   custom alike) and sorts them by effective enforcement into the admission decision.
+package pod
+
+import data.pod.lib
+
+# METADATA
+# title: Admission decision
+# description: |
+#   {"deny": [...], "warn": [...], "audit": [...]}: each element is a rule's violation
+#   ({"msg", "field", "container", "fix"}) plus "rule" (the rule id) and "enforcement", and
+#   "enforce_after" when a deny is held back as a warning until that time. Each array is
+#   sorted by rule, field and message. Violations of rules that are off are dropped.
+# entrypoint: true
+decision := {
+	"deny": _by_enforcement("deny"),
+	"warn": _by_enforcement("warn"),
+	"audit": _by_enforcement("audit"),
+}
+
+_config := lib.config
+
+_by_enforcement(enforcement) := [entry[3] |
+	some entry in sort([[f.rule, f.field, f.msg, f] |
+		some f in _findings
+		f.enforcement == enforcement
+	])
+]
+
+# Every package under pod.rules that defines violation is a rule, so a custom rule dropped
+# into the policy directory is picked up without being registered anywhere.
+_findings contains finding if {
+	some pkg
+	some v in data.pod.rules[pkg].violation
+	id := replace(pkg, "_", "-")
+	effective := _effective(id)
+	effective.enforcement != "off"
+	finding := object.union_n([_violation_fields, _as_object(v), {"rule": id}, effective])
+}
+
+# Custom rules may emit bare strings or leave fields out; Go and the sort need all four.
+_violation_fields := {"msg": "", "field": "", "container": "", "fix": ""}
+
+_as_object(v) := v if is_object(v)
+
+_as_object(v) := {"msg": v} if not is_object(v)
+
+# A deny whose enforceAfter lies in the future is only a warning until then.
+_effective(id) := {"enforcement": "warn", "enforce_after": after} if {
+	_enforcement(id) == "deny"
+	after := _config.rules[id].enforceAfter
+	is_string(after)
+	time.now_ns() < time.parse_rfc3339_ns(after)
+} else := {"enforcement": _enforcement(id)}
+
+# A rule the configuration does not know (a custom rule) denies.
+_enforcement(id) := _overrides[i].enforcement if {
+	i := _first_override(id)
+} else := _configured(id)
+
+_configured(id) := object.get(_config, ["rules", id, "enforcement"], "deny")
+
+_overrides := object.get(_config, ["namespaces", "overrides"], [])
+
+_first_override(id) := min({i |
+	some i, override in _overrides
+	_override_applies(override, id)
+})
+
+_override_applies(override, id) if {
+	override.enforcement
+	_override_names_namespace(override)
+	_override_covers_rule(override, id)
+}
+
+_override_names_namespace(override) if {
+	some pattern in override.names
+	glob.match(pattern, null, input.namespace)
+}
+
+# An override without a rules list changes how strictly the enabled rules are enforced; it
+# does not switch on a rule that is off. Naming the rule in its rules list does.
+_override_covers_rule(override, id) if {
+	object.get(override, "rules", null) == null
+	_configured(id) != "off"
+}
+
+_override_covers_rule(override, id) if id in override.rules
