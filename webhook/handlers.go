@@ -167,14 +167,15 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	for i, a := range adds {
 		fields[i] = a.Field(obj) + "=" + a.Value
 	}
-	logf.FromContext(ctx).Info("defaulted", "uid", req.UID, "added", fields)
+	logf.FromContext(ctx).Info("defaulted", "added", fields)
 	decisions.WithLabelValues(webhookMutate, string(req.Operation), "patched").Inc()
 	return resp
 }
 
 // respond turns a decision into the admission response and records it.
 func respond(ctx context.Context, req admission.Request, obj *engine.Object, d engine.Decision, existing []engine.Violation) admission.Response {
-	log := logf.FromContext(ctx).WithValues("uid", req.UID, "namespace", req.Namespace, "kind", obj.Kind, "name", obj.Name)
+	// The request logger already names the object, namespace, user and request id.
+	log := logf.FromContext(ctx).WithValues("kind", obj.Kind)
 	for _, list := range [][]engine.Violation{d.Deny, d.Warn, d.Audit} {
 		for _, v := range list {
 			violations.WithLabelValues(webhookValidate, v.Rule, v.Enforcement).Inc()
@@ -206,13 +207,13 @@ func respond(ctx context.Context, req admission.Request, obj *engine.Object, d e
 }
 
 func allowed(ctx context.Context, hook string, req admission.Request, reason string) admission.Response {
-	logf.FromContext(ctx).V(1).Info("allowed without evaluation", "uid", req.UID, "reason", reason)
+	logf.FromContext(ctx).V(1).Info("allowed without evaluation", "reason", reason)
 	decisions.WithLabelValues(hook, string(req.Operation), "skip").Inc()
 	return admission.Allowed(reason)
 }
 
 func errored(ctx context.Context, hook string, req admission.Request, code int32, err error) admission.Response {
-	logf.FromContext(ctx).Error(err, "request failed", "uid", req.UID, "code", code)
+	logf.FromContext(ctx).Error(err, "request failed", "code", code)
 	decisions.WithLabelValues(hook, string(req.Operation), "error").Inc()
 	return admission.Errored(code, err)
 }

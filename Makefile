@@ -1,0 +1,72 @@
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+# Versions come from go.mod so the OPA CLI always matches the library podguard embeds.
+OPA_VERSION := $(shell go list -m -f '{{.Version}}' github.com/open-policy-agent/opa)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN := $(CURDIR)/bin
+# The same flags as the Dockerfile: a static binary with the policies embedded.
+GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+
+RUN_DIR := $(BIN)/run
+PORT ?= 9443
+
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Build
+
+.PHONY: build
+build: ## Build bin/podguard.
+	$(GOBUILD) -o $(BIN)/podguard ./cmd/podguard
+
+$(BIN)/opa-$(OPA_VERSION):
+	GOBIN=$(BIN)/opa-build go install github.com/open-policy-agent/opa@$(OPA_VERSION)
+	mv $(BIN)/opa-build/opa $@ && rmdir $(BIN)/opa-build
+	ln -sf opa-$(OPA_VERSION) $(BIN)/opa
+
+.PHONY: opa
+opa: $(BIN)/opa-$(OPA_VERSION) ## Install the OPA CLI matching go.mod into bin/.
+
+##@ Run
+
+.PHONY: run
+run: build ## Serve the webhook on its embedded policies with a throw-away certificate.
+	@mkdir -p $(RUN_DIR)
+	@openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+		-keyout $(RUN_DIR)/tls.key -out $(RUN_DIR)/tls.crt 2>/dev/null
+	@echo "podguard is starting on https://localhost:$(PORT). In another shell, send a sample review:"
+	@echo
+	@echo "  curl -s --cacert $(RUN_DIR)/tls.crt -H 'Content-Type: application/json' \\"
+	@echo "    --data @test/samples/review-pod-violating.json https://localhost:$(PORT)/validate"
+	@echo
+	@echo "(and review-pod-needs-defaults.json against /mutate). Ctrl-C stops it."
+	@echo
+	$(BIN)/podguard serve --cert-dir $(RUN_DIR) --port $(PORT) --shutdown-delay 0s \
+		--metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081
+
+##@ Test
+
+.PHONY: policy-check
+policy-check: opa ## opa fmt, opa check --strict and opa test on policies/.
+	$(BIN)/opa fmt --list --fail policies
+	$(BIN)/opa check --strict policies
+	$(BIN)/opa test policies
+
+.PHONY: unit
+unit: ## Go tests of the main module, with the race detector.
+	go vet ./...
+	go test -race -count=1 ./...
+
+.PHONY: test-binaries
+test-binaries: ## Build (once, cached outside the clone) kube-apiserver and etcd for the real-cluster tests.
+	cd test && go run ./cluster/cmd/prebuild
+
+.PHONY: e2e
+e2e: build test-binaries ## Tests against a real kube-apiserver and etcd, and the conformance corpus.
+	cd test && PODGUARD_BIN=$(BIN)/podguard go test -count=1 -timeout 40m ./...
+
+.PHONY: test
+test: policy-check unit e2e ## Everything: Rego, Go unit tests, real API server tests.
