@@ -162,7 +162,7 @@ func (e *Engine) Defaults(ctx context.Context, o *Object) ([]Addition, error) {
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.ContainerType != b.ContainerType {
-			return a.ContainerType > b.ContainerType // containers before initContainers
+			return a.ContainerType < b.ContainerType // containers before initContainers
 		}
 		if a.Index != b.Index {
 			return a.Index < b.Index

@@ -112,7 +112,9 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	store := inmem.NewFromObject(map[string]any{"pod": map[string]any{"config": cfg.Data}})
+	// AST values on read: rules read the config on every evaluation, and converting it
+	// from Go values each time cost a third of an evaluation.
+	store := inmem.NewFromObjectWithOpts(map[string]any{"pod": map[string]any{"config": cfg.Data}}, inmem.OptReturnASTValuesOnRead(true))
 	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithStrict(true)
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, compiler.Errors

@@ -1,0 +1,274 @@
+package engine_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/podguard/podguard/policies/engine"
+)
+
+func load(t testing.TB, opts engine.Options) *engine.Engine {
+	t.Helper()
+	e, err := engine.Load(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func fixture(t testing.TB, name string) *engine.Object {
+	t.Helper()
+	y, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := yaml.YAMLToJSON(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := engine.Decode(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func strs(vs []engine.Violation) []string {
+	out := []string{}
+	for _, v := range vs {
+		out = append(out, v.String())
+	}
+	return out
+}
+
+func TestEvaluate(t *testing.T) {
+	e := load(t, engine.Options{})
+	tests := map[string]struct {
+		fixture  string
+		wantDeny []string
+	}{
+		"compliant pod": {fixture: "pod-small.yaml", wantDeny: []string{}},
+		"deployment template: paths point into the template, labels read from it": {
+			fixture: "deployment-violating.yaml",
+			wantDeny: []string{
+				`[liveness-probe] container "api": livenessProbe is not set (spec.template.spec.containers[0].livenessProbe). Fix: set livenessProbe (handler: exec, httpGet, tcpSocket or grpc), so the kubelet restarts the container when it stops responding`,
+				`[required-labels] required label "app.kubernetes.io/name" is not set (spec.template.metadata.labels["app.kubernetes.io/name"]). Fix: add label "app.kubernetes.io/name" to spec.template.metadata.labels`,
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			d, err := e.Evaluate(t.Context(), fixture(t, tc.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strs(d.Deny); strings.Join(got, "\n") != strings.Join(tc.wantDeny, "\n") {
+				t.Errorf("deny:\n got %q\nwant %q", got, tc.wantDeny)
+			}
+		})
+	}
+}
+
+func TestMutate(t *testing.T) {
+	e := load(t, engine.Options{})
+	o := fixture(t, "pod-request-above-default-limit.yaml")
+	mutated, adds, err := e.Mutate(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range adds {
+		got = append(got, a.Field(o)+"="+a.Value)
+	}
+	want := []string{
+		// The user's 512Mi request and 1 cpu are above the default limits: the added limits
+		// take the request's value, so the Pod stays valid.
+		"spec.containers[0].resources.limits.cpu=1",
+		"spec.containers[0].resources.limits.memory=512Mi",
+		// The init container's 50m cpu limit is below the default request of 100m.
+		"spec.initContainers[0].resources.requests.cpu=50m",
+		"spec.initContainers[0].resources.requests.memory=128Mi",
+		"spec.initContainers[0].resources.limits.memory=256Mi",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("additions:\n got %q\nwant %q", got, want)
+	}
+	ann := mutated.Raw["metadata"].(map[string]any)["annotations"].(map[string]any)[engine.DefaultsAnnotation]
+	if ann != "app:limits.cpu=1,app:limits.memory=512Mi,migrate:requests.cpu=50m,migrate:requests.memory=128Mi,migrate:limits.memory=256Mi" {
+		t.Errorf("annotation = %q", ann)
+	}
+	if _, ok := o.Raw["metadata"].(map[string]any)["annotations"]; ok {
+		t.Error("Mutate changed its input")
+	}
+	again, adds2, err := e.Mutate(t.Context(), mutated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(adds2) != 0 || again != mutated {
+		t.Errorf("mutating the output again added %v", adds2)
+	}
+	d, err := e.Evaluate(t.Context(), mutated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Deny) != 0 {
+		t.Errorf("mutated Pod still denied: %q", strs(d.Deny))
+	}
+}
+
+func TestLoadRefuses(t *testing.T) {
+	tests := map[string]struct {
+		files   map[string]string
+		config  string
+		wantErr string
+	}{
+		"syntax error names file and line": {
+			files:   map[string]string{"bad/bad.rego": "package pod.rules.bad\n\nviolation contains v if {\n  v := \n}\n"},
+			wantErr: "bad.rego:5: rego_parse_error",
+		},
+		"network access is refused at compile time": {
+			files: map[string]string{"net/net.rego": `package pod.rules.net
+
+violation contains {"msg": r.body} if {
+	r := http.send({"method": "GET", "url": "http://example.invalid"})
+}
+`},
+			wantErr: "undefined function http.send",
+		},
+		"a rule whose own test fails": {
+			files: map[string]string{
+				"always/always.rego": `package pod.rules.always
+
+violation contains {"msg": "always"} if input.kind == "Pod"
+`,
+				"always/always_test.rego": `package pod.rules.always_test
+
+import data.pod.rules.always
+
+test_never if count(always.violation) == 0 with input as {"kind": "Pod"}
+`,
+			},
+			wantErr: "policy tests failed",
+		},
+		"config naming an unknown rule": {
+			config:  "rules: {no-such-rule: {enforcement: deny}}",
+			wantErr: "rules.no-such-rule: unknown rule",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			opts := engine.Options{RunTests: true}
+			if tc.files != nil {
+				opts.PolicyDir = writeFiles(t, tc.files)
+			}
+			if tc.config != "" {
+				opts.ConfigFile = filepath.Join(writeFiles(t, map[string]string{"config.yaml": tc.config}), "config.yaml")
+			}
+			_, err := engine.Load(t.Context(), opts)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestCustomRule(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"no_host_network/no_host_network.rego": `# METADATA
+# title: No host network
+# custom:
+#   id: no-host-network
+package pod.rules.no_host_network
+
+violation contains {"msg": "uses the host network", "field": sprintf("%s.hostNetwork", [input.spec_path]), "fix": "remove hostNetwork"} if {
+	input.spec.hostNetwork == true
+}
+`,
+		"config.yaml": "rules: {no-host-network: {enforcement: warn}}",
+	})
+	e := load(t, engine.Options{PolicyDir: dir, ConfigFile: filepath.Join(dir, "config.yaml"), RunTests: true})
+	o := fixture(t, "pod-small.yaml")
+	o.Raw["spec"].(map[string]any)["hostNetwork"] = true
+	d, err := e.Evaluate(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"[no-host-network] uses the host network (spec.hostNetwork). Fix: remove hostNetwork"}
+	if got := strs(d.Warn); strings.Join(got, "\n") != strings.Join(want, "\n") || len(d.Deny) != 0 {
+		t.Errorf("warn %q deny %q, want warn %q", got, strs(d.Deny), want)
+	}
+}
+
+func TestEnforceAfter(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"config.yaml": `rules: {liveness-probe: {enforceAfter: "2027-03-01T00:00:00Z"}}`})
+	o := fixture(t, "deployment-violating.yaml")
+	tests := map[string]struct {
+		now      time.Time
+		wantDeny bool
+	}{
+		"before the date it warns": {now: time.Date(2027, 2, 28, 23, 0, 0, 0, time.UTC)},
+		"from the date it denies":  {now: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC), wantDeny: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := load(t, engine.Options{ConfigFile: filepath.Join(dir, "config.yaml"), Now: func() time.Time { return tc.now }})
+			d, err := e.Evaluate(t.Context(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var in []engine.Violation
+			if tc.wantDeny {
+				in = d.Deny
+			} else {
+				in = d.Warn
+			}
+			found := false
+			for _, v := range in {
+				if v.Rule == "liveness-probe" {
+					found = true
+					if !tc.wantDeny && !strings.Contains(v.String(), "Enforced from 2027-03-01T00:00:00Z.") {
+						t.Errorf("warning does not say when enforcement starts: %s", v)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("liveness-probe not in the expected list; decision %+v", d)
+			}
+		})
+	}
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	e := load(b, engine.Options{})
+	for _, name := range []string{"pod-small.yaml", "pod-10-containers.yaml"} {
+		o := fixture(b, name)
+		b.Run(strings.TrimSuffix(name, ".yaml"), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.Evaluate(b.Context(), o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
