@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -41,7 +43,10 @@ type InputError struct {
 
 func (e *InputError) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
 
-var separator = regexp.MustCompile(`^---(\s|$)`)
+var (
+	separator = regexp.MustCompile(`^---(\s|$)`)
+	yamlLine  = regexp.MustCompile(`^(?:error converting YAML to JSON: )?yaml: line (\d+): (.*)$`)
+)
 
 // ReadPaths reads every manifest under the given paths: files, directories (their .yaml,
 // .yml and .json files, recursively) or "-" for stdin.
@@ -123,6 +128,11 @@ func Read(name string, r io.Reader) ([]Manifest, error) {
 			start = line + 1
 			continue
 		}
+		// A document starts at its first line of content, not at its leading comments.
+		if t := bytes.TrimSpace(sc.Bytes()); doc.Len() == 0 && (len(t) == 0 || t[0] == '#') {
+			start = line + 1
+			continue
+		}
 		doc.Write(sc.Bytes())
 		doc.WriteByte('\n')
 	}
@@ -138,6 +148,11 @@ func Read(name string, r io.Reader) ([]Manifest, error) {
 func parseDoc(name string, line int, doc []byte) ([]Manifest, error) {
 	js, err := yaml.YAMLToJSON(doc)
 	if err != nil {
+		// The YAML parser counts lines from the document's start; point at the file's line.
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return nil, &InputError{File: name, Line: line + n - 1, Err: errors.New(m[2])}
+		}
 		return nil, &InputError{File: name, Line: line, Err: err}
 	}
 	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
