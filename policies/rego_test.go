@@ -6,17 +6,20 @@ import (
 	"github.com/open-policy-agent/opa/v1/tester"
 )
 
-// TestRego runs every *_test.rego beside the policies, exactly as `opa test policies`
-// does, so `go test` alone covers the Rego.
+// TestRego runs every *_test.rego beside the policies, as `opa test policies` does, so
+// `go test` alone covers the Rego.
 func TestRego(t *testing.T) {
-	results, err := tester.Run(t.Context(), ".")
+	modules, store, err := tester.Load([]string{"."}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) == 0 {
-		t.Fatal("no Rego tests found")
+	ch, err := tester.NewRunner().SetStore(store).Run(t.Context(), modules)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, r := range results {
+	n := 0
+	for r := range ch {
+		n++
 		t.Run(r.Package+"."+r.Name, func(t *testing.T) {
 			if r.Error != nil {
 				t.Fatalf("%s: %v", r.Location, r.Error)
@@ -25,5 +28,8 @@ func TestRego(t *testing.T) {
 				t.Fatalf("%s: test failed", r.Location)
 			}
 		})
+	}
+	if n == 0 {
+		t.Fatal("no Rego tests found")
 	}
 }

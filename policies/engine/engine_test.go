@@ -23,7 +23,7 @@ func load(t testing.TB, opts engine.Options) *engine.Engine {
 
 func fixture(t testing.TB, name string) *engine.Object {
 	t.Helper()
-	y, err := os.ReadFile(filepath.Join("testdata", name))
+	y, err := os.ReadFile(filepath.Join("..", "..", "test", "fixtures", "engine", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,12 @@ import (
 	"github.com/podguard/podguard/policies/offline"
 )
 
+// The fixtures live outside policies/ so that `opa test policies` does not read them as data.
+const fixtures = "../../test/fixtures/eval/"
+
 func TestEvalCommand(t *testing.T) {
 	golden := func(name string) string {
-		b, err := os.ReadFile("testdata/" + name)
+		b, err := os.ReadFile(fixtures + name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,34 +30,34 @@ func TestEvalCommand(t *testing.T) {
 		wantStderr string
 	}{
 		"multi-document file with a List: exits 1 for the refused Pod": {
-			args: []string{"-f", "testdata/multi.yaml"}, wantCode: 1, wantOut: golden("multi.golden.txt"),
+			args: []string{"-f", fixtures + "multi.yaml"}, wantCode: 1, wantOut: golden("multi.golden.txt"),
 		},
 		"compliant workload exits 0": {
-			args: []string{"-f", "testdata/compliant.yaml"}, wantCode: 0,
-			wantOut: "testdata/compliant.yaml:1 Deployment shop/web: admitted\n1 manifests, 0 refused\n",
+			args: []string{"-f", fixtures + "compliant.yaml"}, wantCode: 0,
+			wantOut: "../../test/fixtures/eval/compliant.yaml:1 Deployment shop/web: admitted\n1 manifests, 0 refused\n",
 		},
 		"stdin": {
 			args: []string{"-f", "-"}, stdin: golden("compliant.yaml"), wantCode: 0,
 			wantOut: "<stdin>:1 Deployment shop/web: admitted\n1 manifests, 0 refused\n",
 		},
 		"a bad document is named by file and line": {
-			args: []string{"-f", "testdata/broken.yaml"}, wantCode: 2,
-			wantStderr: "podguard eval: testdata/broken.yaml:9: did not find expected ',' or ']'\n",
+			args: []string{"-f", fixtures + "broken.yaml"}, wantCode: 2,
+			wantStderr: "podguard eval: ../../test/fixtures/eval/broken.yaml:9: did not find expected ',' or ']'\n",
 		},
 		"a missing file is an input error": {
-			args: []string{"-f", "testdata/nope.yaml"}, wantCode: 2,
-			wantStderr: "podguard eval: stat testdata/nope.yaml: no such file or directory\n",
+			args: []string{"-f", fixtures + "nope.yaml"}, wantCode: 2,
+			wantStderr: "podguard eval: stat ../../test/fixtures/eval/nope.yaml: no such file or directory\n",
 		},
 		"no input is a usage error": {
 			args: nil, wantCode: 2,
 			wantStderr: "usage: podguard eval -f FILE|DIR|- [-f ...] [--config FILE] [--policy-dir DIR] [-o text|json] [--mutate]\n",
 		},
 		"unknown output format": {
-			args: []string{"-f", "testdata/multi.yaml", "-o", "xml"}, wantCode: 2,
+			args: []string{"-f", fixtures + "multi.yaml", "-o", "xml"}, wantCode: 2,
 			wantStderr: "podguard eval: -o \"xml\": use text or json\n",
 		},
 		"--mutate prints what the cluster stores": {
-			args: []string{"-f", "testdata/multi.yaml", "--mutate"}, wantCode: 1,
+			args: []string{"-f", fixtures + "multi.yaml", "--mutate"}, wantCode: 1,
 			wantInOut: []string{
 				"podguard.io/defaults: app:requests.cpu=100m,app:requests.memory=128Mi,app:limits.cpu=500m,app:limits.memory=256Mi",
 				"kind: Service",
@@ -86,7 +89,7 @@ func TestEvalCommand(t *testing.T) {
 
 func TestJSONOutput(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := offline.Main(t.Context(), []string{"-f", "testdata/multi.yaml", "-o", "json"}, nil, &out, &errOut)
+	code := offline.Main(t.Context(), []string{"-f", fixtures + "multi.yaml", "-o", "json"}, nil, &out, &errOut)
 	if code != 1 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
