@@ -318,7 +318,7 @@ func TestErrors(t *testing.T) {
 		},
 		"quantity of the wrong type in max": {
 			yaml: "rules:\n  resources-limits: {max: {memory: [8Gi]}}\n",
-			want: `rules.resources-limits.max.memory: [8Gi] is not a quantity such as 500m or 256Mi`,
+			want: `rules.resources-limits.max.memory: ["8Gi"] is not a quantity such as 500m or 256Mi`,
 		},
 		"bad quantity in defaults.requests": {
 			yaml: "defaults:\n  resources: {requests: {cpu: lots}}\n",

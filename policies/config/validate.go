@@ -1,0 +1,386 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gobwas/glob"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// check validates one value found at path (a dotted key path such as
+// rules.resources-limits.max.memory); errors start with that path.
+type check func(path string, v any) error
+
+var (
+	enforcementCheck = func(p string, v any) error { _, err := enforcement(p, v); return err }
+
+	common = map[string]check{
+		"enforcement":  enforcementCheck,
+		"enforceAfter": rfc3339,
+	}
+	resourceParams = map[string]check{
+		"resources":      listOf(nonEmptyString),
+		"containerTypes": listOf(oneOf("containers", "initContainers", "ephemeralContainers")),
+		"min":            mapOf(quantity),
+		"max":            mapOf(quantity),
+	}
+	probeParams = map[string]check{
+		"containerTypes": listOf(oneOf("containers", "initContainers", "ephemeralContainers")),
+		"handlers":       listOf(handler),
+	}
+	// ruleParams are the parameters each built-in rule accepts besides the common ones.
+	ruleParams = map[string]map[string]check{
+		"resources-requests": resourceParams,
+		"resources-limits":   with(resourceParams, "maxLimitRequestRatio", mapOf(ratio)),
+		"liveness-probe":     probeParams,
+		"readiness-probe":    probeParams,
+		"startup-probe":      probeParams,
+		"required-labels":    {"labels": listOf(label)},
+		"image-tag": {
+			"disallowedTags": listOf(nonEmptyString),
+			"exemptImages":   listOf(globPattern),
+			"containerTypes": listOf(oneOf("containers", "initContainers", "ephemeralContainers")),
+		},
+	}
+	defaultsParams = map[string]check{
+		"resources": fields(map[string]check{"requests": mapOf(quantity), "limits": mapOf(quantity)}),
+	}
+)
+
+func validate(m map[string]any, customRules []string) (*Config, error) {
+	known := append(slices.Clone(BuiltinRules), customRules...)
+	for _, k := range sortedKeys(m) {
+		if k != "rules" && k != "defaults" && k != "namespaces" {
+			return nil, fmt.Errorf("%s: unknown key (expected rules, defaults or namespaces)", k)
+		}
+	}
+	cfg := &Config{Rules: map[string]Enforcement{}, Data: m}
+	rules, err := mapping("rules", m["rules"])
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range sortedKeys(rules) {
+		p := "rules." + id
+		if !slices.Contains(known, id) {
+			return nil, fmt.Errorf("%s: unknown rule (known: %s)", p, strings.Join(known, ", "))
+		}
+		params, err := mapping(p, rules[id])
+		if err != nil {
+			return nil, err
+		}
+		allowed, builtin := ruleParams[id]
+		for _, k := range sortedKeys(params) {
+			c, ok := common[k]
+			if !ok {
+				c, ok = allowed[k]
+			}
+			switch {
+			case ok:
+				if err := c(p+"."+k, params[k]); err != nil {
+					return nil, err
+				}
+			case builtin:
+				return nil, fmt.Errorf("%s.%s: unknown parameter", p, k)
+			}
+			// A custom rule's own parameters are its business; they reach its Rego as is.
+		}
+		e, err := enforcement(p+".enforcement", params["enforcement"])
+		if err != nil {
+			return nil, err
+		}
+		cfg.Rules[id] = e
+	}
+	if err := fields(defaultsParams)("defaults", m["defaults"]); err != nil {
+		return nil, err
+	}
+	nsParams := map[string]check{
+		"exempt":    listOf(globPattern),
+		"overrides": listOf(func(p string, v any) error { return override(p, v, known) }),
+	}
+	if err := fields(nsParams)("namespaces", m["namespaces"]); err != nil {
+		return nil, err
+	}
+	ns, _ := m["namespaces"].(map[string]any)
+	exempt, _ := ns["exempt"].([]any)
+	for _, p := range exempt {
+		s := p.(string) // checked above
+		cfg.Exempt = append(cfg.Exempt, s)
+		cfg.exempt = append(cfg.exempt, glob.MustCompile(s))
+	}
+	// Rego sees plain JSON values: json.Number would reach it as a string.
+	js, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(js, &cfg.Data); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func override(p string, v any, known []string) error {
+	o, err := mapping(p, v)
+	if err != nil {
+		return err
+	}
+	checks := map[string]check{
+		"names":       listOf(globPattern),
+		"enforcement": enforcementCheck,
+		"rules": listOf(func(p string, v any) error {
+			if s, _ := v.(string); !slices.Contains(known, s) {
+				return fmt.Errorf("%s: unknown rule %s", p, show(v))
+			}
+			return nil
+		}),
+	}
+	if err := fields(checks)(p, o); err != nil {
+		return err
+	}
+	if names, _ := o["names"].([]any); len(names) == 0 {
+		return fmt.Errorf("%s.names: at least one namespace name or glob is required", p)
+	}
+	if o["enforcement"] == nil {
+		return fmt.Errorf("%s.enforcement: required (deny, warn, audit or off)", p)
+	}
+	return nil
+}
+
+// fields checks a mapping whose keys are all known.
+func fields(checks map[string]check) check {
+	return func(p string, v any) error {
+		m, err := mapping(p, v)
+		if err != nil {
+			return err
+		}
+		for _, k := range sortedKeys(m) {
+			c, ok := checks[k]
+			if !ok {
+				return fmt.Errorf("%s.%s: unknown key (expected %s)", p, k, strings.Join(sortedKeys(checks), ", "))
+			}
+			if err := c(p+"."+k, m[k]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func with(base map[string]check, key string, c check) map[string]check {
+	out := map[string]check{key: c}
+	for k, v := range base {
+		out[k] = v
+	}
+	return out
+}
+
+// mapping accepts a mapping or nothing (an absent section).
+func mapping(p string, v any) (map[string]any, error) {
+	if v == nil {
+		return map[string]any{}, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: must be a mapping, not %s", p, show(v))
+	}
+	return m, nil
+}
+
+func listOf(item check) check {
+	return func(p string, v any) error {
+		if v == nil {
+			return nil
+		}
+		l, ok := v.([]any)
+		if !ok {
+			return fmt.Errorf("%s: must be a list, not %s", p, show(v))
+		}
+		for i, x := range l {
+			if err := item(fmt.Sprintf("%s[%d]", p, i), x); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func mapOf(value check) check {
+	return func(p string, v any) error {
+		m, err := mapping(p, v)
+		if err != nil {
+			return err
+		}
+		for _, k := range sortedKeys(m) {
+			if err := value(p+"."+k, m[k]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func nonEmptyString(p string, v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("%s: must be a string, not %s", p, show(v))
+	}
+	if s == "" {
+		return fmt.Errorf("%s: must not be empty", p)
+	}
+	return nil
+}
+
+func oneOf(values ...string) check {
+	return func(p string, v any) error {
+		if s, ok := v.(string); !ok || !slices.Contains(values, s) {
+			return fmt.Errorf("%s: %s is not one of %s", p, show(v), strings.Join(values, ", "))
+		}
+		return nil
+	}
+}
+
+func handler(p string, v any) error {
+	if s, ok := v.(string); !ok || !slices.Contains([]string{"exec", "httpGet", "tcpSocket", "grpc"}, s) {
+		return fmt.Errorf("%s: %s is not a probe handler (exec, httpGet, tcpSocket, grpc)", p, show(v))
+	}
+	return nil
+}
+
+func enforcement(p string, v any) (Enforcement, error) {
+	switch s := v.(type) {
+	case nil:
+		return Deny, nil
+	case string:
+		switch e := Enforcement(s); e {
+		case Deny, Warn, Audit, Off:
+			return e, nil
+		}
+	case bool:
+		if !s {
+			// YAML 1.1 reads a bare off (and no, false) as the boolean false.
+			return "", fmt.Errorf(`%s: false is not one of deny, warn, audit, off (write "off" in quotes)`, p)
+		}
+	}
+	return "", fmt.Errorf("%s: %s is not one of deny, warn, audit, off", p, show(v))
+}
+
+// latestRegoTime is where Rego's int64 nanosecond clock ends (April 2262).
+var latestRegoTime = time.Unix(0, math.MaxInt64)
+
+func rfc3339(p string, v any) error {
+	s, _ := v.(string)
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("%s: %s is not an RFC 3339 time such as 2027-03-01T00:00:00Z", p, show(v))
+	}
+	if t.After(latestRegoTime) || t.Before(time.Unix(0, 0)) {
+		return fmt.Errorf("%s: %s is outside 1970 to 2262", p, show(v))
+	}
+	return nil
+}
+
+func label(p string, v any) error {
+	m, err := mapping(p, v)
+	if err != nil {
+		return err
+	}
+	err = fields(map[string]check{
+		"key": nonEmptyString,
+		"allowedRegex": func(p string, v any) error {
+			s, ok := v.(string)
+			if !ok {
+				return fmt.Errorf("%s: must be a string, not %s", p, show(v))
+			}
+			if _, err := regexp.Compile(s); err != nil {
+				return fmt.Errorf("%s: %v", p, err)
+			}
+			return nil
+		},
+	})(p, m)
+	if err != nil {
+		return err
+	}
+	if _, ok := m["key"]; !ok {
+		return fmt.Errorf("%s.key: must not be empty", p)
+	}
+	return nil
+}
+
+// quantity accepts what a Pod may carry: a Kubernetes quantity string or a bare number.
+func quantity(p string, v any) error {
+	var s string
+	switch q := v.(type) {
+	case json.Number:
+		s = q.String()
+	case string:
+		s = q
+	default:
+		return fmt.Errorf("%s: %s is not a quantity such as 500m or 256Mi", p, show(v))
+	}
+	if _, err := resource.ParseQuantity(s); err != nil {
+		return fmt.Errorf("%s: %s is not a quantity such as 500m or 256Mi", p, show(v))
+	}
+	return nil
+}
+
+func ratio(p string, v any) error {
+	var s string
+	switch n := v.(type) {
+	case json.Number:
+		s = n.String()
+	case string:
+		s = n
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 1 || math.IsInf(f, 0) {
+		return fmt.Errorf("%s: %v is not a number of at least 1", p, v)
+	}
+	return nil
+}
+
+// globPattern accepts the patterns Rego's glob.match and Exempted understand: * matches
+// any characters, [a-z] and {a,b} as usual.
+func globPattern(p string, v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("%s: must be a string, not %s", p, show(v))
+	}
+	if _, err := glob.Compile(s); err != nil {
+		return fmt.Errorf("%s: %q is not a valid glob pattern", p, s)
+	}
+	return nil
+}
+
+// show renders a value from the file the way the user wrote it.
+func show(v any) string {
+	switch t := v.(type) {
+	case string:
+		return strconv.Quote(t)
+	case map[string]any:
+		return "a mapping"
+	case nil:
+		return "null"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
