@@ -91,7 +91,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.EvalTimeout)
 	defer cancel()
-	d, err := e.Evaluate(ctx, obj)
+	d, err := judge(ctx, e, obj)
 	if err != nil {
 		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
 	}
@@ -103,7 +103,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		if err != nil {
 			return errored(ctx, webhookValidate, req, http.StatusBadRequest, fmt.Errorf("old object: %w", err))
 		}
-		od, err := e.Evaluate(ctx, old)
+		od, err := judge(ctx, e, old)
 		if err != nil {
 			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
 		}
@@ -111,6 +111,20 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	}
 	evalDuration.WithLabelValues(webhookValidate).Observe(time.Since(start).Seconds())
 	return respond(ctx, req, obj, d, kept)
+}
+
+// judge evaluates an object as the Pod it stands for. A Pod arrives here already
+// mutated; a workload's template has not been, but its Pods will be, so the template is
+// judged with podguard's defaults filled in.
+func judge(ctx context.Context, e *engine.Engine, obj *engine.Object) (engine.Decision, error) {
+	if obj.Kind != "Pod" {
+		mutated, _, err := e.Mutate(ctx, obj)
+		if err != nil {
+			return engine.Decision{}, err
+		}
+		obj = mutated
+	}
+	return e.Evaluate(ctx, obj)
 }
 
 // splitExisting separates the violations already present in the old object.

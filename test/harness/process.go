@@ -1,0 +1,277 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Podguard is a running `podguard serve` process.
+type Podguard struct {
+	// URL is the HTTPS base URL of the webhook, e.g. https://127.0.0.1:40123.
+	URL string
+	// CABundle is the PEM of the CA that signed the serving certificate.
+	CABundle []byte
+	// HealthURL serves /healthz and /readyz; MetricsURL serves /metrics.
+	HealthURL, MetricsURL string
+	// Log is the file holding the process's output.
+	Log string
+
+	cmd      *exec.Cmd
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// Options says how to run podguard.
+type Options struct {
+	// Binary is the podguard executable; empty means Binary() decides.
+	Binary string
+	// Dir receives the certificates and the log.
+	Dir string
+	// ConfigFile is passed as --config when set.
+	ConfigFile string
+	// Args are extra flags for serve.
+	Args []string
+}
+
+var (
+	buildOnce  sync.Once
+	builtPath  string
+	buildError error
+)
+
+// Binary returns the podguard binary the tests run: $PODGUARD_BIN when set (make test
+// builds it with the release flags), otherwise one built once from this checkout.
+func Binary() (string, error) {
+	if p := os.Getenv("PODGUARD_BIN"); p != "" {
+		return p, nil
+	}
+	buildOnce.Do(func() {
+		_, here, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(here), "..", "..")
+		dir, err := os.MkdirTemp("", "podguard-bin-")
+		if err != nil {
+			buildError = err
+			return
+		}
+		builtPath = filepath.Join(dir, "podguard")
+		cmd := exec.Command("go", "build", "-o", builtPath, "./cmd/podguard")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildError = fmt.Errorf("building podguard: %v\n%s", err, out)
+		}
+	})
+	return builtPath, buildError
+}
+
+// Start runs podguard serve with a fresh CA and serving certificate for 127.0.0.1 and
+// waits until /readyz answers 200.
+func Start(ctx context.Context, o Options) (*Podguard, error) {
+	bin := o.Binary
+	if bin == "" {
+		var err error
+		if bin, err = Binary(); err != nil {
+			return nil, err
+		}
+	}
+	certDir := filepath.Join(o.Dir, "certs")
+	ca, err := writeServingCert(certDir)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	p := &Podguard{
+		URL:        "https://127.0.0.1:" + strconv.Itoa(ports[0]),
+		CABundle:   ca,
+		HealthURL:  "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+		MetricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]),
+		Log:        filepath.Join(o.Dir, "podguard.log"),
+		done:       make(chan struct{}),
+	}
+	args := []string{"serve",
+		"--cert-dir", certDir,
+		"--port", strconv.Itoa(ports[0]),
+		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),
+		"--shutdown-delay", "0s",
+	}
+	if o.ConfigFile != "" {
+		args = append(args, "--config", o.ConfigFile)
+	}
+	args = append(args, o.Args...)
+	logf, err := os.Create(p.Log)
+	if err != nil {
+		return nil, err
+	}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	if err := p.waitReady(ctx); err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("%w\n%s", err, p.LogTail())
+	}
+	return p, nil
+}
+
+func (p *Podguard) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		resp, err := http.Get(p.HealthURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return errors.New("podguard exited before it was ready")
+		case <-ctx.Done():
+			return fmt.Errorf("podguard not ready: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop ends the process (SIGTERM, then SIGKILL after 10 s) and waits for it.
+func (p *Podguard) Stop() {
+	p.stopOnce.Do(func() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	})
+}
+
+// LogTail returns the end of the process output, for failure messages.
+func (p *Podguard) LogTail() string {
+	b, _ := os.ReadFile(p.Log)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// Client returns an HTTPS client that trusts podguard's CA.
+func (p *Podguard) Client() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(p.CABundle)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// writeServingCert creates a CA and a serving certificate for 127.0.0.1 and localhost in
+// dir (tls.crt, tls.key), and returns the CA's PEM.
+func writeServingCert(dir string) ([]byte, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "podguard test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "podguard"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	var chain bytes.Buffer
+	chain.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), chain.Bytes(), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return nil, err
+	}
+	return caPEM, nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
