@@ -70,3 +70,7 @@ e2e: build test-binaries ## Tests against a real kube-apiserver and etcd, and th
 
 .PHONY: test
 test: policy-check unit e2e ## Everything: Rego, Go unit tests, real API server tests.
+
+.PHONY: demo
+demo: build test-binaries ## Real API server + podguard: apply test/samples and show what is admitted, patched, refused.
+	cd test && PODGUARD_BIN=$(BIN)/podguard go run ./cmd/demo samples
