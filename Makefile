@@ -45,7 +45,8 @@ run: build ## Serve the webhook on its embedded policies with a throw-away certi
 	@echo "(and review-pod-needs-defaults.json against /mutate). Ctrl-C stops it."
 	@echo
 	$(BIN)/podguard serve --cert-dir $(RUN_DIR) --port $(PORT) --shutdown-delay 0s \
-		--metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081
+		--metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
+		--limit-ranges=false
 
 ##@ Test
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -32,6 +33,14 @@ var errNoPolicies = errors.New("no policy set is loaded")
 type Validator struct {
 	Policies    *PolicySet
 	EvalTimeout time.Duration
+	// LimitRanges gives the namespace's LimitRanges, whose defaults a workload's Pods
+	// will get; nil means none are consulted.
+	LimitRanges LimitRangeSource
+}
+
+// LimitRangeSource lists the LimitRanges of a namespace.
+type LimitRangeSource interface {
+	For(ctx context.Context, namespace string) ([]corev1.LimitRange, error)
 }
 
 // Mutator answers /mutate.
@@ -91,7 +100,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.EvalTimeout)
 	defer cancel()
-	d, err := judge(ctx, e, obj)
+	d, err := v.judge(ctx, e, obj)
 	if err != nil {
 		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
 	}
@@ -103,7 +112,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		if err != nil {
 			return errored(ctx, webhookValidate, req, http.StatusBadRequest, fmt.Errorf("old object: %w", err))
 		}
-		od, err := judge(ctx, e, old)
+		od, err := v.judge(ctx, e, old)
 		if err != nil {
 			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
 		}
@@ -113,18 +122,26 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	return respond(ctx, req, obj, d, kept)
 }
 
-// judge evaluates an object as the Pod it stands for. A Pod arrives here already
-// mutated; a workload's template has not been, but its Pods will be, so the template is
-// judged with podguard's defaults filled in.
-func judge(ctx context.Context, e *engine.Engine, obj *engine.Object) (engine.Decision, error) {
-	if obj.Kind != "Pod" {
-		mutated, _, err := e.Mutate(ctx, obj)
-		if err != nil {
+// judge evaluates an object as the Pod it stands for. A Pod arrives here with the API
+// server's, the LimitRanges' and podguard's defaults already applied, and is judged as it
+// is. A workload's template has had none of them, but its Pods will, so it is judged with
+// all of them filled in.
+func (v *Validator) judge(ctx context.Context, e *engine.Engine, obj *engine.Object) (engine.Decision, error) {
+	if obj.Kind == "Pod" {
+		return e.Evaluate(ctx, obj)
+	}
+	var ranges []corev1.LimitRange
+	if v.LimitRanges != nil {
+		var err error
+		if ranges, err = v.LimitRanges.For(ctx, obj.Namespace); err != nil {
 			return engine.Decision{}, err
 		}
-		obj = mutated
 	}
-	return e.Evaluate(ctx, obj)
+	admitted, _, err := e.AsAdmitted(ctx, obj, ranges)
+	if err != nil {
+		return engine.Decision{}, err
+	}
+	return e.Evaluate(ctx, admitted)
 }
 
 // splitExisting separates the violations already present in the old object.
@@ -195,9 +212,14 @@ func respond(ctx context.Context, req admission.Request, obj *engine.Object, d e
 			violations.WithLabelValues(webhookValidate, v.Rule, v.Enforcement).Inc()
 		}
 	}
+	// A Pod made by a controller is fixed in its owner's template; say which one.
+	owned := ""
+	if kind, name := obj.Owner(); kind != "" {
+		owned = fmt.Sprintf(" (Pod created by %s %s: fix its pod template)", kind, name)
+	}
 	warnings := make([]string, 0, len(d.Warn)+len(existing))
 	for _, v := range d.Warn {
-		warnings = append(warnings, v.String())
+		warnings = append(warnings, v.String()+owned)
 	}
 	for _, v := range existing {
 		warnings = append(warnings, v.String()+" (already present before this update, not blocking)")
@@ -206,7 +228,11 @@ func respond(ctx context.Context, req admission.Request, obj *engine.Object, d e
 		log.Info("audit violations", "rules", ruleIDs(d.Audit), "violations", strings.Join(strs(d.Audit), "\n"))
 	}
 	if len(d.Deny) > 0 {
-		msg := strings.Join(strs(d.Deny), "\n")
+		lines := strs(d.Deny)
+		for i := range lines {
+			lines[i] += owned
+		}
+		msg := strings.Join(lines, "\n")
 		log.Info("denied", "decision", "deny", "rules", ruleIDs(d.Deny))
 		decisions.WithLabelValues(webhookValidate, string(req.Operation), "deny").Inc()
 		return admission.Denied(msg).WithWarnings(warnings...)

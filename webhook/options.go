@@ -27,6 +27,11 @@ type Options struct {
 	// EvalTimeout bounds one policy evaluation; it must stay below the webhook's
 	// timeoutSeconds so that podguard answers with an error before the API server gives up.
 	EvalTimeout time.Duration
+	// LimitRanges makes podguard watch LimitRanges, so workload templates are judged with
+	// their namespace's defaults. It needs a cluster (Kubeconfig, or in-cluster config).
+	LimitRanges bool
+	// Kubeconfig is the cluster to watch; empty means $KUBECONFIG, in-cluster, ~/.kube/config.
+	Kubeconfig string
 	// ShutdownDelay keeps serving after SIGTERM while readiness is false, so endpoints
 	// stop sending traffic before the listener closes.
 	ShutdownDelay time.Duration
@@ -42,6 +47,8 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", 2*time.Second, "deadline of one policy evaluation")
+	fs.BoolVar(&o.LimitRanges, "limit-ranges", true, "watch LimitRanges and apply their defaults to workload templates (needs a cluster)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 10*time.Second, "time to keep serving after SIGTERM")
 }
 

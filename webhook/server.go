@@ -47,7 +47,21 @@ func Run(ctx context.Context, o Options) error {
 			c.NextProtos = []string{"http/1.1"}
 		}},
 	})
-	srv.Register("/validate", &admission.Webhook{Handler: &Validator{Policies: &policies, EvalTimeout: o.EvalTimeout}})
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	validator := &Validator{Policies: &policies, EvalTimeout: o.EvalTimeout}
+	var limitRanges *limitRangeCache
+	if o.LimitRanges {
+		cfg, err := restConfig(o.Kubeconfig)
+		if err != nil {
+			return fmt.Errorf("--limit-ranges needs a cluster (use --limit-ranges=false without one): %w", err)
+		}
+		if limitRanges, err = startLimitRangeCache(serveCtx, cfg); err != nil {
+			return err
+		}
+		validator.LimitRanges = limitRanges
+	}
+	srv.Register("/validate", &admission.Webhook{Handler: validator})
 	srv.Register("/mutate", &admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}})
 
 	var stopping atomic.Bool
@@ -76,8 +90,9 @@ func Run(ctx context.Context, o Options) error {
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 
-	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServing()
+	if limitRanges != nil {
+		ready.Checks["limitranges"] = limitRanges.ready
+	}
 	errs := make(chan error, 2)
 	webhookDone := make(chan error, 1)
 	go func() { webhookDone <- srv.Start(serveCtx) }()

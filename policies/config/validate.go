@@ -330,6 +330,8 @@ func quantity(p string, v any) error {
 	return nil
 }
 
+var decimal = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
 func ratio(p string, v any) error {
 	var s string
 	switch n := v.(type) {
@@ -338,8 +340,10 @@ func ratio(p string, v any) error {
 	case string:
 		s = n
 	}
+	// Plain decimals only: ParseFloat would also take NaN, Inf and hex floats, which
+	// Rego's to_number does not.
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 1 || math.IsInf(f, 0) {
+	if !decimal.MatchString(s) || err != nil || f < 1 {
 		return fmt.Errorf("%s: %v is not a number of at least 1", p, v)
 	}
 	return nil
@@ -383,4 +387,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
-

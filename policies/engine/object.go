@@ -141,3 +141,18 @@ func deepCopy(v any) any {
 	}
 	return v
 }
+
+// Owner returns the kind and name of the controller that created the object, if any.
+func (o *Object) Owner() (kind, name string) {
+	meta, _ := o.Raw["metadata"].(map[string]any)
+	refs, _ := meta["ownerReferences"].([]any)
+	for _, r := range refs {
+		ref, _ := r.(map[string]any)
+		if ref["controller"] == true {
+			kind, _ = ref["kind"].(string)
+			name, _ = ref["name"].(string)
+			return kind, name
+		}
+	}
+	return "", ""
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/podguard/podguard/policies/engine"
@@ -23,9 +24,11 @@ const (
 // Finding is a violation of the manifest as written.
 type Finding struct {
 	engine.Violation
-	// Defaulted is true when podguard's mutation defaults fill the gap, so the cluster
-	// would not refuse the manifest for it.
-	Defaulted bool `json:"defaulted"`
+	// Defaulted is true when defaults fill the gap, so the cluster would not refuse the
+	// manifest for it; FilledBy says whose: "kubernetes" (the namespace's LimitRange, or
+	// requests taken from limits) or "podguard" (its mutation defaults).
+	Defaulted bool   `json:"defaulted"`
+	FilledBy  string `json:"filledBy,omitempty"`
 }
 
 // Result is the verdict on one manifest.
@@ -107,52 +110,106 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return ExitAdmit
 }
 
-// Evaluate judges each manifest as the cluster would: defaults first, then the rules.
+// Evaluate judges each manifest as the cluster would: the API server's and the
+// LimitRanges' defaults first (LimitRanges are taken from the same input), then
+// podguard's, then the rules.
 func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) ([]Result, error) {
+	ranges, err := limitRanges(manifests)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Result, 0, len(manifests))
 	for _, m := range manifests {
 		r := Result{Manifest: m, Verdict: "unchecked", Findings: []Finding{}}
 		r.Kind, _ = m.Object["kind"].(string)
+		meta, _ := m.Object["metadata"].(map[string]any)
+		r.Name, _ = meta["name"].(string)
+		if r.Namespace, _ = meta["namespace"].(string); r.Namespace == "" {
+			r.Namespace = "default"
+		}
 		obj, err := engine.FromMap(m.Object)
 		if err != nil {
 			// Services, ConfigMaps and the like travel with workloads; they are not ours.
 			out = append(out, r)
 			continue
 		}
-		if obj.Namespace == "" {
-			obj.Namespace = "default"
-		}
-		r.Namespace, r.Name = obj.Namespace, obj.Name
+		obj.Namespace, r.Name = r.Namespace, obj.Name
 		if _, ok := e.Config().Exempted(obj.Namespace); ok {
 			r.Verdict = "exempt"
 			out = append(out, r)
 			continue
 		}
-		before, err := e.Evaluate(ctx, obj)
-		if err != nil {
+		if err := judge(ctx, e, obj, ranges[obj.Namespace], &r); err != nil {
 			return nil, fmt.Errorf("%s: %w", m.Position(), err)
-		}
-		mutated, adds, err := e.Mutate(ctx, obj)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", m.Position(), err)
-		}
-		after, err := e.Evaluate(ctx, mutated)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", m.Position(), err)
-		}
-		remaining := map[string]bool{}
-		for _, v := range after.All() {
-			remaining[v.Key()] = true
-		}
-		for _, v := range before.All() {
-			r.Findings = append(r.Findings, Finding{Violation: v, Defaulted: !remaining[v.Key()]})
-		}
-		r.Added, r.mutated = adds, mutated
-		r.Verdict = "admit"
-		if len(after.Deny) > 0 {
-			r.Verdict = "refuse"
 		}
 		out = append(out, r)
+	}
+	return out, nil
+}
+
+func judge(ctx context.Context, e *engine.Engine, obj *engine.Object, ranges []corev1.LimitRange, r *Result) error {
+	before, err := e.Evaluate(ctx, obj)
+	if err != nil {
+		return err
+	}
+	clusterDefaulted := engine.WithClusterDefaults(obj, ranges)
+	afterCluster, err := e.Evaluate(ctx, clusterDefaulted)
+	if err != nil {
+		return err
+	}
+	mutated, adds, err := e.Mutate(ctx, clusterDefaulted)
+	if err != nil {
+		return err
+	}
+	after, err := e.Evaluate(ctx, mutated)
+	if err != nil {
+		return err
+	}
+	keys := func(d engine.Decision) map[string]bool {
+		m := map[string]bool{}
+		for _, v := range d.All() {
+			m[v.Key()] = true
+		}
+		return m
+	}
+	stillAfterCluster, stillAfter := keys(afterCluster), keys(after)
+	for _, v := range before.All() {
+		f := Finding{Violation: v}
+		switch {
+		case !stillAfterCluster[v.Key()]:
+			f.Defaulted, f.FilledBy = true, "kubernetes"
+		case !stillAfter[v.Key()]:
+			f.Defaulted, f.FilledBy = true, "podguard"
+		}
+		r.Findings = append(r.Findings, f)
+	}
+	r.Added, r.mutated = adds, mutated
+	r.Verdict = "admit"
+	if len(after.Deny) > 0 {
+		r.Verdict = "refuse"
+	}
+	return nil
+}
+
+// limitRanges collects the LimitRanges of the input by namespace.
+func limitRanges(manifests []Manifest) (map[string][]corev1.LimitRange, error) {
+	out := map[string][]corev1.LimitRange{}
+	for _, m := range manifests {
+		if m.Object["kind"] != "LimitRange" {
+			continue
+		}
+		b, err := json.Marshal(m.Object)
+		if err != nil {
+			return nil, err
+		}
+		var lr corev1.LimitRange
+		if err := json.Unmarshal(b, &lr); err != nil {
+			return nil, &InputError{File: m.File, Line: m.Line, Err: fmt.Errorf("LimitRange: %w", err)}
+		}
+		if lr.Namespace == "" {
+			lr.Namespace = "default"
+		}
+		out[lr.Namespace] = append(out[lr.Namespace], lr)
 	}
 	return out, nil
 }
@@ -166,7 +223,11 @@ func writeText(w io.Writer, results []Result) {
 		}
 		switch r.Verdict {
 		case "unchecked":
-			fmt.Fprintf(w, "%s %s: not checked\n", r.Position(), id)
+			what := "not checked"
+			if r.Kind == "LimitRange" {
+				what += "; its defaults apply to the manifests in its namespace"
+			}
+			fmt.Fprintf(w, "%s %s: %s\n", r.Position(), id, what)
 			continue
 		case "exempt":
 			fmt.Fprintf(w, "%s %s: exempt (namespace %s)\n", r.Position(), id, r.Namespace)
@@ -179,8 +240,11 @@ func writeText(w io.Writer, results []Result) {
 		}
 		for _, f := range r.Findings {
 			note := ""
-			if f.Defaulted {
+			switch f.FilledBy {
+			case "podguard":
 				note = " [filled in by podguard's defaults]"
+			case "kubernetes":
+				note = " [filled in by Kubernetes: LimitRange defaults or requests from limits]"
 			}
 			fmt.Fprintf(w, "  %-5s %s%s\n", f.Enforcement, f.String(), note)
 		}

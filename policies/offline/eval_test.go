@@ -32,6 +32,10 @@ func TestEvalCommand(t *testing.T) {
 		"multi-document file with a List: exits 1 for the refused Pod": {
 			args: []string{"-f", fixtures + "multi.yaml"}, wantCode: 1, wantOut: golden("multi.golden.txt"),
 		},
+		"LimitRanges in the input fill the gaps of workloads in their namespace only": {
+			args:     []string{"-f", fixtures + "limitrange.yaml", "--config", fixtures + "no-cpu-limit-default.config.yaml"},
+			wantCode: 1, wantOut: golden("limitrange.golden.txt"),
+		},
 		"compliant workload exits 0": {
 			args: []string{"-f", fixtures + "compliant.yaml"}, wantCode: 0,
 			wantOut: "../../test/fixtures/eval/compliant.yaml:1 Deployment shop/web: admitted\n1 manifests, 0 refused\n",
@@ -115,7 +119,7 @@ func TestJSONOutput(t *testing.T) {
 		}
 		got = append(got, line)
 	}
-	want := []string{"Service/:unchecked", "Pod/web:admit", "Pod/latest:refuse image-tag", "Pod/system:exempt"}
+	want := []string{"Service/web:unchecked", "Pod/web:admit", "Pod/latest:refuse image-tag", "Pod/system:exempt"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("got %q, want %q", got, want)
 	}
