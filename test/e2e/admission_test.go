@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -192,25 +191,7 @@ func TestSystemNamespacesNotIntercepted(t *testing.T) {
 
 func TestWarnModeRuleWarns(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	cfg := dir + "/config.yaml"
-	if err := writeFile(cfg, "rules:\n  required-labels: {enforcement: warn}\n"); err != nil {
-		t.Fatal(err)
-	}
-	pg, err := harness.Start(ctx, harness.Options{Dir: dir, ConfigFile: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Stop()
-	if err := register(ctx, pg, admissionregistrationv1.Fail); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// t.Context() is already cancelled when cleanups run.
-		if err := register(context.Background(), env.podguard, admissionregistrationv1.Fail); err != nil {
-			t.Errorf("restoring the registration: %v", err)
-		}
-	})
+	withPodguard(t, "rules:\n  required-labels: {enforcement: warn}\n")
 	ns := namespace(t)
 	cs, warns := warningClient(t)
 	pod := sample(t, "pod-compliant.yaml")
@@ -235,23 +216,14 @@ func TestPodguardDown(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			ctx := t.Context()
-			pg, err := harness.Start(ctx, harness.Options{Dir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
+			pg := withPodguard(t, "")
 			if err := register(ctx, pg, tc.policy); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() {
-				// t.Context() is already cancelled when cleanups run.
-				if err := register(context.Background(), env.podguard, admissionregistrationv1.Fail); err != nil {
-					t.Errorf("restoring the registration: %v", err)
-				}
-			})
 			pg.Stop()
 			ns := namespace(t)
 			start := time.Now()
-			_, err = env.cs.CoreV1().Pods(ns).Create(ctx, sample(t, "pod-compliant.yaml"), metav1.CreateOptions{})
+			_, err := env.cs.CoreV1().Pods(ns).Create(ctx, sample(t, "pod-compliant.yaml"), metav1.CreateOptions{})
 			took := time.Since(start)
 			switch {
 			case tc.wantAdmit && err != nil:

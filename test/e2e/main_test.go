@@ -28,6 +28,8 @@ var env struct {
 	cluster  *cluster.Cluster
 	podguard *harness.Podguard
 	cs       kubernetes.Interface
+	// kubeconfig lets podguard processes watch the cluster's LimitRanges.
+	kubeconfig string
 }
 
 func TestMain(m *testing.M) {
@@ -52,7 +54,13 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	pg, err := harness.Start(ctx, harness.Options{Dir: dir + "/podguard"})
+	kubeconfig := dir + "/kubeconfig"
+	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	env.kubeconfig = kubeconfig
+	pg, err := harness.Start(ctx, harness.Options{Dir: dir + "/podguard", Kubeconfig: kubeconfig})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: starting podguard: %v\n", err)
 		return 1
@@ -175,4 +183,33 @@ func status(err error) (int32, string) {
 		return se.Status().Code, se.Status().Message
 	}
 	return 0, fmt.Sprint(err)
+}
+
+// withPodguard runs a podguard with the given configuration, registered in place of the
+// shared one for the rest of the test; the shared one is registered again at cleanup.
+func withPodguard(t *testing.T, config string) *harness.Podguard {
+	t.Helper()
+	dir := t.TempDir()
+	opts := harness.Options{Dir: dir, Kubeconfig: env.kubeconfig}
+	if config != "" {
+		opts.ConfigFile = dir + "/config.yaml"
+		if err := os.WriteFile(opts.ConfigFile, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pg, err := harness.Start(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	if err := register(t.Context(), pg, admissionregistrationv1.Fail); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// t.Context() is already cancelled when cleanups run.
+		if err := register(context.Background(), env.podguard, admissionregistrationv1.Fail); err != nil {
+			t.Errorf("restoring the registration: %v", err)
+		}
+	})
+	return pg
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -31,4 +32,4 @@ func violatingPod(name string) *corev1.Pod {
 	}
 }
 
-func writeFile(path, text string) error { return os.WriteFile(path, []byte(text), 0o644) }
+func intOrString(port int) intstr.IntOrString { return intstr.FromInt32(int32(port)) }

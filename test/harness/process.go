@@ -49,6 +49,9 @@ type Options struct {
 	Dir string
 	// ConfigFile is passed as --config when set.
 	ConfigFile string
+	// Kubeconfig lets podguard watch LimitRanges in that cluster; empty runs it with
+	// --limit-ranges=false.
+	Kubeconfig string
 	// Args are extra flags for serve.
 	Args []string
 }
@@ -120,6 +123,11 @@ func Start(ctx context.Context, o Options) (*Podguard, error) {
 	}
 	if o.ConfigFile != "" {
 		args = append(args, "--config", o.ConfigFile)
+	}
+	if o.Kubeconfig != "" {
+		args = append(args, "--kubeconfig", o.Kubeconfig)
+	} else {
+		args = append(args, "--limit-ranges=false")
 	}
 	args = append(args, o.Args...)
 	logf, err := os.Create(p.Log)

@@ -57,7 +57,11 @@ func run() error {
 	if err := os.MkdirAll(filepath.Join(dir, "podguard"), 0o755); err != nil {
 		return err
 	}
-	pg, err := harness.Start(ctx, harness.Options{Dir: filepath.Join(dir, "podguard")})
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
+		return err
+	}
+	pg, err := harness.Start(ctx, harness.Options{Dir: filepath.Join(dir, "podguard"), Kubeconfig: kubeconfig})
 	if err != nil {
 		return err
 	}
