@@ -21,6 +21,7 @@ type Engine struct {
 	defaults rego.PreparedEvalQuery
 	cfg      *config.Config
 	rules    []string
+	info     map[string]RuleInfo
 	now      func() time.Time
 	revision string
 }
@@ -99,6 +100,9 @@ func (e *Engine) Revision() string { return e.revision }
 
 // Rules lists the rule ids of the set, built-in and custom.
 func (e *Engine) Rules() []string { return e.rules }
+
+// Info returns what a rule's METADATA says about it.
+func (e *Engine) Info(rule string) RuleInfo { return e.info[rule] }
 
 // Config is the effective configuration.
 func (e *Engine) Config() *config.Config { return e.cfg }

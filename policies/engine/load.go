@@ -65,7 +65,7 @@ type source struct {
 // Load reads, compiles and (optionally) tests a policy set. It is the only way to get an
 // Engine, so every Engine in use has compiled and validated.
 func Load(ctx context.Context, opts Options) (*Engine, error) {
-	srcs, err := readSources(opts.PolicyDir)
+	srcs, rawConfig, err := readInputs(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -93,12 +93,6 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 			custom = append(custom, id)
 		}
 	}
-	var rawConfig []byte
-	if opts.ConfigFile != "" {
-		if rawConfig, err = os.ReadFile(opts.ConfigFile); err != nil {
-			return nil, fmt.Errorf("reading config: %w", err)
-		}
-	}
 	cfg, err := config.Parse(rawConfig, custom)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", opts.ConfigFile, err)
@@ -108,7 +102,7 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, err
 		}
 	}
-	e := &Engine{cfg: cfg, rules: ids, now: opts.Now, revision: revision(srcs, rawConfig)}
+	e := &Engine{cfg: cfg, rules: ids, info: ruleInfo(modules), now: opts.Now, revision: revision(srcs, rawConfig)}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -138,6 +132,59 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// Fingerprint is the revision the policy files and configuration would have if loaded
+// now. It only reads files, so a watcher can call it often and load only on change.
+func Fingerprint(opts Options) (string, error) {
+	srcs, rawConfig, err := readInputs(opts)
+	if err != nil {
+		return "", err
+	}
+	return revision(srcs, rawConfig), nil
+}
+
+func readInputs(opts Options) ([]source, []byte, error) {
+	srcs, err := readSources(opts.PolicyDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rawConfig []byte
+	if opts.ConfigFile != "" {
+		if rawConfig, err = os.ReadFile(opts.ConfigFile); err != nil {
+			return nil, nil, fmt.Errorf("reading config: %w", err)
+		}
+	}
+	return srcs, rawConfig, nil
+}
+
+// RuleInfo is what a rule's METADATA says about it.
+type RuleInfo struct {
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	Link        string `json:"link,omitempty"`
+}
+
+// ruleInfo reads the package METADATA of every rule package.
+func ruleInfo(modules map[string]*ast.Module) map[string]RuleInfo {
+	out := map[string]RuleInfo{}
+	for _, m := range modules {
+		id, ok := ruleID(m.Package.Path)
+		if !ok {
+			continue
+		}
+		for _, a := range m.Annotations {
+			if a.Scope != "package" {
+				continue
+			}
+			info := RuleInfo{Title: a.Title, Description: strings.TrimSpace(a.Description)}
+			if len(a.RelatedResources) > 0 {
+				info.Link = a.RelatedResources[0].Ref.String()
+			}
+			out[id] = info
+		}
+	}
+	return out
 }
 
 // readSources returns the built-in Rego followed by the policy directory's, in a stable
@@ -182,21 +229,13 @@ func readSources(dir string) ([]source, error) {
 	return append(srcs, extra...), nil
 }
 
-// ruleIDs lists the rule ids of a module set: every package pod.rules.<pkg> is rule
-// <pkg> with '_' spelled '-'.
+// ruleIDs lists the rule ids of a module set.
 func ruleIDs(modules map[string]*ast.Module) []string {
 	seen := map[string]bool{}
-	prefix := ast.MustParseRef("data.pod.rules")
 	for _, m := range modules {
-		p := m.Package.Path
-		if len(p) != len(prefix)+1 || !p.HasPrefix(prefix) {
-			continue
+		if id, ok := ruleID(m.Package.Path); ok {
+			seen[id] = true
 		}
-		s, ok := p[len(prefix)].Value.(ast.String)
-		if !ok {
-			continue
-		}
-		seen[strings.ReplaceAll(string(s), "_", "-")] = true
 	}
 	ids := make([]string, 0, len(seen))
 	for id := range seen {
@@ -204,6 +243,20 @@ func ruleIDs(modules map[string]*ast.Module) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+var rulesPrefix = ast.MustParseRef("data.pod.rules")
+
+// ruleID maps package pod.rules.<pkg> to rule <pkg> with '_' spelled '-'.
+func ruleID(p ast.Ref) (string, bool) {
+	if len(p) != len(rulesPrefix)+1 || !p.HasPrefix(rulesPrefix) {
+		return "", false
+	}
+	s, ok := p[len(rulesPrefix)].Value.(ast.String)
+	if !ok {
+		return "", false
+	}
+	return strings.ReplaceAll(string(s), "_", "-"), true
 }
 
 func isBuiltin(id string) bool {
