@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
@@ -65,7 +64,7 @@ func (l *limitRangeCache) For(ctx context.Context, namespace string) ([]corev1.L
 }
 
 // ready is the readiness check: podguard is not ready until the cache has synced.
-func (l *limitRangeCache) ready(*http.Request) error {
+func (l *limitRangeCache) ready() error {
 	if !l.informer.HasSynced() {
 		return errLimitRangesNotSynced
 	}

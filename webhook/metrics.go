@@ -24,5 +24,8 @@ var (
 func init() {
 	// controller-runtime's registry also carries its own webhook latency and in-flight
 	// metrics, so one /metrics shows both.
-	metrics.Registry.MustRegister(decisions, violations, evalDuration)
+	registry.MustRegister(decisions, violations, evalDuration)
 }
+
+// registry is controller-runtime's, which /metrics serves.
+var registry = metrics.Registry

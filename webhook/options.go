@@ -27,6 +27,8 @@ type Options struct {
 	// EvalTimeout bounds one policy evaluation; it must stay below the webhook's
 	// timeoutSeconds so that podguard answers with an error before the API server gives up.
 	EvalTimeout time.Duration
+	// ReloadInterval is how often --config and --policy-dir are checked for changes.
+	ReloadInterval time.Duration
 	// LimitRanges makes podguard watch LimitRanges, so workload templates are judged with
 	// their namespace's defaults. It needs a cluster (Kubeconfig, or in-cluster config).
 	LimitRanges bool
@@ -47,6 +49,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", 2*time.Second, "deadline of one policy evaluation")
+	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "how often to check --config and --policy-dir for changes")
 	fs.BoolVar(&o.LimitRanges, "limit-ranges", true, "watch LimitRanges and apply their defaults to workload templates (needs a cluster)")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 10*time.Second, "time to keep serving after SIGTERM")
@@ -65,6 +68,9 @@ func (o *Options) Validate() error {
 	}
 	if o.EvalTimeout <= 0 {
 		return errors.New("--eval-timeout must be positive")
+	}
+	if o.ReloadInterval <= 0 {
+		return errors.New("--reload-interval must be positive")
 	}
 	if o.ShutdownDelay < 0 {
 		return errors.New("--shutdown-delay must not be negative")

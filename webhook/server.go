@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -30,12 +28,14 @@ func Run(ctx context.Context, o Options) error {
 	minTLS, _ := o.tlsVersion()
 
 	var policies PolicySet
-	e, err := engine.Load(ctx, engine.Options{PolicyDir: o.PolicyDir, ConfigFile: o.ConfigFile, RunTests: true})
-	if err != nil {
-		return fmt.Errorf("loading policies: %w", err)
+	rl := &reloader{
+		opts: engine.Options{PolicyDir: o.PolicyDir, ConfigFile: o.ConfigFile, RunTests: true},
+		set:  &policies,
+		log:  log,
 	}
-	policies.Set(e)
-	log.Info("policy set loaded", "revision", e.Revision(), "rules", e.Rules())
+	// A broken policy set at start-up does not stop the process: it stays up, not ready,
+	// answering every review with an error, until the files are fixed.
+	rl.load(ctx)
 
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Port:    o.Port,
@@ -65,34 +65,31 @@ func Run(ctx context.Context, o Options) error {
 	srv.Register("/mutate", &admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}})
 
 	var stopping atomic.Bool
-	started := srv.StartedChecker()
-	health := &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}
-	ready := &healthz.Handler{Checks: map[string]healthz.Checker{
-		"policies": func(*http.Request) error {
+	ready := &readiness{revision: rl.revision, checks: []namedCheck{
+		{"policies", func() error {
 			if policies.Get() == nil {
 				return errNoPolicies
 			}
 			return nil
-		},
-		"webhook-server": started,
-		"shutdown": func(*http.Request) error {
+		}},
+		{"webhook-server", func() error { return srv.StartedChecker()(nil) }},
+		{"shutdown", func() error {
 			if stopping.Load() {
 				return errors.New("shutting down")
 			}
 			return nil
-		},
+		}},
 	}}
-	healthMux := http.NewServeMux()
-	healthMux.Handle("/healthz", http.StripPrefix("/healthz", health))
-	healthMux.Handle("/healthz/", http.StripPrefix("/healthz", health))
-	healthMux.Handle("/readyz", http.StripPrefix("/readyz", ready))
-	healthMux.Handle("/readyz/", http.StripPrefix("/readyz", ready))
-	metricsMux := http.NewServeMux()
-	metricsMux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-
 	if limitRanges != nil {
-		ready.Checks["limitranges"] = limitRanges.ready
+		ready.checks = append(ready.checks, namedCheck{"limitranges", limitRanges.ready})
 	}
+	healthMux := http.NewServeMux()
+	healthMux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	healthMux.Handle("/readyz", ready)
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+
+	go rl.run(serveCtx, o.ReloadInterval, o.CertDir)
 	errs := make(chan error, 2)
 	webhookDone := make(chan error, 1)
 	go func() { webhookDone <- srv.Start(serveCtx) }()

@@ -1,0 +1,354 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/responses from the live responses")
+
+// logs collects what the server logs, so tests can check what audit violations write.
+var logs logBuffer
+
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (b *logBuffer) add(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lines = append(b.lines, s)
+}
+
+// containing returns the logged lines that contain every one of parts.
+func (b *logBuffer) containing(parts ...string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+next:
+	for _, l := range b.lines {
+		for _, p := range parts {
+			if !strings.Contains(l, p) {
+				continue next
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	logf.SetLogger(funcr.New(func(prefix, args string) { logs.add(prefix + " " + args) }, funcr.Options{Verbosity: 1}))
+	os.Exit(m.Run())
+}
+
+// testCA is a throw-away certificate authority.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "podguard test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+// writeServing issues a serving certificate for localhost and 127.0.0.1 and writes it to
+// dir as tls.crt and tls.key; it returns the certificate's serial number.
+func (ca *testCA) writeServing(t *testing.T, dir string, serial int64) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: "podguard.podguard.svc"},
+		DNSNames:     []string{"localhost", "podguard.podguard.svc"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key first: the watcher reloads on each write, and the pair only matches once
+	// the certificate has been written too.
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freePort returns a TCP port that was free a moment ago.
+func freePort(t *testing.T, addr string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// testServer is a running webhook.Run.
+type testServer struct {
+	url     string // https://127.0.0.1:port
+	health  string // http://127.0.0.1:port
+	metrics string // http://127.0.0.1:port
+	port    int
+	certDir string
+	ca      *testCA
+	client  *http.Client
+	done    chan error // receives Run's result
+}
+
+// startServer runs webhook.Run with the given options (CertDir, ports and addresses are
+// filled in) until ctx ends, and waits until /readyz answers 200.
+func startServer(t *testing.T, ctx context.Context, o Options) *testServer {
+	t.Helper()
+	s := &testServer{ca: newTestCA(t), certDir: t.TempDir(), done: make(chan error, 1)}
+	s.ca.writeServing(t, s.certDir, 2)
+	o.CertDir = s.certDir
+	o.Port = freePort(t, ":0")
+	o.HealthAddr = "127.0.0.1:" + strconv.Itoa(freePort(t, "127.0.0.1:0"))
+	o.MetricsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t, "127.0.0.1:0"))
+	if o.EvalTimeout == 0 {
+		o.EvalTimeout = 2 * time.Second
+	}
+	s.port = o.Port
+	s.url = "https://127.0.0.1:" + strconv.Itoa(o.Port)
+	s.health = "http://" + o.HealthAddr
+	s.metrics = "http://" + o.MetricsAddr
+	s.client = &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.ca.pool, MinVersion: tls.VersionTLS12}},
+	}
+	go func() { s.done <- Run(ctx, o) }()
+	t.Cleanup(func() {
+		// ctx (t.Context() or a child) is cancelled before cleanups run.
+		select {
+		case err := <-s.done:
+			if err != nil {
+				t.Errorf("Run returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("Run did not return 30s after its context ended")
+		}
+	})
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-s.done:
+			t.Fatalf("Run returned before becoming ready: %v", err)
+		default:
+		}
+		resp, err := http.Get(s.health + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz not 200 after 60s (last: %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// post sends body to the webhook path and returns the HTTP response body.
+func (s *testServer) post(t *testing.T, path string, body []byte) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Admission webhooks answer every review with HTTP 200; the verdict is in the body.
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: HTTP %d: %s", path, resp.StatusCode, out)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("POST %s: Content-Type %q", path, ct)
+	}
+	return out
+}
+
+// get fetches a plain-HTTP URL and returns status and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// normalize decodes an AdmissionReview answer into plain JSON values, with
+// response.patch (base64 in the wire format) decoded into its list of operations, sorted
+// by path: the patch generator walks maps in random order, and the operations of a patch
+// podguard produces never depend on one another.
+func normalize(t *testing.T, body []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("answer is not JSON: %v\n%s", err, body)
+	}
+	resp, ok := m["response"].(map[string]any)
+	if !ok {
+		t.Fatalf("answer has no response: %s", body)
+	}
+	if p, ok := resp["patch"].(string); ok {
+		raw, err := base64.StdEncoding.DecodeString(p)
+		if err != nil {
+			t.Fatalf("patch is not base64: %v", err)
+		}
+		var ops []map[string]any
+		if err := json.Unmarshal(raw, &ops); err != nil {
+			t.Fatalf("patch is not a JSON patch: %v\n%s", err, raw)
+		}
+		sort.SliceStable(ops, func(i, j int) bool {
+			return fmt.Sprint(ops[i]["path"]) < fmt.Sprint(ops[j]["path"])
+		})
+		list := make([]any, len(ops))
+		for i, op := range ops {
+			list[i] = op
+		}
+		resp["patch"] = list
+	}
+	return m
+}
+
+func marshalIndent(t *testing.T, v any) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// compareGolden compares got with testdata/responses/<name>.json, or writes it there
+// with -update.
+func compareGolden(t *testing.T, name string, got map[string]any) {
+	t.Helper()
+	path := filepath.Join("testdata", "responses", name+".json")
+	gotJSON := marshalIndent(t, got)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, gotJSON, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	wantJSON, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	var want map[string]any
+	if err := json.Unmarshal(wantJSON, &want); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("response differs from %s\n--- got\n%s--- want\n%s", path, gotJSON, marshalIndent(t, want))
+	}
+}
+
+func readRequest(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "requests", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// response returns the response part of a normalized review.
+func response(m map[string]any) map[string]any {
+	r, _ := m["response"].(map[string]any)
+	return r
+}

@@ -1,0 +1,727 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// reviewCase is one AdmissionReview sent to a running server. The exact answer is in
+// testdata/responses/<hook>.<request>.json; the fields below restate its gist, so a
+// golden file regenerated with -update cannot silently change the verdict.
+type reviewCase struct {
+	server  string // "default" (embedded configuration) or "custom" (testdata/config, testdata/policies)
+	hook    string // validate or mutate
+	request string // testdata/requests/<request>.json
+
+	allowed bool
+	code    int
+	// denyRules are the rule ids of the lines of status.message, in order (deny only).
+	denyRules []string
+	// warnRules are the rule ids of the warnings, in order.
+	warnRules []string
+	// preexisting says every warning is marked as already present before the update.
+	preexisting bool
+	// message is a substring status.message must contain (allowed and error answers).
+	message string
+	patched bool
+	// noGolden skips the golden comparison (used where the current answer is a known bug,
+	// so -update must not enshrine it).
+	noGolden bool
+}
+
+// violationLine is the documented denial format:
+// [rule-id] container "app": <what> (<field path>). Fix: <how>
+// (pod-level violations such as labels have no container part).
+var violationLine = regexp.MustCompile(`^\[([a-z0-9-]+)\] (container "[^"]+": )?.+ \([^ ()]+\)\. Fix: .+$`)
+
+func TestReviews(t *testing.T) {
+	servers := map[string]*testServer{
+		"default": startServer(t, t.Context(), Options{ShutdownDelay: 0}),
+		"custom": startServer(t, t.Context(), Options{
+			ConfigFile: filepath.Join("testdata", "config", "custom.yaml"),
+			PolicyDir:  filepath.Join("testdata", "policies"),
+		}),
+	}
+
+	cases := map[string]reviewCase{
+		// --- validate, default configuration ---
+		"compliant Pod CREATE is allowed without warnings": {
+			server: "default", hook: "validate", request: "pod-create-compliant",
+			allowed: true, code: 200,
+		},
+		"Pod without probes or labels and with :latest is denied with every violation": {
+			server: "default", hook: "validate", request: "pod-create-violating",
+			code:      403,
+			denyRules: []string{"image-tag", "liveness-probe", "readiness-probe", "required-labels"},
+		},
+		"Deployment is judged as the Pod it creates: template paths, podguard's defaults applied": {
+			// The template lacks resources, which the mutating webhook will add to its Pods.
+			server: "default", hook: "validate", request: "deployment-create-violating",
+			code:      403,
+			denyRules: []string{"image-tag", "required-labels"},
+		},
+		"Pod created by a controller: each denial names the owner whose template to fix": {
+			server: "default", hook: "validate", request: "pod-create-owned-violating",
+			code:      403,
+			denyRules: []string{"liveness-probe", "readiness-probe"},
+		},
+		"UPDATE editing a label of a non-compliant Pod is allowed, its violations warned as pre-existing": {
+			server: "default", hook: "validate", request: "pod-update-label-edit-preexisting",
+			allowed: true, code: 200,
+			warnRules:   []string{"liveness-probe", "readiness-probe", "required-labels"},
+			preexisting: true,
+		},
+		"UPDATE changing the image to :latest is denied for image-tag only": {
+			server: "default", hook: "validate", request: "pod-update-image-latest",
+			code:        403,
+			denyRules:   []string{"image-tag"},
+			warnRules:   []string{"liveness-probe", "readiness-probe", "required-labels"},
+			preexisting: true,
+		},
+		"DELETE is allowed without evaluation": {
+			server: "default", hook: "validate", request: "pod-delete",
+			allowed: true, code: 200, message: "podguard does not check DELETE",
+		},
+		"CONNECT (pods/exec) is allowed without evaluation": {
+			server: "default", hook: "validate", request: "pod-connect-exec",
+			allowed: true, code: 200, message: "podguard does not check CONNECT",
+		},
+		"status subresource UPDATE of a non-compliant Pod is allowed": {
+			server: "default", hook: "validate", request: "pod-update-status",
+			allowed: true, code: 200, message: "podguard does not check the status subresource",
+		},
+		"pods/ephemeralcontainers UPDATE adding a :latest debug container is denied": {
+			server: "default", hook: "validate", request: "pod-update-ephemeral-latest",
+			code:      403,
+			denyRules: []string{"image-tag"},
+		},
+		"Pod in kube-system is allowed with the exemption in status.message": {
+			server: "default", hook: "validate", request: "pod-create-kube-system",
+			allowed: true, code: 200, message: "namespace kube-system is exempt from podguard (namespaces.exempt: kube-system)",
+		},
+		"malformed AdmissionReview JSON is answered with 400": {
+			server: "default", hook: "validate", request: "malformed",
+			code: 400, message: "unexpected end of JSON input",
+		},
+		"request whose object is not a JSON object is answered with 400": {
+			server: "default", hook: "validate", request: "pod-create-object-not-an-object",
+			code: 400, message: "decoding object",
+		},
+		"object of a kind podguard does not check is allowed with the reason": {
+			server: "default", hook: "validate", request: "configmap-create",
+			allowed: true, code: 200, message: "ConfigMap",
+			// The webhook configuration may route other kinds here (or a wildcard rule);
+			// an object podguard has no rules for is not a bad request. No golden: the
+			// reason's wording is not fixed yet, and today's answer is a 400 (a bug).
+			noGolden: true,
+		},
+
+		// --- mutate, default configuration ---
+		"mutate Pod without resources adds requests, limits and the defaults annotation": {
+			server: "default", hook: "mutate", request: "mutate-pod-no-resources",
+			allowed: true, code: 200, patched: true,
+		},
+		"mutate keeps user values: limit raised to a 512Mi request, request capped by a 64Mi limit": {
+			server: "default", hook: "mutate", request: "mutate-pod-user-values",
+			allowed: true, code: 200, patched: true,
+		},
+		"mutate a Pod that has every default adds nothing": {
+			server: "default", hook: "mutate", request: "mutate-pod-complete",
+			allowed: true, code: 200, message: "nothing to add",
+		},
+		"mutate UPDATE adds nothing": {
+			server: "default", hook: "mutate", request: "mutate-pod-update",
+			allowed: true, code: 200, message: "podguard adds defaults only to new Pods",
+		},
+		"mutate Deployment adds nothing (its Pods get the defaults)": {
+			server: "default", hook: "mutate", request: "mutate-deployment",
+			allowed: true, code: 200, message: "podguard adds defaults only to new Pods",
+		},
+		"mutate Pod in kube-system adds nothing": {
+			server: "default", hook: "mutate", request: "mutate-pod-kube-system",
+			allowed: true, code: 200, message: "namespace kube-system is exempt from podguard",
+		},
+
+		// --- validate, custom configuration ---
+		"rule at enforcement warn: allowed with an admission warning": {
+			server: "custom", hook: "validate", request: "custom-liveness-warn",
+			allowed: true, code: 200,
+			warnRules: []string{"liveness-probe"},
+		},
+		"rule at enforcement audit: allowed without warnings": {
+			server: "custom", hook: "validate", request: "custom-readiness-audit",
+			allowed: true, code: 200,
+		},
+		"deny rule before its enforceAfter: allowed with a warning naming the date": {
+			server: "custom", hook: "validate", request: "custom-labels-enforce-after",
+			allowed: true, code: 200,
+			warnRules: []string{"required-labels"},
+		},
+		"namespace override to warn: :latest allowed with a warning": {
+			server: "custom", hook: "validate", request: "custom-override-legacy-namespace",
+			allowed: true, code: 200,
+			warnRules: []string{"image-tag"},
+		},
+		"custom rule from the policy dir denies with its configured parameter": {
+			server: "custom", hook: "validate", request: "custom-rule-violation",
+			code:      403,
+			denyRules: []string{"explode"},
+		},
+		"evaluation error is answered with 500": {
+			server: "custom", hook: "validate", request: "custom-rule-eval-error",
+			code: 500, message: "evaluating policies",
+		},
+	}
+
+	for desc, c := range cases {
+		t.Run(desc, func(t *testing.T) {
+			s := servers[c.server]
+			body := readRequest(t, c.request)
+			got := normalize(t, s.post(t, "/"+c.hook, body))
+			resp := response(got)
+
+			// uid echoed
+			var req struct {
+				Request struct {
+					UID string `json:"uid"`
+				} `json:"request"`
+			}
+			if err := json.Unmarshal(body, &req); err == nil && req.Request.UID != "" {
+				if resp["uid"] != req.Request.UID {
+					t.Errorf("uid = %v, want %s", resp["uid"], req.Request.UID)
+				}
+			}
+			checkGist(t, c, resp)
+			if !c.noGolden {
+				compareGolden(t, c.hook+"."+c.request, got)
+			}
+		})
+	}
+}
+
+func checkGist(t *testing.T, c reviewCase, resp map[string]any) {
+	t.Helper()
+	if got, _ := resp["allowed"].(bool); got != c.allowed {
+		t.Errorf("allowed = %v, want %v", got, c.allowed)
+	}
+	status, _ := resp["status"].(map[string]any)
+	if code, _ := status["code"].(float64); int(code) != c.code {
+		t.Errorf("status.code = %v, want %d", status["code"], c.code)
+	}
+	msg, _ := status["message"].(string)
+	if c.code == 403 {
+		if status["reason"] != "Forbidden" {
+			t.Errorf("status.reason = %v, want Forbidden", status["reason"])
+		}
+		var rules []string
+		for _, line := range strings.Split(msg, "\n") {
+			m := violationLine.FindStringSubmatch(line)
+			if m == nil {
+				t.Errorf("denial line not in the documented format: %q", line)
+				continue
+			}
+			rules = append(rules, m[1])
+		}
+		if strings.Join(rules, ",") != strings.Join(c.denyRules, ",") {
+			t.Errorf("denied rules = %v, want %v", rules, c.denyRules)
+		}
+	}
+	if c.message != "" && !strings.Contains(msg, c.message) {
+		t.Errorf("status.message = %q, want it to contain %q", msg, c.message)
+	}
+	if c.allowed && c.message == "" && msg != "" {
+		t.Errorf("status.message = %q, want none", msg)
+	}
+	var warnRules []string
+	warnings, _ := resp["warnings"].([]any)
+	for _, w := range warnings {
+		s, _ := w.(string)
+		m := violationLine.FindStringSubmatch(strings.TrimSuffix(s, " (already present before this update, not blocking)"))
+		if m == nil {
+			// Warnings of rules in their enforceAfter period end with the date.
+			m = regexp.MustCompile(`^\[([a-z0-9-]+)\] .+\. Fix: .+ Enforced from \S+\.$`).FindStringSubmatch(s)
+		}
+		if m == nil {
+			t.Errorf("warning not in the documented format: %q", s)
+			continue
+		}
+		warnRules = append(warnRules, m[1])
+		if c.preexisting && !strings.HasSuffix(s, " (already present before this update, not blocking)") {
+			t.Errorf("warning not marked as pre-existing: %q", s)
+		}
+	}
+	if strings.Join(warnRules, ",") != strings.Join(c.warnRules, ",") {
+		t.Errorf("warned rules = %v, want %v", warnRules, c.warnRules)
+	}
+	_, hasPatch := resp["patch"]
+	if hasPatch != c.patched {
+		t.Errorf("patch present = %v, want %v", hasPatch, c.patched)
+	}
+	if c.patched && resp["patchType"] != "JSONPatch" {
+		t.Errorf("patchType = %v, want JSONPatch", resp["patchType"])
+	}
+	if !c.patched && resp["patchType"] != nil {
+		t.Errorf("patchType = %v, want none", resp["patchType"])
+	}
+}
+
+// applyPatch applies the review answer's patch to the request's object.
+func applyPatch(t *testing.T, review []byte, answer []byte) (object []byte) {
+	t.Helper()
+	var req struct {
+		Request struct {
+			Object json.RawMessage `json:"object"`
+		} `json:"request"`
+	}
+	if err := json.Unmarshal(review, &req); err != nil {
+		t.Fatal(err)
+	}
+	var ans struct {
+		Response struct {
+			Patch     []byte  `json:"patch"`
+			PatchType *string `json:"patchType"`
+		} `json:"response"`
+	}
+	if err := json.Unmarshal(answer, &ans); err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.Response.Patch) == 0 {
+		t.Fatalf("answer has no patch: %s", answer)
+	}
+	p, err := jsonpatch.DecodePatch(ans.Response.Patch)
+	if err != nil {
+		t.Fatalf("decoding patch: %v", err)
+	}
+	out, err := p.Apply(req.Request.Object)
+	if err != nil {
+		t.Fatalf("applying patch %s: %v", ans.Response.Patch, err)
+	}
+	return out
+}
+
+// withObject returns the review with request.object replaced.
+func withObject(t *testing.T, review []byte, object []byte) []byte {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(review, &m); err != nil {
+		t.Fatal(err)
+	}
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal(m["request"], &req); err != nil {
+		t.Fatal(err)
+	}
+	req["object"] = object
+	m["request"], _ = json.Marshal(req)
+	out, _ := json.Marshal(m)
+	return out
+}
+
+type resources struct {
+	Requests map[string]string `json:"requests"`
+	Limits   map[string]string `json:"limits"`
+}
+
+type podView struct {
+	Metadata struct {
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Spec struct {
+		Containers []struct {
+			Name      string    `json:"name"`
+			Resources resources `json:"resources"`
+		} `json:"containers"`
+	} `json:"spec"`
+}
+
+// TestMutate applies the patch /mutate answers and checks the result: every container has
+// cpu and memory requests and limits, no limit is below its request, user values are
+// untouched, the annotation lists what was added, and a second pass adds nothing.
+func TestMutate(t *testing.T) {
+	s := startServer(t, t.Context(), Options{})
+
+	cases := map[string]struct {
+		request string
+		// want is each container's resources after mutation.
+		want       map[string]resources
+		annotation string
+	}{
+		"Pod without resources gets every default": {
+			request: "mutate-pod-no-resources",
+			want: map[string]resources{
+				"app": {Requests: map[string]string{"cpu": "100m", "memory": "128Mi"}, Limits: map[string]string{"cpu": "500m", "memory": "256Mi"}},
+			},
+			annotation: "app:requests.cpu=100m,app:requests.memory=128Mi,app:limits.cpu=500m,app:limits.memory=256Mi",
+		},
+		"user request 512Mi gets a 512Mi limit; user limit 64Mi gets a 64Mi request": {
+			request: "mutate-pod-user-values",
+			want: map[string]resources{
+				"app":     {Requests: map[string]string{"cpu": "100m", "memory": "512Mi"}, Limits: map[string]string{"cpu": "500m", "memory": "512Mi"}},
+				"sidecar": {Requests: map[string]string{"cpu": "100m", "memory": "64Mi"}, Limits: map[string]string{"cpu": "500m", "memory": "64Mi"}},
+			},
+			annotation: "app:requests.cpu=100m,app:limits.cpu=500m,app:limits.memory=512Mi," +
+				"sidecar:requests.cpu=100m,sidecar:requests.memory=64Mi,sidecar:limits.cpu=500m",
+		},
+	}
+	for desc, c := range cases {
+		t.Run(desc, func(t *testing.T) {
+			review := readRequest(t, c.request)
+			first := s.post(t, "/mutate", review)
+			patched := applyPatch(t, review, first)
+
+			var pod podView
+			if err := json.Unmarshal(patched, &pod); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]resources{}
+			for _, ctr := range pod.Spec.Containers {
+				got[ctr.Name] = ctr.Resources
+				for res, l := range ctr.Resources.Limits {
+					r, ok := ctr.Resources.Requests[res]
+					lq, rq := resource.MustParse(l), resource.MustParse(r)
+					if ok && lq.Cmp(rq) < 0 {
+						t.Errorf("container %s: %s limit %s is below its request %s", ctr.Name, res, l, r)
+					}
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("resources after mutation = %v\nwant %v", got, c.want)
+			}
+			if a := pod.Metadata.Annotations["podguard.io/defaults"]; a != c.annotation {
+				t.Errorf("annotation podguard.io/defaults = %q\nwant %q", a, c.annotation)
+			}
+
+			// Mutating the output again adds nothing.
+			again := response(normalize(t, s.post(t, "/mutate", withObject(t, review, patched))))
+			if _, ok := again["patch"]; ok || again["patchType"] != nil {
+				t.Errorf("second mutation patched again: %v", again)
+			}
+			if st, _ := again["status"].(map[string]any); again["allowed"] != true || st["message"] != "nothing to add" {
+				t.Errorf("second mutation: allowed=%v status=%v, want allowed, \"nothing to add\"", again["allowed"], st)
+			}
+
+			// The mutated Pod satisfies the resource rules (the rest of it is compliant).
+			v := response(normalize(t, s.post(t, "/validate", withObject(t, review, patched))))
+			if v["allowed"] != true || v["warnings"] != nil {
+				t.Errorf("validate after mutate: %v", v)
+			}
+		})
+	}
+}
+
+// metricValue reads one sample of the Prometheus text exposition, 0 when absent.
+func metricValue(t *testing.T, s *testServer, series string) float64 {
+	t.Helper()
+	code, body := get(t, s.metrics+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	s := startServer(t, t.Context(), Options{})
+
+	for _, path := range []string{"/healthz", "/readyz", "/readyz/policies", "/readyz/webhook-server", "/readyz/shutdown"} {
+		if code, body := get(t, s.health+path); code != http.StatusOK {
+			t.Errorf("GET %s = %d %s, want 200", path, code, body)
+		}
+	}
+
+	denySeries := `podguard_decisions_total{decision="deny",operation="CREATE",webhook="validate"}`
+	imageSeries := `podguard_violations_total{enforcement="deny",rule="image-tag",webhook="validate"}`
+	skipSeries := `podguard_decisions_total{decision="skip",operation="DELETE",webhook="validate"}`
+	patchedSeries := `podguard_decisions_total{decision="patched",operation="CREATE",webhook="mutate"}`
+	denyBefore := metricValue(t, s, denySeries)
+	imageBefore := metricValue(t, s, imageSeries)
+	skipBefore := metricValue(t, s, skipSeries)
+	patchedBefore := metricValue(t, s, patchedSeries)
+
+	s.post(t, "/validate", readRequest(t, "pod-create-violating"))
+	s.post(t, "/validate", readRequest(t, "pod-delete"))
+	s.post(t, "/mutate", readRequest(t, "mutate-pod-no-resources"))
+
+	for series, want := range map[string]float64{
+		denySeries:    denyBefore + 1,
+		imageSeries:   imageBefore + 1,
+		skipSeries:    skipBefore + 1,
+		patchedSeries: patchedBefore + 1,
+	} {
+		if got := metricValue(t, s, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	_, body := get(t, s.metrics+"/metrics")
+	for _, name := range []string{
+		"# TYPE podguard_decisions_total counter",
+		"# TYPE podguard_violations_total counter",
+		"# TYPE podguard_evaluation_duration_seconds histogram",
+		`podguard_evaluation_duration_seconds_count{webhook="validate"}`,
+		`podguard_evaluation_duration_seconds_count{webhook="mutate"}`,
+		`controller_runtime_webhook_requests_total{code="200",webhook="/validate"}`,
+	} {
+		if !strings.Contains(body, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+}
+
+// TestAuditIsLoggedAndCounted: audit violations produce no warning but are logged and
+// counted.
+func TestAuditIsLoggedAndCounted(t *testing.T) {
+	s := startServer(t, t.Context(), Options{
+		ConfigFile: filepath.Join("testdata", "config", "custom.yaml"),
+		PolicyDir:  filepath.Join("testdata", "policies"),
+	})
+	series := `podguard_violations_total{enforcement="audit",rule="readiness-probe",webhook="validate"}`
+	before := metricValue(t, s, series)
+	resp := response(normalize(t, s.post(t, "/validate", readRequest(t, "custom-readiness-audit"))))
+	if resp["allowed"] != true || resp["warnings"] != nil {
+		t.Fatalf("audit: %v", resp)
+	}
+	if got := metricValue(t, s, series); got != before+1 {
+		t.Errorf("%s = %v, want %v", series, got, before+1)
+	}
+	var req struct {
+		Request struct {
+			UID string `json:"uid"`
+		} `json:"request"`
+	}
+	if err := json.Unmarshal(readRequest(t, "custom-readiness-audit"), &req); err != nil {
+		t.Fatal(err)
+	}
+	if lines := logs.containing("audit violations", "readiness-probe", req.Request.UID); len(lines) == 0 {
+		t.Errorf("no log line of the audit violation")
+	}
+}
+
+func TestTLS(t *testing.T) {
+	s := startServer(t, t.Context(), Options{})
+	addr := "127.0.0.1:" + strconv.Itoa(s.port)
+	dial := func(cfg *tls.Config) (*tls.Conn, error) {
+		cfg.RootCAs = s.ca.pool
+		d := &tls.Dialer{Config: cfg}
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return c.(*tls.Conn), nil
+	}
+
+	t.Run("client offering only h2 does not get h2", func(t *testing.T) {
+		c, err := dial(&tls.Config{NextProtos: []string{"h2"}})
+		if err != nil {
+			// Go refuses a handshake without a common protocol (no_application_protocol).
+			if !strings.Contains(err.Error(), "no application protocol") {
+				t.Fatalf("handshake: %v", err)
+			}
+			return
+		}
+		defer c.Close()
+		if p := c.ConnectionState().NegotiatedProtocol; p == "h2" {
+			t.Errorf("negotiated %q", p)
+		}
+	})
+	t.Run("client offering h2 and http/1.1 gets http/1.1", func(t *testing.T) {
+		c, err := dial(&tls.Config{NextProtos: []string{"h2", "http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if p := c.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+			t.Errorf("negotiated %q, want http/1.1", p)
+		}
+	})
+	t.Run("HTTP client attempting HTTP/2 speaks HTTP/1.1", func(t *testing.T) {
+		client := &http.Client{Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: s.ca.pool},
+			ForceAttemptHTTP2: true,
+		}}
+		resp, err := client.Post(s.url+"/validate", "application/json", strings.NewReader(string(readRequest(t, "pod-create-compliant"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 1 {
+			t.Errorf("proto %s, want HTTP/1.1", resp.Proto)
+		}
+	})
+	t.Run("TLS 1.1 client is refused", func(t *testing.T) {
+		c, err := dial(&tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+		if err == nil {
+			c.Close()
+			t.Fatalf("TLS 1.1 handshake succeeded (version %x)", c.ConnectionState().Version)
+		}
+		if !strings.Contains(err.Error(), "protocol version") {
+			t.Errorf("handshake error %v, want a protocol version alert", err)
+		}
+	})
+	t.Run("TLS 1.2 client is accepted and verifies the serving certificate", func(t *testing.T) {
+		c, err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, ServerName: "localhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if v := c.ConnectionState().Version; v != tls.VersionTLS12 {
+			t.Errorf("version %x, want TLS 1.2", v)
+		}
+	})
+	t.Run("with --tls-min-version 1.3 a TLS 1.2 client is refused", func(t *testing.T) {
+		s13 := startServer(t, t.Context(), Options{TLSMinVersion: "1.3"})
+		d := &tls.Dialer{Config: &tls.Config{RootCAs: s13.ca.pool, MaxVersion: tls.VersionTLS12}}
+		c, err := d.DialContext(t.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(s13.port))
+		if err == nil {
+			c.Close()
+			t.Fatal("TLS 1.2 handshake succeeded")
+		}
+		d.Config.MaxVersion = tls.VersionTLS13
+		c, err = d.DialContext(t.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(s13.port))
+		if err != nil {
+			t.Fatalf("TLS 1.3: %v", err)
+		}
+		c.Close()
+	})
+}
+
+// TestCertificateReload: a renewed certificate (cert-manager rewrites the Secret) is served
+// without a restart.
+func TestCertificateReload(t *testing.T) {
+	s := startServer(t, t.Context(), Options{})
+	serial := func() (int64, error) {
+		c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64(), nil
+	}
+	if n, err := serial(); err != nil || n != 2 {
+		t.Fatalf("serial %d, %v; want 2", n, err)
+	}
+	s.ca.writeServing(t, s.certDir, 3)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := serial()
+		if err == nil && n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving serial %d (%v) 20s after the certificate changed", n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestShutdown: after the context ends, readiness turns false while reviews are still
+// answered for the shutdown delay; then Run returns nil.
+func TestShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	s := startServer(t, ctx, Options{ShutdownDelay: 2 * time.Second})
+	cancel()
+	stoppedAt := time.Now()
+
+	deadline := time.Now().Add(time.Second)
+	for {
+		code, _ := get(t, s.health+"/readyz")
+		if code == http.StatusInternalServerError {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d after shutdown began", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, _ := get(t, s.health+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d during the shutdown delay, want 200", code)
+	}
+	resp := response(normalize(t, s.post(t, "/validate", readRequest(t, "pod-create-compliant"))))
+	if resp["allowed"] != true {
+		t.Errorf("review during the shutdown delay: %v", resp)
+	}
+
+	select {
+	case err := <-s.done:
+		if d := time.Since(stoppedAt); d < 2*time.Second {
+			t.Errorf("Run returned %v after the context ended, before the 2s shutdown delay", d)
+		}
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		s.done <- nil // for the cleanup
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return")
+	}
+}
+
+// TestRunRefusesBadStart: start-up errors are returned, not served around.
+func TestRunRefusesBadStart(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("rules:\n  no-such-rule: {enforcement: deny}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		o    Options
+		want string
+	}{
+		"missing cert dir":     {Options{Port: 9443, EvalTimeout: time.Second}, "--cert-dir is required"},
+		"bad TLS version":      {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, TLSMinVersion: "1.1"}, `--tls-min-version "1.1": use 1.2 or 1.3`},
+		"zero eval timeout":    {Options{CertDir: dir, Port: 9443}, "--eval-timeout must be positive"},
+		"invalid config file":  {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ConfigFile: bad}, "rules.no-such-rule: unknown rule"},
+		"missing config file":  {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ConfigFile: filepath.Join(dir, "nope.yaml")}, "reading config"},
+		"negative shutdown":    {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ShutdownDelay: -1}, "--shutdown-delay must not be negative"},
+		"port out of range":    {Options{CertDir: dir, Port: 70000, EvalTimeout: time.Second}, "--port 70000 is not a TCP port"},
+		"health address taken": {}, // filled below
+		"cert dir without a certificate": {Options{CertDir: dir, Port: freePort(t, ":0"), EvalTimeout: time.Second,
+			HealthAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"}, "webhook server"},
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cases["health address taken"] = struct {
+		o    Options
+		want string
+	}{Options{CertDir: dir, Port: freePort(t, ":0"), EvalTimeout: time.Second, HealthAddr: ln.Addr().String(), MetricsAddr: "127.0.0.1:0"}, "health server"}
+
+	for desc, c := range cases {
+		t.Run(desc, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			err := Run(ctx, c.o)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Run = %v, want an error containing %q", err, c.want)
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Run only returned at the deadline")
+			}
+		})
+	}
+}
