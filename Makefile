@@ -66,7 +66,7 @@ test-binaries: ## Build (once, cached outside the clone) kube-apiserver and etcd
 	cd test && go run ./cluster/cmd/prebuild
 
 .PHONY: e2e
-e2e: build test-binaries ## Tests against a real kube-apiserver and etcd, and the conformance corpus.
+e2e: build test-binaries sarif-schema ## Tests against a real kube-apiserver and etcd, and the conformance corpus.
 	cd test && PODGUARD_BIN=$(BIN)/podguard go test -count=1 -timeout 40m ./...
 
 .PHONY: test
@@ -75,3 +75,13 @@ test: policy-check unit e2e ## Everything: Rego, Go unit tests, real API server 
 .PHONY: demo
 demo: build test-binaries ## Real API server + podguard: apply test/samples and show what is admitted, patched, refused.
 	cd test && PODGUARD_BIN=$(BIN)/podguard go run ./cmd/demo samples
+
+SARIF_SCHEMA := $(HOME)/.cache/podguard/sarif-2.1.0-rtm.5.json
+
+$(SARIF_SCHEMA):
+	mkdir -p $(dir $@) && tmp=$$(mktemp -d) && \
+		(cd $$tmp && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null && tar xzf *.tgz) && \
+		cp $$tmp/package/lib/schemas/sarif-2.1.0-rtm.5.json $@ && rm -rf $$tmp
+
+.PHONY: sarif-schema
+sarif-schema: $(SARIF_SCHEMA) ## Fetch the SARIF 2.1.0 schema (npm registry) that the SARIF test validates against.

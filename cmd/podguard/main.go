@@ -39,7 +39,7 @@ func main() {
 	case "serve":
 		os.Exit(serve(ctx, os.Args[2:]))
 	case "eval":
-		os.Exit(offline.Main(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(offline.Main(ctx, version, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "version":
 		fmt.Println(version)
 	default:

@@ -49,28 +49,30 @@ type paths []string
 func (p *paths) String() string     { return strings.Join(*p, ",") }
 func (p *paths) Set(v string) error { *p = append(*p, v); return nil }
 
-// Main runs `podguard eval` with the arguments after the subcommand and returns the exit code.
-func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// Main runs `podguard eval` with the arguments after the subcommand and returns the exit
+// code. version goes into reports that name the tool.
+func Main(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("podguard eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var files paths
 	var opts engine.Options
 	var output string
-	var mutate bool
+	var mutate, explain bool
 	fs.Var(&files, "f", "manifest file, directory or - for stdin (repeatable)")
 	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
 	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules")
-	fs.StringVar(&output, "o", "text", "output format: text or json")
+	fs.StringVar(&output, "o", "text", "output format: text, json, junit or sarif")
+	fs.BoolVar(&explain, "explain", false, "with text output, describe each rule that fired and link to its documentation")
 	fs.BoolVar(&mutate, "mutate", false, "print the manifests as the cluster would store them")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
 	if len(files) == 0 || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: podguard eval -f FILE|DIR|- [-f ...] [--config FILE] [--policy-dir DIR] [-o text|json] [--mutate]")
+		fmt.Fprintln(stderr, "usage: podguard eval -f FILE|DIR|- [-f ...] [--config FILE] [--policy-dir DIR] [-o text|json|junit|sarif] [--explain] [--mutate]")
 		return ExitUsage
 	}
-	if output != "text" && output != "json" {
-		fmt.Fprintf(stderr, "podguard eval: -o %q: use text or json\n", output)
+	if output != "text" && output != "json" && output != "junit" && output != "sarif" {
+		fmt.Fprintf(stderr, "podguard eval: -o %q: use text, json, junit or sarif\n", output)
 		return ExitUsage
 	}
 	e, err := engine.Load(ctx, opts)
@@ -95,8 +97,15 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(results)
+	case output == "junit":
+		err = writeJUnit(stdout, results)
+	case output == "sarif":
+		err = writeSARIF(stdout, e, version, results)
 	default:
 		writeText(stdout, results)
+		if explain {
+			writeExplain(stdout, e, results)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "podguard eval: %v\n", err)

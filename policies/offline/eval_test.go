@@ -36,6 +36,17 @@ func TestEvalCommand(t *testing.T) {
 			args:     []string{"-f", fixtures + "limitrange.yaml", "--config", fixtures + "no-cpu-limit-default.config.yaml"},
 			wantCode: 1, wantOut: golden("limitrange.golden.txt"),
 		},
+		"JUnit: one case per manifest, refused ones fail, lines point at the fields": {
+			args: []string{"-f", fixtures + "multi.yaml", "-o", "junit"}, wantCode: 1, wantOut: golden("multi.golden.junit.xml"),
+		},
+		"--explain describes the rules that fired": {
+			args: []string{"-f", fixtures + "multi.yaml", "--explain"}, wantCode: 1,
+			wantInOut: []string{
+				"\nRules:\n  image-tag: Image tag\n",
+				"    See https://kubernetes.io/docs/concepts/containers/images/#image-names\n",
+				"  resources-requests: Resource requests\n",
+			},
+		},
 		"compliant workload exits 0": {
 			args: []string{"-f", fixtures + "compliant.yaml"}, wantCode: 0,
 			wantOut: "../../test/fixtures/eval/compliant.yaml:1 Deployment shop/web: admitted\n1 manifests, 0 refused\n",
@@ -54,11 +65,11 @@ func TestEvalCommand(t *testing.T) {
 		},
 		"no input is a usage error": {
 			args: nil, wantCode: 2,
-			wantStderr: "usage: podguard eval -f FILE|DIR|- [-f ...] [--config FILE] [--policy-dir DIR] [-o text|json] [--mutate]\n",
+			wantStderr: "usage: podguard eval -f FILE|DIR|- [-f ...] [--config FILE] [--policy-dir DIR] [-o text|json|junit|sarif] [--explain] [--mutate]\n",
 		},
 		"unknown output format": {
 			args: []string{"-f", fixtures + "multi.yaml", "-o", "xml"}, wantCode: 2,
-			wantStderr: "podguard eval: -o \"xml\": use text or json\n",
+			wantStderr: "podguard eval: -o \"xml\": use text, json, junit or sarif\n",
 		},
 		"--mutate prints what the cluster stores": {
 			args: []string{"-f", fixtures + "multi.yaml", "--mutate"}, wantCode: 1,
@@ -72,7 +83,7 @@ func TestEvalCommand(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			code := offline.Main(t.Context(), tc.args, strings.NewReader(tc.stdin), &out, &errOut)
+			code := offline.Main(t.Context(), "test", tc.args, strings.NewReader(tc.stdin), &out, &errOut)
 			if code != tc.wantCode {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.wantCode, errOut.String())
 			}
@@ -93,7 +104,7 @@ func TestEvalCommand(t *testing.T) {
 
 func TestJSONOutput(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := offline.Main(t.Context(), []string{"-f", fixtures + "multi.yaml", "-o", "json"}, nil, &out, &errOut)
+	code := offline.Main(t.Context(), "test", []string{"-f", fixtures + "multi.yaml", "-o", "json"}, nil, &out, &errOut)
 	if code != 1 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}

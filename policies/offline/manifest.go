@@ -23,6 +23,9 @@ type Manifest struct {
 	Line   int            `json:"line"`           // first line of its YAML document
 	Item   int            `json:"item,omitempty"` // 1-based index inside a List, 0 otherwise
 	Object map[string]any `json:"-"`
+	// doc is the YAML document the object came from, so a field path can be mapped back
+	// to the line it is on.
+	doc []byte
 }
 
 // Position is how messages name the manifest: file:line, plus the List item.
@@ -114,7 +117,8 @@ func Read(name string, r io.Reader) ([]Manifest, error) {
 	var doc bytes.Buffer
 	line, start := 0, 1
 	flush := func() error {
-		ms, err := parseDoc(name, start, doc.Bytes())
+		// The buffer is reused for the next document; manifests keep their own copy.
+		ms, err := parseDoc(name, start, bytes.Clone(doc.Bytes()))
 		out = append(out, ms...)
 		doc.Reset()
 		return err
@@ -169,7 +173,7 @@ func parseDoc(name string, line int, doc []byte) ([]Manifest, error) {
 		return nil, &InputError{File: name, Line: line, Err: fmt.Errorf("document has no kind")}
 	}
 	if !strings.HasSuffix(kind, "List") {
-		return []Manifest{{File: name, Line: line, Object: obj}}, nil
+		return []Manifest{{File: name, Line: line, Object: obj, doc: doc}}, nil
 	}
 	items, _ := obj["items"].([]any)
 	var out []Manifest
@@ -181,7 +185,7 @@ func parseDoc(name string, line int, doc []byte) ([]Manifest, error) {
 		if k, _ := m["kind"].(string); k == "" {
 			return nil, &InputError{File: name, Line: line, Err: fmt.Errorf("items[%d] has no kind", i)}
 		}
-		out = append(out, Manifest{File: name, Line: line, Item: i + 1, Object: m})
+		out = append(out, Manifest{File: name, Line: line, Item: i + 1, Object: m, doc: doc})
 	}
 	return out, nil
 }

@@ -87,9 +87,9 @@ func Binary() (string, error) {
 	return builtPath, buildError
 }
 
-// Start runs podguard serve with a fresh CA and serving certificate for 127.0.0.1 and
-// waits until /readyz answers 200.
-func Start(ctx context.Context, o Options) (*Podguard, error) {
+// StartUnready runs podguard serve with a fresh CA and serving certificate for 127.0.0.1,
+// without waiting for it to become ready.
+func StartUnready(ctx context.Context, o Options) (*Podguard, error) {
 	bin := o.Binary
 	if bin == "" {
 		var err error
@@ -146,6 +146,15 @@ func Start(ctx context.Context, o Options) (*Podguard, error) {
 		logf.Close()
 		close(p.done)
 	}()
+	return p, nil
+}
+
+// Start runs podguard serve (see StartUnready) and waits until /readyz answers 200.
+func Start(ctx context.Context, o Options) (*Podguard, error) {
+	p, err := StartUnready(ctx, o)
+	if err != nil {
+		return nil, err
+	}
 	if err := p.waitReady(ctx); err != nil {
 		p.Stop()
 		return nil, fmt.Errorf("%w\n%s", err, p.LogTail())
