@@ -236,4 +236,3 @@ func TestBrokenAtStartupIsNotReadyUntilFixed(t *testing.T) {
 	write(t, rule, fmt.Sprintf(hostNetworkRule, "fixed"))
 	eventually(t, "ready after the fix", func() bool { code, _ := s.readyz(t); return code == http.StatusOK })
 }
-
