@@ -1,5 +1,6 @@
 // Command podguard is the admission webhook and its offline checker. The work is done in
-// webhook/ (serve) and policies/offline (eval); this file only dispatches.
+// webhook/ (serve), policies/offline (eval) and policies/audit (audit); this file only
+// dispatches.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/podguard/podguard/policies/audit"
 	"github.com/podguard/podguard/policies/offline"
 	"github.com/podguard/podguard/webhook"
 )
@@ -25,6 +27,7 @@ const usage = `usage: podguard <command> [flags]
 commands:
   serve     run the admission webhook (podguard serve --help)
   eval      check manifests offline (podguard eval --help)
+  audit     list what already runs in a cluster and violates the policies (podguard audit --help)
   version   print the version
 `
 
@@ -40,6 +43,8 @@ func main() {
 		os.Exit(serve(ctx, os.Args[2:]))
 	case "eval":
 		os.Exit(offline.Main(ctx, version, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	case "audit":
+		os.Exit(audit.Main(ctx, os.Args[2:], os.Stdout, os.Stderr))
 	case "version":
 		fmt.Println(version)
 	default:

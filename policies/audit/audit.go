@@ -1,0 +1,234 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+
+	"github.com/podguard/podguard/policies/engine"
+)
+
+// Exit codes of `podguard audit`.
+const (
+	ExitClean      = 0 // nothing violates the policies
+	ExitViolations = 1 // at least one object violates a rule
+	ExitError      = 2 // bad flags, unreachable cluster, broken policies
+)
+
+// resources are what podguard judges, in the order they are listed.
+var resources = []schema.GroupVersionResource{
+	{Version: "v1", Resource: "pods"},
+	{Group: "apps", Version: "v1", Resource: "deployments"},
+	{Group: "apps", Version: "v1", Resource: "statefulsets"},
+	{Group: "apps", Version: "v1", Resource: "daemonsets"},
+	{Group: "apps", Version: "v1", Resource: "replicasets"},
+	{Version: "v1", Resource: "replicationcontrollers"},
+	{Group: "batch", Version: "v1", Resource: "jobs"},
+	{Group: "batch", Version: "v1", Resource: "cronjobs"},
+}
+
+// Finding is one violation of one stored object.
+type Finding struct {
+	Namespace string `json:"namespace"`
+	Kind      string `json:"kind"`
+	Name      string `json:"name"`
+	engine.Violation
+}
+
+// Main runs `podguard audit` and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("podguard audit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var kubeconfig, namespace, output string
+	var opts engine.Options
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
+	fs.StringVar(&namespace, "namespace", "", "audit one namespace (default: all)")
+	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
+	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules")
+	fs.StringVar(&output, "o", "table", "output format: table or json")
+	if err := fs.Parse(args); err != nil {
+		return ExitError
+	}
+	if fs.NArg() > 0 || (output != "table" && output != "json") {
+		fmt.Fprintln(stderr, "usage: podguard audit [--kubeconfig FILE] [--namespace NS] [--config FILE] [--policy-dir DIR] [-o table|json]")
+		return ExitError
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "podguard audit: %v\n", err)
+		return ExitError
+	}
+	e, err := engine.Load(ctx, opts)
+	if err != nil {
+		return fail(err)
+	}
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return fail(err)
+	}
+	dc, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	findings, err := Run(ctx, e, dc, namespace)
+	if err != nil {
+		return fail(err)
+	}
+	if output == "json" {
+		err = writeJSON(stdout, findings)
+	} else {
+		err = writeTable(stdout, findings)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if len(findings) > 0 {
+		return ExitViolations
+	}
+	return ExitClean
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return config.GetConfig()
+}
+
+// Run judges every stored Pod and workload the way admission would today: a Pod as
+// stored, a workload by its template with the namespace's LimitRanges and podguard's
+// defaults applied. Objects made by a controller podguard judges are reported through
+// that controller, so a Deployment's problem is listed once, not once per Pod.
+func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace string) ([]Finding, error) {
+	ranges, err := limitRanges(ctx, dc, namespace)
+	if err != nil {
+		return nil, err
+	}
+	var out []Finding
+	for _, gvr := range resources {
+		list, err := dc.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", gvr.Resource, err)
+		}
+		for _, item := range list.Items {
+			obj, err := engine.FromMap(item.Object)
+			if err != nil {
+				return nil, err
+			}
+			if _, exempt := e.Config().Exempted(obj.Namespace); exempt {
+				continue
+			}
+			if kind, _ := obj.Owner(); engine.Supported(kind) {
+				continue
+			}
+			judged := obj
+			if obj.Kind != "Pod" {
+				if judged, _, err = e.AsAdmitted(ctx, obj, ranges[obj.Namespace]); err != nil {
+					return nil, err
+				}
+			}
+			d, err := e.Evaluate(ctx, judged)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+			}
+			for _, v := range d.All() {
+				out = append(out, Finding{Namespace: obj.Namespace, Kind: obj.Kind, Name: obj.Name, Violation: v})
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		return a.Kind+"/"+a.Name < b.Kind+"/"+b.Name
+	})
+	return out, nil
+}
+
+func limitRanges(ctx context.Context, dc dynamic.Interface, namespace string) (map[string][]corev1.LimitRange, error) {
+	list, err := dc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "limitranges"}).Namespace(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing limitranges: %w", err)
+	}
+	out := map[string][]corev1.LimitRange{}
+	for _, item := range list.Items {
+		var lr corev1.LimitRange
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.Object, &lr); err != nil {
+			return nil, err
+		}
+		out[lr.Namespace] = append(out[lr.Namespace], lr)
+	}
+	return out, nil
+}
+
+// writeTable prints the findings grouped by namespace and rule.
+func writeTable(w io.Writer, findings []Finding) error {
+	if len(findings) == 0 {
+		_, err := fmt.Fprintln(w, "No Pod or workload violates the policies.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tRULE\tENFORCEMENT\tOBJECT\tVIOLATION")
+	objects := map[string]bool{}
+	for _, f := range findings {
+		msg := f.Message + " (" + f.Field + ")"
+		if f.Container != "" {
+			msg = fmt.Sprintf("container %q: %s", f.Container, msg)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\n", f.Namespace, f.Rule, f.Enforcement, f.Kind, f.Name, msg)
+		objects[f.Namespace+"/"+f.Kind+"/"+f.Name] = true
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%d violations in %d objects. By rule: %s\n", len(findings), len(objects), byRule(findings))
+	return err
+}
+
+func byRule(findings []Finding) string {
+	counts := map[string]int{}
+	for _, f := range findings {
+		counts[f.Rule+" ("+f.Enforcement+")"]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, counts[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writeJSON writes {namespace: {rule: [findings]}}.
+func writeJSON(w io.Writer, findings []Finding) error {
+	grouped := map[string]map[string][]Finding{}
+	for _, f := range findings {
+		if grouped[f.Namespace] == nil {
+			grouped[f.Namespace] = map[string][]Finding{}
+		}
+		grouped[f.Namespace][f.Rule] = append(grouped[f.Namespace][f.Rule], f)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"namespaces": grouped, "total": len(findings)})
+}

@@ -1,0 +1,4 @@
+// Package audit is `podguard audit`: it judges the Pods and workloads already stored in a
+// cluster with the current policies, and lists what violates them, grouped by namespace
+// and rule. Admins run it before switching a rule from warn to deny.
+package audit
