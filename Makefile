@@ -46,7 +46,7 @@ run: build ## Serve the webhook on its embedded policies with a throw-away certi
 	@echo
 	$(BIN)/podguard serve --cert-dir $(RUN_DIR) --port $(PORT) --shutdown-delay 0s \
 		--metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
-		--limit-ranges=false
+		--watch-cluster=false
 
 ##@ Test
 

@@ -33,14 +33,15 @@ var errNoPolicies = errors.New("no policy set is loaded")
 type Validator struct {
 	Policies    *PolicySet
 	EvalTimeout time.Duration
-	// LimitRanges gives the namespace's LimitRanges, whose defaults a workload's Pods
-	// will get; nil means none are consulted.
-	LimitRanges LimitRangeSource
+	// Cluster gives the namespace's LimitRanges, whose defaults a workload's Pods will
+	// get, and its labels, which namespace overrides may select on; nil means neither.
+	Cluster ClusterState
 }
 
-// LimitRangeSource lists the LimitRanges of a namespace.
-type LimitRangeSource interface {
+// ClusterState is what podguard reads from the cluster about a namespace.
+type ClusterState interface {
 	For(ctx context.Context, namespace string) ([]corev1.LimitRange, error)
+	NamespaceLabels(ctx context.Context, namespace string) (map[string]string, error)
 }
 
 // Mutator answers /mutate.
@@ -94,9 +95,18 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	if reason := skip(req, e); reason != "" {
 		return allowed(ctx, webhookValidate, req, reason)
 	}
+	// A registration that sends more kinds than podguard judges must not block them.
+	if !engine.Supported(req.Kind.Kind) {
+		return allowed(ctx, webhookValidate, req, fmt.Sprintf("podguard does not check kind %s", req.Kind.Kind))
+	}
 	obj, err := decode(req.Object.Raw, req.Namespace)
 	if err != nil {
 		return errored(ctx, webhookValidate, req, http.StatusBadRequest, err)
+	}
+	if v.Cluster != nil {
+		if obj.NamespaceLabels, err = v.Cluster.NamespaceLabels(ctx, obj.Namespace); err != nil {
+			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.EvalTimeout)
 	defer cancel()
@@ -112,6 +122,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		if err != nil {
 			return errored(ctx, webhookValidate, req, http.StatusBadRequest, fmt.Errorf("old object: %w", err))
 		}
+		old.NamespaceLabels = obj.NamespaceLabels
 		od, err := v.judge(ctx, e, old)
 		if err != nil {
 			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
@@ -131,9 +142,9 @@ func (v *Validator) judge(ctx context.Context, e *engine.Engine, obj *engine.Obj
 		return e.Evaluate(ctx, obj)
 	}
 	var ranges []corev1.LimitRange
-	if v.LimitRanges != nil {
+	if v.Cluster != nil {
 		var err error
-		if ranges, err = v.LimitRanges.For(ctx, obj.Namespace); err != nil {
+		if ranges, err = v.Cluster.For(ctx, obj.Namespace); err != nil {
 			return engine.Decision{}, err
 		}
 	}

@@ -122,15 +122,23 @@ func TestAcceptedConfigNeverBreaksEvaluation(t *testing.T) {
 	}
 }
 
-type fakeLimitRanges struct {
+// fakeCluster stands in for the LimitRange and Namespace cache.
+type fakeCluster struct {
 	ranges     []corev1.LimitRange
 	err        error
-	namespaces []string
+	namespaces []string // namespaces whose LimitRanges were asked for
+
+	labels    map[string]map[string]string // namespace -> labels
+	labelsErr error
 }
 
-func (f *fakeLimitRanges) For(_ context.Context, namespace string) ([]corev1.LimitRange, error) {
+func (f *fakeCluster) For(_ context.Context, namespace string) ([]corev1.LimitRange, error) {
 	f.namespaces = append(f.namespaces, namespace)
 	return f.ranges, f.err
+}
+
+func (f *fakeCluster) NamespaceLabels(_ context.Context, namespace string) (map[string]string, error) {
+	return f.labels[namespace], f.labelsErr
 }
 
 // TestWorkloadsGetLimitRangeDefaults: a workload's template is judged with its namespace's
@@ -155,8 +163,8 @@ func TestWorkloadsGetLimitRangeDefaults(t *testing.T) {
 		`(spec.template.spec.containers[0].resources.requests.memory). Fix: raise resources.requests.memory to at least "100Mi"`
 
 	t.Run("LimitRange default limit becomes the template's request", func(t *testing.T) {
-		src := &fakeLimitRanges{ranges: []corev1.LimitRange{lr}}
-		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, LimitRanges: src}
+		src := &fakeCluster{ranges: []corev1.LimitRange{lr}}
+		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, Cluster: src}
 		resp := v.Handle(t.Context(), admissionRequest(t, "deployment-create-violating"))
 		if resp.Allowed || resp.Result.Code != 403 || !strings.Contains(resp.Result.Message, below) {
 			t.Errorf("got allowed=%v %d %q\nwant a denial containing %q", resp.Allowed, resp.Result.Code, resp.Result.Message, below)
@@ -166,22 +174,22 @@ func TestWorkloadsGetLimitRangeDefaults(t *testing.T) {
 		}
 	})
 	t.Run("without a LimitRange podguard's default request applies", func(t *testing.T) {
-		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, LimitRanges: &fakeLimitRanges{}}
+		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, Cluster: &fakeCluster{}}
 		resp := v.Handle(t.Context(), admissionRequest(t, "deployment-create-violating"))
 		if strings.Contains(resp.Result.Message, "resources-") {
 			t.Errorf("resource violation without a LimitRange: %q", resp.Result.Message)
 		}
 	})
 	t.Run("LimitRanges unavailable: 500, never judged without them", func(t *testing.T) {
-		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, LimitRanges: &fakeLimitRanges{err: errors.New("the LimitRange cache has not synced yet")}}
+		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, Cluster: &fakeCluster{err: errors.New("the LimitRange cache has not synced yet")}}
 		resp := v.Handle(t.Context(), admissionRequest(t, "deployment-create-violating"))
 		if resp.Allowed || resp.Result.Code != 500 || !strings.Contains(resp.Result.Message, "the LimitRange cache has not synced yet") {
 			t.Errorf("got allowed=%v %+v, want 500 naming the cache", resp.Allowed, resp.Result)
 		}
 	})
 	t.Run("Pods are judged as they arrive, without consulting LimitRanges", func(t *testing.T) {
-		src := &fakeLimitRanges{err: errors.New("must not be called")}
-		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, LimitRanges: src}
+		src := &fakeCluster{err: errors.New("must not be called")}
+		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, Cluster: src}
 		resp := v.Handle(t.Context(), admissionRequest(t, "pod-create-compliant"))
 		if !resp.Allowed || len(src.namespaces) != 0 {
 			t.Errorf("got allowed=%v %+v, LimitRanges asked for %v", resp.Allowed, resp.Result, src.namespaces)
@@ -221,6 +229,63 @@ func TestNullNeverEnablesAnOffRule(t *testing.T) {
 			resp := v.Handle(t.Context(), admissionRequest(t, "pod-create-compliant"))
 			if !resp.Allowed {
 				t.Errorf("config loaded (Rules: %v), and a Pod without startupProbe is refused: %s", e.Config().Rules, resp.Result.Message)
+			}
+		})
+	}
+}
+
+// TestNamespaceSelectorOverrides: an override may pick namespaces by their labels (which
+// only an admin sets), read from the cluster.
+func TestNamespaceSelectorOverrides(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "config.yaml")
+	cfg := `namespaces:
+  overrides:
+    - namespaceSelector: {matchLabels: {podguard.io/tier: legacy}}
+      enforcement: warn
+    - namespaceSelector: {matchExpressions: [{key: podguard.io/sandbox, operator: Exists}]}
+      enforcement: "off"
+      rules: [image-tag]
+`
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.Load(t.Context(), engine.Options{ConfigFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps PolicySet
+	ps.Set(e)
+	// pod-create-violating (namespace default): image-tag, liveness-probe, readiness-probe
+	// and required-labels are denied by default.
+	cases := map[string]struct {
+		labels    map[string]string
+		labelsErr error
+		allowed   bool
+		code      int32
+		warnings  int
+		denied    string // a rule id that must be in the denial
+	}{
+		"namespace without labels: denied":             {code: 403, denied: "[image-tag]"},
+		"namespace labelled legacy: allowed, warnings": {labels: map[string]string{"podguard.io/tier": "legacy"}, allowed: true, code: 200, warnings: 4},
+		"other value of the label: denied":             {labels: map[string]string{"podguard.io/tier": "core"}, code: 403, denied: "[image-tag]"},
+		"sandbox label turns image-tag off only":       {labels: map[string]string{"podguard.io/sandbox": ""}, code: 403, denied: "[liveness-probe]"},
+		"labels unavailable: 500":                      {labelsErr: errors.New("the LimitRange and Namespace cache has not synced yet"), code: 500},
+	}
+	for desc, c := range cases {
+		t.Run(desc, func(t *testing.T) {
+			v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, Cluster: &fakeCluster{
+				labels: map[string]map[string]string{"default": c.labels}, labelsErr: c.labelsErr,
+			}}
+			resp := v.Handle(t.Context(), admissionRequest(t, "pod-create-violating"))
+			if resp.Allowed != c.allowed || resp.Result.Code != c.code || len(resp.Warnings) != c.warnings {
+				t.Errorf("got allowed=%v code=%d warnings=%q message=%q\nwant allowed=%v code=%d %d warnings",
+					resp.Allowed, resp.Result.Code, resp.Warnings, resp.Result.Message, c.allowed, c.code, c.warnings)
+			}
+			if c.denied != "" && !strings.Contains(resp.Result.Message, c.denied) {
+				t.Errorf("denial %q lacks %s", resp.Result.Message, c.denied)
+			}
+			if desc == "sandbox label turns image-tag off only" && strings.Contains(resp.Result.Message, "[image-tag]") {
+				t.Errorf("image-tag still denied in a sandbox namespace: %q", resp.Result.Message)
 			}
 		})
 	}

@@ -169,6 +169,14 @@ type testServer struct {
 // filled in) until ctx ends, and waits until /readyz answers 200.
 func startServer(t *testing.T, ctx context.Context, o Options) *testServer {
 	t.Helper()
+	s := launchServer(t, ctx, o)
+	s.waitReady(t)
+	return s
+}
+
+// launchServer starts webhook.Run without waiting for readiness.
+func launchServer(t *testing.T, ctx context.Context, o Options) *testServer {
+	t.Helper()
 	s := &testServer{ca: newTestCA(t), certDir: t.TempDir(), done: make(chan error, 1)}
 	s.ca.writeServing(t, s.certDir, 2)
 	o.CertDir = s.certDir
@@ -177,6 +185,9 @@ func startServer(t *testing.T, ctx context.Context, o Options) *testServer {
 	o.MetricsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t, "127.0.0.1:0"))
 	if o.EvalTimeout == 0 {
 		o.EvalTimeout = 2 * time.Second
+	}
+	if o.ReloadInterval == 0 {
+		o.ReloadInterval = 100 * time.Millisecond
 	}
 	s.port = o.Port
 	s.url = "https://127.0.0.1:" + strconv.Itoa(o.Port)
@@ -199,10 +210,17 @@ func startServer(t *testing.T, ctx context.Context, o Options) *testServer {
 		}
 	})
 
+	return s
+}
+
+// waitReady waits until /readyz answers 200.
+func (s *testServer) waitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case err := <-s.done:
+			s.done <- nil // for the cleanup
 			t.Fatalf("Run returned before becoming ready: %v", err)
 		default:
 		}
@@ -210,7 +228,7 @@ func startServer(t *testing.T, ctx context.Context, o Options) *testServer {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return
 			}
 		}
 		if time.Now().After(deadline) {

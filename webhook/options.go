@@ -28,10 +28,12 @@ type Options struct {
 	// timeoutSeconds so that podguard answers with an error before the API server gives up.
 	EvalTimeout time.Duration
 	// ReloadInterval is how often --config and --policy-dir are checked for changes.
+	// Defaults to 2s.
 	ReloadInterval time.Duration
-	// LimitRanges makes podguard watch LimitRanges, so workload templates are judged with
-	// their namespace's defaults. It needs a cluster (Kubeconfig, or in-cluster config).
-	LimitRanges bool
+	// WatchCluster makes podguard watch LimitRanges, so workload templates are judged
+	// with their namespace's defaults, and Namespaces, so overrides can select them by
+	// label. It needs a cluster (Kubeconfig, or in-cluster config).
+	WatchCluster bool
 	// Kubeconfig is the cluster to watch; empty means $KUBECONFIG, in-cluster, ~/.kube/config.
 	Kubeconfig string
 	// ShutdownDelay keeps serving after SIGTERM while readiness is false, so endpoints
@@ -50,7 +52,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", 2*time.Second, "deadline of one policy evaluation")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "how often to check --config and --policy-dir for changes")
-	fs.BoolVar(&o.LimitRanges, "limit-ranges", true, "watch LimitRanges and apply their defaults to workload templates (needs a cluster)")
+	fs.BoolVar(&o.WatchCluster, "watch-cluster", true, "watch LimitRanges (their defaults apply to workload templates) and Namespaces (their labels select overrides); needs a cluster")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 10*time.Second, "time to keep serving after SIGTERM")
 }
@@ -69,8 +71,8 @@ func (o *Options) Validate() error {
 	if o.EvalTimeout <= 0 {
 		return errors.New("--eval-timeout must be positive")
 	}
-	if o.ReloadInterval <= 0 {
-		return errors.New("--reload-interval must be positive")
+	if o.ReloadInterval < 0 {
+		return errors.New("--reload-interval must not be negative")
 	}
 	if o.ShutdownDelay < 0 {
 		return errors.New("--shutdown-delay must not be negative")

@@ -50,16 +50,16 @@ func Run(ctx context.Context, o Options) error {
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
 	validator := &Validator{Policies: &policies, EvalTimeout: o.EvalTimeout}
-	var limitRanges *limitRangeCache
-	if o.LimitRanges {
+	var cluster *clusterCache
+	if o.WatchCluster {
 		cfg, err := restConfig(o.Kubeconfig)
 		if err != nil {
-			return fmt.Errorf("--limit-ranges needs a cluster (use --limit-ranges=false without one): %w", err)
+			return fmt.Errorf("--watch-cluster needs a cluster (use --watch-cluster=false without one): %w", err)
 		}
-		if limitRanges, err = startLimitRangeCache(serveCtx, cfg); err != nil {
+		if cluster, err = startClusterCache(serveCtx, cfg); err != nil {
 			return err
 		}
-		validator.LimitRanges = limitRanges
+		validator.Cluster = cluster
 	}
 	srv.Register("/validate", &admission.Webhook{Handler: validator})
 	srv.Register("/mutate", &admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}})
@@ -80,8 +80,8 @@ func Run(ctx context.Context, o Options) error {
 			return nil
 		}},
 	}}
-	if limitRanges != nil {
-		ready.checks = append(ready.checks, namedCheck{"limitranges", limitRanges.ready})
+	if cluster != nil {
+		ready.checks = append(ready.checks, namedCheck{"cluster-cache", cluster.ready})
 	}
 	healthMux := http.NewServeMux()
 	healthMux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -89,7 +89,11 @@ func Run(ctx context.Context, o Options) error {
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 
-	go rl.run(serveCtx, o.ReloadInterval, o.CertDir)
+	every := o.ReloadInterval
+	if every == 0 {
+		every = 2 * time.Second
+	}
+	go rl.run(serveCtx, every, o.CertDir)
 	errs := make(chan error, 2)
 	webhookDone := make(chan error, 1)
 	go func() { webhookDone <- srv.Start(serveCtx) }()

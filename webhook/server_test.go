@@ -3,13 +3,16 @@ package webhook
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -445,10 +448,38 @@ func metricValue(t *testing.T, s *testServer, series string) float64 {
 func TestHealthAndMetrics(t *testing.T) {
 	s := startServer(t, t.Context(), Options{})
 
-	for _, path := range []string{"/healthz", "/readyz", "/readyz/policies", "/readyz/webhook-server", "/readyz/shutdown"} {
-		if code, body := get(t, s.health+path); code != http.StatusOK {
-			t.Errorf("GET %s = %d %s, want 200", path, code, body)
+	if code, body := get(t, s.health+"/healthz"); code != http.StatusOK {
+		t.Errorf("GET /healthz = %d %s, want 200", code, body)
+	}
+	code, body := get(t, s.health+"/readyz")
+	if code != http.StatusOK || !regexp.MustCompile(`^ok\nrevision: [0-9a-f]{12}\n$`).MatchString(body) {
+		t.Errorf("GET /readyz = %d %q, want 200 \"ok\\nrevision: <12 hex digits>\\n\"", code, body)
+	}
+	revision := strings.TrimSpace(strings.TrimPrefix(body, "ok\nrevision: "))
+	if v := metricValue(t, s, `podguard_policy_revision_info{revision="`+revision+`"}`); v != 1 {
+		t.Errorf("podguard_policy_revision_info{revision=%q} = %v, want 1", revision, v)
+	}
+	if v := metricValue(t, s, `podguard_policy_reloads_total{result="success"}`); v < 1 {
+		t.Errorf("podguard_policy_reloads_total{result=\"success\"} = %v, want at least 1", v)
+	}
+	certPEM, err := os.ReadFile(filepath.Join(s.certDir, "tls.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(certPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The gauge is refreshed at each reload tick.
+	deadline := time.Now().Add(5 * time.Second)
+	for metricValue(t, s, "podguard_serving_certificate_expiry_timestamp_seconds") != float64(cert.NotAfter.Unix()) {
+		if time.Now().After(deadline) {
+			t.Errorf("podguard_serving_certificate_expiry_timestamp_seconds = %v, want %d",
+				metricValue(t, s, "podguard_serving_certificate_expiry_timestamp_seconds"), cert.NotAfter.Unix())
+			break
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	denySeries := `podguard_decisions_total{decision="deny",operation="CREATE",webhook="validate"}`
@@ -474,7 +505,7 @@ func TestHealthAndMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
-	_, body := get(t, s.metrics+"/metrics")
+	_, body = get(t, s.metrics+"/metrics")
 	for _, name := range []string{
 		"# TYPE podguard_decisions_total counter",
 		"# TYPE podguard_violations_total counter",
@@ -648,8 +679,11 @@ func TestShutdown(t *testing.T) {
 
 	deadline := time.Now().Add(time.Second)
 	for {
-		code, _ := get(t, s.health+"/readyz")
-		if code == http.StatusInternalServerError {
+		code, body := get(t, s.health+"/readyz")
+		if code == http.StatusServiceUnavailable {
+			if !strings.Contains(body, "shutdown: shutting down") {
+				t.Errorf("/readyz during shutdown: %q, want it to name the shutdown check", body)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -682,23 +716,18 @@ func TestShutdown(t *testing.T) {
 // TestRunRefusesBadStart: start-up errors are returned, not served around.
 func TestRunRefusesBadStart(t *testing.T) {
 	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("rules:\n  no-such-rule: {enforcement: deny}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	cases := map[string]struct {
 		o    Options
 		want string
 	}{
-		"missing cert dir":     {Options{Port: 9443, EvalTimeout: time.Second}, "--cert-dir is required"},
-		"bad TLS version":      {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, TLSMinVersion: "1.1"}, `--tls-min-version "1.1": use 1.2 or 1.3`},
-		"zero eval timeout":    {Options{CertDir: dir, Port: 9443}, "--eval-timeout must be positive"},
-		"invalid config file":  {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ConfigFile: bad}, "rules.no-such-rule: unknown rule"},
-		"missing config file":  {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ConfigFile: filepath.Join(dir, "nope.yaml")}, "reading config"},
-		"negative shutdown":    {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ShutdownDelay: -1}, "--shutdown-delay must not be negative"},
-		"port out of range":    {Options{CertDir: dir, Port: 70000, EvalTimeout: time.Second}, "--port 70000 is not a TCP port"},
-		"health address taken": {}, // filled below
-		"cert dir without a certificate": {Options{CertDir: dir, Port: freePort(t, ":0"), EvalTimeout: time.Second,
+		"missing cert dir":         {Options{Port: 9443, EvalTimeout: time.Second}, "--cert-dir is required"},
+		"bad TLS version":          {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ReloadInterval: time.Second, TLSMinVersion: "1.1"}, `--tls-min-version "1.1": use 1.2 or 1.3`},
+		"zero eval timeout":        {Options{CertDir: dir, Port: 9443}, "--eval-timeout must be positive"},
+		"negative reload interval": {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ReloadInterval: -time.Second}, "--reload-interval must not be negative"},
+		"negative shutdown":        {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ReloadInterval: time.Second, ShutdownDelay: -1}, "--shutdown-delay must not be negative"},
+		"port out of range":        {Options{CertDir: dir, Port: 70000, EvalTimeout: time.Second}, "--port 70000 is not a TCP port"},
+		"health address taken":     {}, // filled below
+		"cert dir without a certificate": {Options{CertDir: dir, Port: freePort(t, ":0"), EvalTimeout: time.Second, ReloadInterval: time.Second,
 			HealthAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"}, "webhook server"},
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -709,7 +738,7 @@ func TestRunRefusesBadStart(t *testing.T) {
 	cases["health address taken"] = struct {
 		o    Options
 		want string
-	}{Options{CertDir: dir, Port: freePort(t, ":0"), EvalTimeout: time.Second, HealthAddr: ln.Addr().String(), MetricsAddr: "127.0.0.1:0"}, "health server"}
+	}{Options{CertDir: dir, Port: freePort(t, ":0"), EvalTimeout: time.Second, ReloadInterval: time.Second, HealthAddr: ln.Addr().String(), MetricsAddr: "127.0.0.1:0"}, "health server"}
 
 	for desc, c := range cases {
 		t.Run(desc, func(t *testing.T) {
@@ -724,4 +753,84 @@ func TestRunRefusesBadStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPolicyReload: a broken configuration at start-up leaves podguard up but not ready,
+// answering 500; fixing the file makes it ready; later changes are served, and a broken
+// change keeps the set being served.
+func TestPolicyReload(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "config.yaml")
+	write := func(content string) {
+		t.Helper()
+		// Write a new file and rename it over the old, as a ConfigMap update does.
+		tmp := config + ".tmp"
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, config); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rules:\n  no-such-rule: {enforcement: deny}\n")
+	s := launchServer(t, t.Context(), Options{ConfigFile: config})
+
+	// The review of a Pod missing only its liveness probe tells which set is served.
+	review := readRequest(t, "custom-liveness-warn")
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// Broken at start: up, not ready, every review answered with 500.
+	eventually("webhook listening", func() bool {
+		c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port), &tls.Config{RootCAs: s.ca.pool})
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	code, body := get(t, s.health+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "policies: no policy set is loaded") || !strings.Contains(body, "revision: none") {
+		t.Errorf("/readyz with a broken config = %d %q, want 503 naming the policies check", code, body)
+	}
+	r := response(normalize(t, s.post(t, "/validate", review)))
+	if st, _ := r["status"].(map[string]any); r["allowed"] != false || st["code"] != float64(500) || st["message"] != "no policy set is loaded" {
+		t.Errorf("review with no policy set: %v, want 500 \"no policy set is loaded\"", r)
+	}
+	if lines := logs.containing("policy set refused", "rules.no-such-rule: unknown rule"); len(lines) == 0 {
+		t.Errorf("the refused configuration was not logged with its error")
+	}
+
+	// Fixed: ready, and the configuration is served.
+	write("rules:\n  liveness-probe: {enforcement: warn}\n")
+	s.waitReady(t)
+	warned := response(normalize(t, s.post(t, "/validate", review)))
+	if warned["allowed"] != true || len(warned["warnings"].([]any)) != 1 {
+		t.Fatalf("after the fix: %v, want allowed with one warning", warned)
+	}
+
+	// A broken change is refused; the set being served stays.
+	errorsBefore := metricValue(t, s, `podguard_policy_reloads_total{result="error"}`)
+	write("rules:\n  liveness-probe: {enforcement: maybe}\n")
+	eventually("refused reload counted", func() bool {
+		return metricValue(t, s, `podguard_policy_reloads_total{result="error"}`) > errorsBefore
+	})
+	if code, _ := get(t, s.health+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz after a refused change = %d, want 200 (the previous set is served)", code)
+	}
+	if got := response(normalize(t, s.post(t, "/validate", review))); !reflect.DeepEqual(got, warned) {
+		t.Errorf("after a refused change: %v\nwant the previous answer %v", got, warned)
+	}
+
+	// A good change is served.
+	write("rules:\n  liveness-probe: {enforcement: deny}\n")
+	eventually("deny served", func() bool {
+		return response(normalize(t, s.post(t, "/validate", review)))["allowed"] == false
+	})
 }

@@ -117,6 +117,10 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 	if err != nil {
 		return nil, err
 	}
+	nsLabels, err := namespaceLabels(ctx, dc)
+	if err != nil {
+		return nil, err
+	}
 	var out []Finding
 	for _, gvr := range resources {
 		list, err := dc.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{})
@@ -134,6 +138,7 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 			if kind, _ := obj.Owner(); engine.Supported(kind) {
 				continue
 			}
+			obj.NamespaceLabels = nsLabels[obj.Namespace]
 			judged := obj
 			if obj.Kind != "Pod" {
 				if judged, _, err = e.AsAdmitted(ctx, obj, ranges[obj.Namespace]); err != nil {
@@ -159,6 +164,18 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 		}
 		return a.Kind+"/"+a.Name < b.Kind+"/"+b.Name
 	})
+	return out, nil
+}
+
+func namespaceLabels(ctx context.Context, dc dynamic.Interface) (map[string]map[string]string, error) {
+	list, err := dc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing namespaces: %w", err)
+	}
+	out := map[string]map[string]string{}
+	for _, item := range list.Items {
+		out[item.GetName()] = item.GetLabels()
+	}
 	return out, nil
 }
 

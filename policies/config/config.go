@@ -3,7 +3,9 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gobwas/glob"
 	"sigs.k8s.io/yaml"
@@ -63,6 +65,9 @@ func Parse(user []byte, customRules []string) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkNulls(over); err != nil {
+			return nil, err
+		}
 		merged = merge(merged, over)
 	}
 	return validate(merged, customRules)
@@ -83,6 +88,28 @@ func toMap(doc []byte) (map[string]any, error) {
 		m = map[string]any{}
 	}
 	return m, nil
+}
+
+// checkNulls refuses the nulls that would silently change a rule's enforcement: removing
+// a built-in rule's settings (or all of them) or its enforcement would leave the rule with
+// the fallback for unknown rules, deny, even where its default is off.
+func checkNulls(user map[string]any) error {
+	rules, present := user["rules"]
+	if present && rules == nil {
+		return errors.New(`rules: null would remove every rule's settings; set a rule's enforcement to "off" to disable it`)
+	}
+	m, _ := rules.(map[string]any)
+	for _, id := range sortedKeys(m) {
+		if m[id] == nil && slices.Contains(BuiltinRules, id) {
+			return fmt.Errorf(`rules.%s: null would remove a built-in rule's settings; set enforcement: "off" to disable it`, id)
+		}
+		if r, ok := m[id].(map[string]any); ok {
+			if e, set := r["enforcement"]; set && e == nil {
+				return fmt.Errorf("rules.%s.enforcement: null is not one of deny, warn, audit, off", id)
+			}
+		}
+	}
+	return nil
 }
 
 // merge lays over onto base: maps merge key by key, anything else replaces, and an

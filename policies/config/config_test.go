@@ -392,7 +392,7 @@ func TestErrors(t *testing.T) {
 		},
 		"override without names": {
 			yaml: "namespaces:\n  overrides: [{names: [a], enforcement: warn}, {enforcement: warn}]\n",
-			want: "namespaces.overrides[1].names: at least one namespace name or glob is required",
+			want: "namespaces.overrides[1].names: at least one namespace name or glob is required (or a namespaceSelector)",
 		},
 		"override with an unknown rule": {
 			yaml: "namespaces:\n  overrides: [{names: [legacy-*], enforcement: warn, rules: [image-tag, nope]}]\n",
@@ -465,7 +465,7 @@ func TestErrors(t *testing.T) {
 		},
 		"unknown key of an override": {
 			yaml: "namespaces:\n  overrides: [{names: [a], enforcement: warn, rule: [image-tag]}]\n",
-			want: "namespaces.overrides[0].rule: unknown key (expected enforcement, names, rules)",
+			want: "namespaces.overrides[0].rule: unknown key (expected enforcement, names, namespaceSelector, rules)",
 		},
 		"not YAML": {
 			yaml: "rules: [\n",

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gobwas/glob"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // check validates one value found at path (a dotted key path such as
@@ -132,7 +134,8 @@ func override(p string, v any, known []string) error {
 		return err
 	}
 	checks := map[string]check{
-		"names":       listOf(globPattern),
+		"names":             listOf(globPattern),
+		"namespaceSelector": labelSelector,
 		"enforcement": enforcementCheck,
 		"rules": listOf(func(p string, v any) error {
 			if s, _ := v.(string); !slices.Contains(known, s) {
@@ -144,11 +147,35 @@ func override(p string, v any, known []string) error {
 	if err := fields(checks)(p, o); err != nil {
 		return err
 	}
-	if names, _ := o["names"].([]any); len(names) == 0 {
-		return fmt.Errorf("%s.names: at least one namespace name or glob is required", p)
+	names, hasNames := o["names"].([]any)
+	_, hasSelector := o["namespaceSelector"]
+	if (hasNames || !hasSelector) && len(names) == 0 {
+		return fmt.Errorf("%s.names: at least one namespace name or glob is required (or a namespaceSelector)", p)
 	}
 	if o["enforcement"] == nil {
 		return fmt.Errorf("%s.enforcement: required (deny, warn, audit or off)", p)
+	}
+	return nil
+}
+
+// labelSelector accepts a Kubernetes label selector (matchLabels, matchExpressions).
+func labelSelector(p string, v any) error {
+	m, err := mapping(p, v)
+	if err != nil {
+		return err
+	}
+	js, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var sel metav1.LabelSelector
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sel); err != nil {
+		return fmt.Errorf("%s: not a label selector (matchLabels, matchExpressions): %s", p, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := metav1.LabelSelectorAsSelector(&sel); err != nil {
+		return fmt.Errorf("%s: %v", p, err)
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func (v Violation) String() string {
 		b.WriteString(" Fix: " + v.Fix)
 	}
 	if v.EnforceAfter != "" {
-		b.WriteString(" Enforced from " + v.EnforceAfter + ".")
+		b.WriteString(". Enforced from " + v.EnforceAfter + ".")
 	}
 	return b.String()
 }

@@ -35,6 +35,9 @@ type Object struct {
 	// Raw is the whole object as decoded JSON (numbers kept exact as json.Number), so a
 	// patch computed from it touches only what podguard changed.
 	Raw map[string]any
+	// NamespaceLabels are the labels of the object's Namespace, which namespace overrides
+	// may select on. Only an admin sets them, unlike anything in the object itself.
+	NamespaceLabels map[string]string
 	// template is the map holding metadata and spec of the Pod: Raw itself for a Pod.
 	template   map[string]any
 	prefixPath string // "" for a Pod, "spec.template." for a Deployment, ...
@@ -100,6 +103,13 @@ func (o *Object) input() map[string]any {
 		"spec":        spec,
 		"spec_path":   o.prefixPath + "spec",
 	}
+	if len(o.NamespaceLabels) > 0 {
+		labels := make(map[string]any, len(o.NamespaceLabels))
+		for k, v := range o.NamespaceLabels {
+			labels[k] = v
+		}
+		in["namespace_labels"] = labels
+	}
 	if in["labels"] == nil {
 		in["labels"] = map[string]any{}
 	}
@@ -121,6 +131,7 @@ func (o *Object) DeepCopy() *Object {
 		panic(err) // the original was valid, so its copy is too
 	}
 	c.Namespace = o.Namespace
+	c.NamespaceLabels = o.NamespaceLabels
 	return c
 }
 

@@ -127,6 +127,7 @@ func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) ([]Re
 	if err != nil {
 		return nil, err
 	}
+	nsLabels := namespaceLabels(manifests)
 	out := make([]Result, 0, len(manifests))
 	for _, m := range manifests {
 		r := Result{Manifest: m, Verdict: "unchecked", Findings: []Finding{}}
@@ -143,6 +144,7 @@ func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) ([]Re
 			continue
 		}
 		obj.Namespace, r.Name = r.Namespace, obj.Name
+		obj.NamespaceLabels = nsLabels[obj.Namespace]
 		if _, ok := e.Config().Exempted(obj.Namespace); ok {
 			r.Verdict = "exempt"
 			out = append(out, r)
@@ -198,6 +200,25 @@ func judge(ctx context.Context, e *engine.Engine, obj *engine.Object, ranges []c
 		r.Verdict = "refuse"
 	}
 	return nil
+}
+
+// namespaceLabels collects the labels of the Namespaces in the input, which namespace
+// overrides may select on.
+func namespaceLabels(manifests []Manifest) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, m := range manifests {
+		if m.Object["kind"] != "Namespace" {
+			continue
+		}
+		meta, _ := m.Object["metadata"].(map[string]any)
+		name, _ := meta["name"].(string)
+		labels, _ := meta["labels"].(map[string]any)
+		out[name] = map[string]string{}
+		for k, v := range labels {
+			out[name][k] = fmt.Sprint(v)
+		}
+	}
+	return out
 }
 
 // limitRanges collects the LimitRanges of the input by namespace.

@@ -47,6 +47,14 @@ func TestEvalCommand(t *testing.T) {
 				"  resources-requests: Resource requests\n",
 			},
 		},
+		"a namespaceSelector override reads the labels of Namespaces in the input": {
+			args:     []string{"-f", fixtures + "namespace-selector.yaml", "--config", fixtures + "legacy-warn.config.yaml"},
+			wantCode: 0,
+			wantInOut: []string{
+				"Pod billing/old: admitted\n",
+				`  warn  [image-tag] container "app": image "registry.example.com/old:latest" uses the disallowed tag "latest"`,
+			},
+		},
 		"compliant workload exits 0": {
 			args: []string{"-f", fixtures + "compliant.yaml"}, wantCode: 0,
 			wantOut: "../../test/fixtures/eval/compliant.yaml:1 Deployment shop/web: admitted\n1 manifests, 0 refused\n",

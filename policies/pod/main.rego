@@ -74,13 +74,56 @@ _first_override(id) := min({i |
 _override_applies(override, id) if {
 	override.enforcement
 	_override_names_namespace(override)
+	_override_selects_namespace(override)
 	_override_covers_rule(override, id)
 }
+
+# An override picks namespaces by name (globs), by label (namespaceSelector), or both, in
+# which case both must match. The labels are the Namespace's, which only an admin sets.
+_override_names_namespace(override) if not "names" in object.keys(override)
 
 _override_names_namespace(override) if {
 	some pattern in override.names
 	glob.match(pattern, null, input.namespace)
 }
+
+_override_selects_namespace(override) if not "namespaceSelector" in object.keys(override)
+
+_override_selects_namespace(override) if {
+	selector := override.namespaceSelector
+	labels := object.get(input, "namespace_labels", {})
+	every key, value in object.get(selector, "matchLabels", {}) {
+		labels[key] == value
+	}
+	every expr in object.get(selector, "matchExpressions", []) {
+		_expression_matches(expr, labels)
+	}
+}
+
+_expression_matches(expr, labels) if {
+	expr.operator == "In"
+	_label_in(labels, expr.key, expr.values)
+}
+
+# As in Kubernetes, NotIn also matches a namespace without the label.
+_expression_matches(expr, labels) if {
+	expr.operator == "NotIn"
+	not _label_in(labels, expr.key, expr.values)
+}
+
+_label_in(labels, key, values) if labels[key] in values
+
+_expression_matches(expr, labels) if {
+	expr.operator == "Exists"
+	_ = labels[expr.key]
+}
+
+_expression_matches(expr, labels) if {
+	expr.operator == "DoesNotExist"
+	not _has_label(labels, expr.key)
+}
+
+_has_label(labels, key) if _ = labels[key]
 
 # An override without a rules list changes how strictly the enabled rules are enforced; it
 # does not switch on a rule that is off. Naming the rule in its rules list does.

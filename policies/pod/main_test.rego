@@ -225,6 +225,66 @@ test_namespace_overrides[note] if {
 			"warn": [["image-tag", _image_field], ["liveness-probe", _liveness_field]],
 			"audit": [],
 		},
+		"namespace label selector": {
+			"namespace": "billing",
+			"labels": {"podguard.io/stage": "legacy"},
+			"overrides": [{"namespaceSelector": {"matchLabels": {"podguard.io/stage": "legacy"}}, "enforcement": "warn"}],
+			"deny": [],
+			"warn": [["image-tag", _image_field], ["liveness-probe", _liveness_field]],
+			"audit": [],
+		},
+		"label selector that does not match": {
+			"namespace": "billing",
+			"labels": {"podguard.io/stage": "prod"},
+			"overrides": [{"namespaceSelector": {"matchLabels": {"podguard.io/stage": "legacy"}}, "enforcement": "warn"}],
+			"deny": [["image-tag", _image_field], ["liveness-probe", _liveness_field]],
+			"warn": [],
+			"audit": [],
+		},
+		"selector expressions In and Exists match": {
+			"namespace": "billing",
+			"labels": {"team": "payments", "legacy": ""},
+			"overrides": [{
+				"namespaceSelector": {"matchExpressions": [
+					{"key": "team", "operator": "In", "values": ["payments", "orders"]},
+					{"key": "legacy", "operator": "Exists"},
+				]},
+				"enforcement": "audit",
+			}],
+			"deny": [],
+			"warn": [],
+			"audit": [["image-tag", _image_field], ["liveness-probe", _liveness_field]],
+		},
+		"selector expressions NotIn and DoesNotExist match a namespace without the labels": {
+			"namespace": "billing",
+			"labels": {},
+			"overrides": [{
+				"namespaceSelector": {"matchExpressions": [
+					{"key": "team", "operator": "NotIn", "values": ["platform"]},
+					{"key": "strict", "operator": "DoesNotExist"},
+				]},
+				"enforcement": "warn",
+			}],
+			"deny": [],
+			"warn": [["image-tag", _image_field], ["liveness-probe", _liveness_field]],
+			"audit": [],
+		},
+		"DoesNotExist fails on a label with an empty value": {
+			"namespace": "billing",
+			"labels": {"strict": ""},
+			"overrides": [{"namespaceSelector": {"matchExpressions": [{"key": "strict", "operator": "DoesNotExist"}]}, "enforcement": "warn"}],
+			"deny": [["image-tag", _image_field], ["liveness-probe", _liveness_field]],
+			"warn": [],
+			"audit": [],
+		},
+		"names and selector must both match": {
+			"namespace": "billing",
+			"labels": {"podguard.io/stage": "legacy"},
+			"overrides": [{"names": ["legacy-*"], "namespaceSelector": {"matchLabels": {"podguard.io/stage": "legacy"}}, "enforcement": "warn"}],
+			"deny": [["image-tag", _image_field], ["liveness-probe", _liveness_field]],
+			"warn": [],
+			"audit": [],
+		},
 		"null rules means all": {
 			"namespace": "x",
 			"overrides": [{"names": ["x"], "enforcement": "audit", "rules": null}],
@@ -233,7 +293,7 @@ test_namespace_overrides[note] if {
 			"audit": [["image-tag", _image_field], ["liveness-probe", _liveness_field]],
 		},
 	}
-	inp := object.union(_bad, {"namespace": tc.namespace})
+	inp := object.union(_bad, {"namespace": tc.namespace, "namespace_labels": object.get(tc, "labels", {})})
 	d := pod.decision with input as inp with data.pod.config as _config({"namespaces": {"overrides": tc.overrides}})
 	_list(d, "deny") == tc.deny
 	_list(d, "warn") == tc.warn

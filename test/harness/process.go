@@ -49,8 +49,8 @@ type Options struct {
 	Dir string
 	// ConfigFile is passed as --config when set.
 	ConfigFile string
-	// Kubeconfig lets podguard watch LimitRanges in that cluster; empty runs it with
-	// --limit-ranges=false.
+	// Kubeconfig lets podguard watch LimitRanges and Namespaces in that cluster; empty runs it with
+	// --watch-cluster=false.
 	Kubeconfig string
 	// Args are extra flags for serve.
 	Args []string
@@ -127,7 +127,7 @@ func StartUnready(ctx context.Context, o Options) (*Podguard, error) {
 	if o.Kubeconfig != "" {
 		args = append(args, "--kubeconfig", o.Kubeconfig)
 	} else {
-		args = append(args, "--limit-ranges=false")
+		args = append(args, "--watch-cluster=false")
 	}
 	args = append(args, o.Args...)
 	logf, err := os.Create(p.Log)
