@@ -136,7 +136,7 @@ func override(p string, v any, known []string) error {
 	checks := map[string]check{
 		"names":             listOf(globPattern),
 		"namespaceSelector": labelSelector,
-		"enforcement": enforcementCheck,
+		"enforcement":       enforcementCheck,
 		"rules": listOf(func(p string, v any) error {
 			if s, _ := v.(string); !slices.Contains(known, s) {
 				return fmt.Errorf("%s: unknown rule %s", p, show(v))
