@@ -1,0 +1,136 @@
+{{/* Names are truncated to 63 characters: the limit of a label value and a DNS label. */}}
+{{- define "podguard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "podguard.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "podguard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "podguard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of the helm test objects: none of podguard's selectors matches them. */}}
+{{- define "podguard.testLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "podguard.name" . | trunc 58 }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "podguard.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "podguard.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "podguard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "podguard.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "podguard.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "podguard.tlsSecretName" -}}
+{{- if eq .Values.tls.mode "certManager" }}
+{{- printf "%s-tls" (include "podguard.fullname" .) }}
+{{- else }}
+{{- .Values.tls.secretName }}
+{{- end }}
+{{- end }}
+
+{{/* The serving Certificate; cert-manager's cainjector copies its CA into the webhooks. */}}
+{{- define "podguard.certificateName" -}}
+{{- printf "%s-tls" (include "podguard.fullname" .) }}
+{{- end }}
+
+{{- define "podguard.maxReplicas" -}}
+{{- if .Values.autoscaling.enabled }}
+{{- max .Values.autoscaling.maxReplicas .Values.replicaCount | int }}
+{{- else }}
+{{- .Values.replicaCount | int }}
+{{- end }}
+{{- end }}
+
+{{/*
+Webhook registration shared by the validating and the mutating webhook. Everything here
+is decided by the API server before it calls podguard, so it holds even when podguard is
+down: the excluded namespaces are matched by kubernetes.io/metadata.name, a label that
+the API server sets and namespace editors cannot change.
+*/}}
+{{- define "podguard.webhookCommon" -}}
+admissionReviewVersions: [v1]
+sideEffects: None
+matchPolicy: Equivalent
+failurePolicy: {{ .Values.webhook.failurePolicy }}
+timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: NotIn
+      values:
+        - kube-system
+        - kube-public
+        - kube-node-lease
+        - {{ .Release.Namespace }}
+        {{- range .Values.webhook.excludedNamespaces }}
+        - {{ . }}
+        {{- end }}
+{{- end }}
+
+{{- define "podguard.clientConfig" -}}
+clientConfig:
+  service:
+    name: {{ include "podguard.fullname" .root }}
+    namespace: {{ .root.Release.Namespace }}
+    path: {{ .path }}
+    port: 443
+  {{- if eq .root.Values.tls.mode "secret" }}
+  caBundle: {{ .root.Values.tls.caBundle | b64enc }}
+  {{- end }}
+{{- end }}
+
+{{/*
+Checks of values that the schema cannot express; rendering stops with the reason.
+*/}}
+{{- define "podguard.validate" -}}
+{{- if not (lt (float64 .Values.server.evalTimeoutSeconds) (float64 .Values.webhook.timeoutSeconds)) }}
+{{- fail (printf "server.evalTimeoutSeconds (%v) must be below webhook.timeoutSeconds (%v): podguard must answer before the API server gives up on it" .Values.server.evalTimeoutSeconds .Values.webhook.timeoutSeconds) }}
+{{- end }}
+{{- if not (lt (float64 .Values.server.shutdownDelaySeconds) (float64 .Values.terminationGracePeriodSeconds)) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed server.shutdownDelaySeconds (%v), or Pods are killed while they still serve" .Values.terminationGracePeriodSeconds .Values.server.shutdownDelaySeconds) }}
+{{- end }}
+{{- if eq .Values.tls.mode "secret" }}
+{{- if not .Values.tls.secretName }}
+{{- fail "tls.mode secret needs tls.secretName: the kubernetes.io/tls Secret podguard serves" }}
+{{- end }}
+{{- if not (contains "-----BEGIN CERTIFICATE-----" .Values.tls.caBundle) }}
+{{- fail "tls.mode secret needs tls.caBundle: the PEM of the CA that signed tls.secretName's certificate" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
+{{- fail (printf "autoscaling.minReplicas (%v) must not exceed autoscaling.maxReplicas (%v)" .Values.autoscaling.minReplicas .Values.autoscaling.maxReplicas) }}
+{{- end }}
+{{- end }}

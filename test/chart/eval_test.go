@@ -1,0 +1,104 @@
+package chart
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// TestPodsPassPodguardEval runs the real podguard binary's offline check, with podguard's
+// own default policies, over everything each value set renders: podguard's Deployment
+// and the helm test Pod must be admitted as written, without relying on the mutating
+// webhook's defaults (so they pass even where that webhook is off or down).
+func TestPodsPassPodguardEval(t *testing.T) {
+	for _, set := range valueSets(t) {
+		t.Run(set.name, func(t *testing.T) {
+			r := render(t, Options{ValueFiles: set.files})
+			code, results := podguardEval(t, YAMLStream(append(append([]Object{}, r.Objects...), r.Hooks...)))
+			if code != 0 {
+				t.Errorf("podguard eval exit %d, want 0", code)
+			}
+			var checked []string
+			for _, res := range results {
+				if res.Verdict == "not checked" || res.Verdict == "skip" || res.Kind != "Deployment" && res.Kind != "Pod" {
+					continue
+				}
+				checked = append(checked, res.Kind+"/"+res.Name)
+				if res.Verdict != "admit" || len(res.Violations) != 0 {
+					t.Errorf("%s/%s: verdict %s, violations %+v", res.Kind, res.Name, res.Verdict, res.Violations)
+				}
+			}
+			slices.Sort(checked)
+			if want := []string{"Deployment/podguard", "Pod/podguard-test"}; !slices.Equal(checked, want) {
+				t.Errorf("podguard eval checked %v, want %v", checked, want)
+			}
+		})
+	}
+}
+
+// TestHelmTestManifests checks the two Pods that `helm test` dry-runs against podguard's
+// default policies offline: the compliant one is admitted, the violating one refused for
+// the reason the test Pod's script looks for. The cert-manager end-to-end test sends the
+// same two to a real API server.
+func TestHelmTestManifests(t *testing.T) {
+	r := render(t, Options{})
+	cm, ok := r.Find("ConfigMap", "podguard-test")
+	if !ok {
+		t.Fatal("no podguard-test ConfigMap among the hooks")
+	}
+	var c corev1.ConfigMap
+	if err := cm.Into(&c); err != nil {
+		t.Fatal(err)
+	}
+	if code, res := podguardEval(t, []byte(c.Data["compliant.yaml"])); code != 0 || len(res) != 1 || len(res[0].Violations) != 0 {
+		t.Errorf("compliant.yaml: exit %d, results %+v; want admitted without violations", code, res)
+	}
+	code, res := podguardEval(t, []byte(c.Data["violating.yaml"]))
+	if code != 1 || len(res) != 1 || !slices.ContainsFunc(res[0].Violations, func(v violation) bool { return v.Rule == "image-tag" }) {
+		t.Errorf("violating.yaml: exit %d, results %+v; want refused for image-tag", code, res)
+	}
+}
+
+// TestRenderedConfigAccepted loads the configuration and the custom Rego that the
+// custom-config value set puts into the ConfigMaps the way the Pods mount them, and checks
+// that podguard accepts both and enforces the custom rule.
+func TestRenderedConfigAccepted(t *testing.T) {
+	r := render(t, Options{ValueFiles: []string{filepath.Join(Dir(), "ci", "custom-config-values.yaml")}})
+	d, err := r.Deployment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := r.MountConfigMaps(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The flags as the container gets them, with the mounted paths made local.
+	var flags []string
+	for _, a := range LocalArgs(d.Spec.Template.Spec.Containers[0].Args, mounts) {
+		if strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "--policy-dir=") {
+			flags = append(flags, a)
+		}
+	}
+	if len(flags) != 2 {
+		t.Fatalf("container args %v lack --config or --policy-dir", d.Spec.Template.Spec.Containers[0].Args)
+	}
+	pod := []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: host, namespace: team-a, labels: {app.kubernetes.io/name: host}}
+spec:
+  hostNetwork: true
+  containers:
+    - name: app
+      image: registry.k8s.io/pause:3.10
+      resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {cpu: 10m, memory: 16Mi}}
+      livenessProbe: {tcpSocket: {port: 8080}}
+      readinessProbe: {tcpSocket: {port: 8080}}
+`)
+	code, res := podguardEval(t, pod, flags...)
+	if code != 1 || len(res) != 1 || len(res[0].Violations) != 1 || res[0].Violations[0].Rule != "no-host-network" {
+		t.Errorf("exit %d, results %+v; want refused by the custom rule no-host-network only", code, res)
+	}
+}

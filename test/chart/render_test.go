@@ -1,0 +1,396 @@
+package chart
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/podguard/podguard/test/harness"
+)
+
+// TestGolden compares each value set's full rendering (applied objects, test hooks and
+// NOTES.txt) with testdata/<set>.yaml, so every change to the output is seen in review.
+// go test ./chart -run Golden -update rewrites them.
+func TestGolden(t *testing.T) {
+	for _, set := range valueSets(t) {
+		t.Run(set.name, func(t *testing.T) {
+			r := render(t, Options{ValueFiles: set.files})
+			var got bytes.Buffer
+			got.Write(YAMLStream(r.Objects))
+			got.WriteString("---\n# helm test hooks\n")
+			got.Write(YAMLStream(r.Hooks))
+			got.WriteString("---\n# NOTES.txt\n")
+			for _, line := range strings.Split(strings.TrimRight(r.Notes, "\n"), "\n") {
+				got.WriteString(strings.TrimRight("# "+line, " ") + "\n")
+			}
+			path := filepath.Join("testdata", set.name+".yaml")
+			if *update {
+				writeFile(t, path, got.Bytes())
+				return
+			}
+			if want := readFile(t, path); !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("rendering differs from %s (go test ./chart -run Golden -update rewrites it):\n%s", path, lineDiff(string(want), got.String()))
+			}
+		})
+	}
+}
+
+// TestWebhooksMatchHarness keeps the chart and the real-API-server tests registering
+// podguard the same way: harness.Webhooks is what those tests prove correct, so the
+// chart's default rendering must equal it in everything but how podguard is reached.
+func TestWebhooksMatchHarness(t *testing.T) {
+	r := render(t, Options{ReleaseName: "podguard", Namespace: harness.Namespace})
+	vwc, mwc := webhookConfigs(t, r)
+	wantV, wantM := harness.Webhooks("", nil, admissionregistrationv1.Fail)
+
+	for _, c := range []struct {
+		name      string
+		got, want any
+		clients   []admissionregistrationv1.WebhookClientConfig
+		paths     []string
+		annotated string
+	}{
+		{"validating", vwc.Webhooks, wantV.Webhooks, clientConfigs(vwc), []string{"/validate"}, vwc.Annotations["cert-manager.io/inject-ca-from"]},
+		{"mutating", mwc.Webhooks, wantM.Webhooks, clientConfigs(mwc), []string{"/mutate"}, mwc.Annotations["cert-manager.io/inject-ca-from"]},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, want := withoutClientConfig(t, c.got), withoutClientConfig(t, c.want)
+			if got != want {
+				t.Errorf("chart webhooks differ from harness.Webhooks:\n%s", lineDiff(want, got))
+			}
+			for i, cc := range c.clients {
+				s := cc.Service
+				if s == nil || s.Name != "podguard" || s.Namespace != harness.Namespace || s.Path == nil || *s.Path != c.paths[i] || s.Port == nil || *s.Port != 443 || cc.URL != nil {
+					t.Errorf("clientConfig = %s, want service podguard/%s port 443 path %s", toYAML(t, cc), harness.Namespace, c.paths[i])
+				}
+				if len(cc.CABundle) != 0 {
+					t.Errorf("caBundle is rendered; with cert-manager it must come from the cainjector only")
+				}
+			}
+			if want := harness.Namespace + "/podguard-tls"; c.annotated != want {
+				t.Errorf("cert-manager.io/inject-ca-from = %q, want %q", c.annotated, want)
+			}
+		})
+	}
+}
+
+// allowedRules are the only (group, resource) pairs podguard may ever be sent, with the
+// operations allowed for each. Anything else (nodes, leases, status, a wildcard) could
+// make a podguard outage an outage of the control plane.
+var allowedRules = map[string][]string{
+	"/pods":                     {"CREATE", "UPDATE"},
+	"/pods/ephemeralcontainers": {"UPDATE"},
+	"/replicationcontrollers":   {"CREATE", "UPDATE"},
+	"apps/deployments":          {"CREATE", "UPDATE"},
+	"apps/statefulsets":         {"CREATE", "UPDATE"},
+	"apps/daemonsets":           {"CREATE", "UPDATE"},
+	"apps/replicasets":          {"CREATE", "UPDATE"},
+	"batch/jobs":                {"CREATE", "UPDATE"},
+	"batch/cronjobs":            {"CREATE", "UPDATE"},
+}
+
+// TestWebhookInvariants checks, for every value set, what must hold whatever the values:
+// the scope, the excluded namespaces, the registration settings, and that failurePolicy,
+// timeoutSeconds and the TLS mode come from the values.
+func TestWebhookInvariants(t *testing.T) {
+	for _, set := range valueSets(t) {
+		t.Run(set.name, func(t *testing.T) {
+			const ns = "guard"
+			r := render(t, Options{ValueFiles: set.files, Namespace: ns, ReleaseName: "pg"})
+			vals := mergedValues(t, set.files)
+			wantPolicy := admissionregistrationv1.FailurePolicyType(fmt.Sprint(vals["webhook"].(map[string]any)["failurePolicy"]))
+			wantTimeout := fmt.Sprint(vals["webhook"].(map[string]any)["timeoutSeconds"])
+			wantExcluded := []string{"kube-system", "kube-public", "kube-node-lease", ns}
+			for _, n := range vals["webhook"].(map[string]any)["excludedNamespaces"].([]any) {
+				wantExcluded = append(wantExcluded, n.(string))
+			}
+			tlsMode := vals["tls"].(map[string]any)["mode"]
+
+			vwc, mwc := webhookConfigs(t, r)
+			type common struct {
+				name     string
+				rules    []admissionregistrationv1.RuleWithOperations
+				settings admissionregistrationv1.ValidatingWebhook
+				client   admissionregistrationv1.WebhookClientConfig
+			}
+			var hooks []common
+			for _, w := range vwc.Webhooks {
+				hooks = append(hooks, common{w.Name, w.Rules, w, w.ClientConfig})
+			}
+			for _, w := range mwc.Webhooks {
+				hooks = append(hooks, common{w.Name, w.Rules, admissionregistrationv1.ValidatingWebhook{
+					FailurePolicy: w.FailurePolicy, TimeoutSeconds: w.TimeoutSeconds, SideEffects: w.SideEffects,
+					MatchPolicy: w.MatchPolicy, AdmissionReviewVersions: w.AdmissionReviewVersions, NamespaceSelector: w.NamespaceSelector,
+				}, w.ClientConfig})
+			}
+			if len(hooks) != 2 {
+				t.Fatalf("%d webhooks, want validate and mutate", len(hooks))
+			}
+			for _, h := range hooks {
+				s := h.settings
+				if s.FailurePolicy == nil || *s.FailurePolicy != wantPolicy {
+					t.Errorf("%s: failurePolicy %v, want %s", h.name, s.FailurePolicy, wantPolicy)
+				}
+				if s.TimeoutSeconds == nil || fmt.Sprint(*s.TimeoutSeconds) != wantTimeout {
+					t.Errorf("%s: timeoutSeconds %v, want %s", h.name, s.TimeoutSeconds, wantTimeout)
+				}
+				if s.SideEffects == nil || *s.SideEffects != admissionregistrationv1.SideEffectClassNone {
+					t.Errorf("%s: sideEffects %v, want None", h.name, s.SideEffects)
+				}
+				if s.MatchPolicy == nil || *s.MatchPolicy != admissionregistrationv1.Equivalent {
+					t.Errorf("%s: matchPolicy %v, want Equivalent", h.name, s.MatchPolicy)
+				}
+				if !slices.Equal(s.AdmissionReviewVersions, []string{"v1"}) {
+					t.Errorf("%s: admissionReviewVersions %v, want [v1]", h.name, s.AdmissionReviewVersions)
+				}
+				sel := s.NamespaceSelector
+				if sel == nil || len(sel.MatchLabels) != 0 || len(sel.MatchExpressions) != 1 ||
+					sel.MatchExpressions[0].Key != "kubernetes.io/metadata.name" || sel.MatchExpressions[0].Operator != "NotIn" ||
+					!slices.Equal(sel.MatchExpressions[0].Values, wantExcluded) {
+					t.Errorf("%s: namespaceSelector %s, want only kubernetes.io/metadata.name NotIn %v", h.name, toYAML(t, sel), wantExcluded)
+				}
+				for _, rule := range h.rules {
+					if rule.Scope == nil || *rule.Scope != admissionregistrationv1.NamespacedScope {
+						t.Errorf("%s: rule %s is not scope Namespaced", h.name, toYAML(t, rule))
+					}
+					for _, g := range rule.APIGroups {
+						for _, res := range rule.Resources {
+							allowed, ok := allowedRules[g+"/"+res]
+							if !ok {
+								t.Errorf("%s: matches %s/%s, which podguard must never be sent", h.name, g, res)
+							}
+							for _, op := range rule.Operations {
+								if !slices.Contains(allowed, string(op)) {
+									t.Errorf("%s: matches %s on %s/%s", h.name, op, g, res)
+								}
+							}
+						}
+					}
+				}
+				switch tlsMode {
+				case "certManager":
+					if len(h.client.CABundle) != 0 {
+						t.Errorf("%s: caBundle rendered in certManager mode", h.name)
+					}
+				case "secret":
+					want := vals["tls"].(map[string]any)["caBundle"].(string)
+					if string(h.client.CABundle) != want {
+						t.Errorf("%s: caBundle %q, want tls.caBundle", h.name, h.client.CABundle)
+					}
+				}
+			}
+			for _, obj := range []map[string]string{vwc.Annotations, mwc.Annotations} {
+				_, injected := obj["cert-manager.io/inject-ca-from"]
+				if injected != (tlsMode == "certManager") {
+					t.Errorf("inject-ca-from annotation present: %v, tls.mode %v", injected, tlsMode)
+				}
+			}
+		})
+	}
+}
+
+// TestDeployment checks the availability settings of the rendered Deployment that the
+// issue and the reliability notes ask for, and that the webhook and the Service agree.
+func TestDeployment(t *testing.T) {
+	for _, set := range valueSets(t) {
+		t.Run(set.name, func(t *testing.T) {
+			r := render(t, Options{ValueFiles: set.files})
+			vals := mergedValues(t, set.files)
+			obj, ok := r.Find("Deployment", "podguard")
+			if !ok {
+				t.Fatalf("no Deployment; rendered %v", r.Kinds())
+			}
+			var d appsv1.Deployment
+			if err := obj.Into(&d); err != nil {
+				t.Fatal(err)
+			}
+			autoscaling := vals["autoscaling"].(map[string]any)["enabled"] == true
+			if autoscaling != (d.Spec.Replicas == nil) {
+				t.Errorf("replicas %v with autoscaling %v: the HPA must own the replica count alone", d.Spec.Replicas, autoscaling)
+			}
+			if !autoscaling && *d.Spec.Replicas < 2 {
+				t.Errorf("replicas %d, want at least 2", *d.Spec.Replicas)
+			}
+			if _, ok := r.Find("HorizontalPodAutoscaler", "podguard"); ok != autoscaling {
+				t.Errorf("HorizontalPodAutoscaler rendered: %v, autoscaling.enabled %v", ok, autoscaling)
+			}
+			ru := d.Spec.Strategy.RollingUpdate
+			if ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
+				t.Errorf("rolling update %s, want maxUnavailable 0", toYAML(t, d.Spec.Strategy))
+			}
+			if _, ok := r.Find("PodDisruptionBudget", "podguard"); !ok {
+				t.Error("no PodDisruptionBudget")
+			}
+			spec := d.Spec.Template.Spec
+			if len(spec.TopologySpreadConstraints) == 0 {
+				t.Error("no topologySpreadConstraints")
+			}
+			for _, c := range spec.TopologySpreadConstraints {
+				if c.LabelSelector == nil || len(c.LabelSelector.MatchLabels) == 0 {
+					t.Errorf("topology spread on %s has no labelSelector", c.TopologyKey)
+				}
+			}
+			if spec.SecurityContext == nil || spec.SecurityContext.RunAsNonRoot == nil || !*spec.SecurityContext.RunAsNonRoot ||
+				spec.SecurityContext.SeccompProfile == nil || spec.SecurityContext.SeccompProfile.Type != "RuntimeDefault" {
+				t.Errorf("pod securityContext %s is not restricted", toYAML(t, spec.SecurityContext))
+			}
+			if len(spec.Containers) != 1 {
+				t.Fatalf("%d containers, want 1", len(spec.Containers))
+			}
+			c := spec.Containers[0]
+			sc := c.SecurityContext
+			if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.ReadOnlyRootFilesystem == nil ||
+				!*sc.ReadOnlyRootFilesystem || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+				t.Errorf("container securityContext %s is not restricted", toYAML(t, sc))
+			}
+			if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+				t.Errorf("readinessProbe %s, want GET /readyz", toYAML(t, c.ReadinessProbe))
+			}
+			if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
+				t.Errorf("livenessProbe %s, want GET /healthz", toYAML(t, c.LivenessProbe))
+			}
+			server := vals["server"].(map[string]any)
+			for _, want := range []string{
+				fmt.Sprintf("--eval-timeout=%vs", server["evalTimeoutSeconds"]),
+				fmt.Sprintf("--shutdown-delay=%vs", server["shutdownDelaySeconds"]),
+				"--cert-dir=/etc/podguard/certs", "--port=9443",
+			} {
+				if !slices.Contains(c.Args, want) {
+					t.Errorf("args %v lack %s", c.Args, want)
+				}
+			}
+			if grace := spec.TerminationGracePeriodSeconds; grace == nil || float64(*grace) <= server["shutdownDelaySeconds"].(float64) {
+				t.Errorf("terminationGracePeriodSeconds %v does not exceed the shutdown delay", grace)
+			}
+			if strings.HasSuffix(c.Image, ":latest") || !strings.Contains(c.Image, ":") && !strings.Contains(c.Image, "@") {
+				t.Errorf("image %q is not pinned", c.Image)
+			}
+			if set.name == "default" {
+				c, err := Load()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := "ghcr.io/podguard/podguard:" + c.Metadata.AppVersion; spec.Containers[0].Image != want {
+					t.Errorf("image %q, want %q (the chart's appVersion)", spec.Containers[0].Image, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRBAC keeps podguard's permissions to what it uses: list and watch LimitRanges and
+// Namespaces.
+func TestRBAC(t *testing.T) {
+	r := render(t, Options{})
+	var rules []map[string]any
+	for _, o := range r.Objects {
+		switch o.GetKind() {
+		case "ClusterRole", "Role":
+			rs, _ := o.Object["rules"].([]any)
+			for _, x := range rs {
+				rules = append(rules, x.(map[string]any))
+			}
+		}
+	}
+	want := []map[string]any{{"apiGroups": []any{""}, "resources": []any{"limitranges", "namespaces"}, "verbs": []any{"list", "watch"}}}
+	if toYAML(t, rules) != toYAML(t, want) {
+		t.Errorf("RBAC rules:\n%s\nwant:\n%s", toYAML(t, rules), toYAML(t, want))
+	}
+}
+
+func webhookConfigs(t *testing.T, r *Release) (*admissionregistrationv1.ValidatingWebhookConfiguration, *admissionregistrationv1.MutatingWebhookConfiguration) {
+	t.Helper()
+	var vwc *admissionregistrationv1.ValidatingWebhookConfiguration
+	var mwc *admissionregistrationv1.MutatingWebhookConfiguration
+	for _, o := range r.Objects {
+		switch o.GetKind() {
+		case "ValidatingWebhookConfiguration":
+			if vwc != nil {
+				t.Fatal("more than one ValidatingWebhookConfiguration")
+			}
+			vwc = &admissionregistrationv1.ValidatingWebhookConfiguration{}
+			if err := o.Into(vwc); err != nil {
+				t.Fatal(err)
+			}
+		case "MutatingWebhookConfiguration":
+			if mwc != nil {
+				t.Fatal("more than one MutatingWebhookConfiguration")
+			}
+			mwc = &admissionregistrationv1.MutatingWebhookConfiguration{}
+			if err := o.Into(mwc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if vwc == nil || mwc == nil {
+		t.Fatalf("want one validating and one mutating configuration; rendered %v", r.Kinds())
+	}
+	return vwc, mwc
+}
+
+func clientConfigs(c any) []admissionregistrationv1.WebhookClientConfig {
+	var out []admissionregistrationv1.WebhookClientConfig
+	switch c := c.(type) {
+	case *admissionregistrationv1.ValidatingWebhookConfiguration:
+		for _, w := range c.Webhooks {
+			out = append(out, w.ClientConfig)
+		}
+	case *admissionregistrationv1.MutatingWebhookConfiguration:
+		for _, w := range c.Webhooks {
+			out = append(out, w.ClientConfig)
+		}
+	}
+	return out
+}
+
+// withoutClientConfig returns the webhooks as YAML with clientConfig removed: the chart
+// reaches podguard through its Service, the harness through a URL.
+func withoutClientConfig(t *testing.T, webhooks any) string {
+	t.Helper()
+	var generic []map[string]any
+	if err := yaml.Unmarshal([]byte(toYAML(t, webhooks)), &generic); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range generic {
+		delete(w, "clientConfig")
+	}
+	return toYAML(t, generic)
+}
+
+func toYAML(t *testing.T, v any) string {
+	t.Helper()
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// lineDiff is a plain line-by-line comparison, enough to point at a change.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	shown := 0
+	for i := 0; i < max(len(w), len(g)) && shown < 20; i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			fmt.Fprintf(&b, "line %d:\n  want: %s\n  got:  %s\n", i+1, wl, gl)
+			shown++
+		}
+	}
+	return b.String()
+}
