@@ -327,14 +327,16 @@ func startPodguard(t *testing.T, c *cluster.Cluster, rel *chart.Release, s *core
 		}
 	}
 	var args []string
+	var servedCerts string
 	for _, a := range chart.LocalArgs(container.Args, mounts) {
-		name, _, _ := strings.Cut(a, "=")
+		name, value, _ := strings.Cut(a, "=")
 		switch name {
 		case "serve", "--port", "--metrics-bind-address", "--health-probe-bind-address", "--shutdown-delay":
 			continue
+		case "--cert-dir":
+			servedCerts = value // the Secret's files, where the Pod mounts them
+			continue
 		}
-		// The harness passes --cert-dir with a throw-away certificate first; this later
-		// --cert-dir, the Secret's, is the one the flag package keeps.
 		args = append(args, a)
 	}
 
@@ -349,7 +351,7 @@ func startPodguard(t *testing.T, c *cluster.Cluster, rel *chart.Release, s *core
 	if err := harness.WriteKubeconfig(sa, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	pg, err := harness.Start(t.Context(), harness.Options{Dir: dir, Kubeconfig: kubeconfig, Args: args})
+	pg, err := harness.Start(t.Context(), harness.Options{Dir: dir, CertDir: servedCerts, Kubeconfig: kubeconfig, Args: args})
 	if err != nil {
 		t.Fatalf("podguard with the chart's args %v: %v", args, err)
 	}

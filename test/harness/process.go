@@ -52,6 +52,9 @@ type Options struct {
 	// Kubeconfig lets podguard watch LimitRanges and Namespaces in that cluster; empty runs it with
 	// --watch-cluster=false.
 	Kubeconfig string
+	// CertDir serves an existing tls.crt and tls.key; empty means a fresh test CA and
+	// certificate for 127.0.0.1 (then CABundle holds the CA).
+	CertDir string
 	// Args are extra flags for serve.
 	Args []string
 }
@@ -97,10 +100,13 @@ func StartUnready(ctx context.Context, o Options) (*Podguard, error) {
 			return nil, err
 		}
 	}
-	certDir := filepath.Join(o.Dir, "certs")
-	ca, err := writeServingCert(certDir)
-	if err != nil {
-		return nil, err
+	certDir, ca := o.CertDir, []byte(nil)
+	if certDir == "" {
+		certDir = filepath.Join(o.Dir, "certs")
+		var err error
+		if ca, err = writeServingCert(certDir); err != nil {
+			return nil, err
+		}
 	}
 	ports, err := freePorts(3)
 	if err != nil {
