@@ -55,6 +55,36 @@ const (
 	webhookMutate   = "mutate"
 )
 
+// reviewType is the top-level apiVersion and kind of the review being handled, as the
+// body gave them ("" when absent).
+type reviewType struct{ apiVersion, kind string }
+
+type reviewTypeKey struct{}
+
+// checkReview refuses what the API server does not send: another review version, or a
+// request without its uid or operation. Answering those "allowed" would let a malformed
+// call pass for a verdict.
+func checkReview(ctx context.Context, req admission.Request) error {
+	if t, ok := ctx.Value(reviewTypeKey{}).(reviewType); ok {
+		// podguard registers for v1 only; an older API server or a configuration that
+		// lists v1beta1 gets this message rather than a verdict in a version not tested.
+		if t.apiVersion != "" && t.apiVersion != admissionv1.SchemeGroupVersion.String() {
+			return fmt.Errorf("AdmissionReview %s is not served: podguard reads admission.k8s.io/v1 (admissionReviewVersions: [v1] in the webhook configuration)", t.apiVersion)
+		}
+	}
+	if req.UID == "" {
+		if req.Operation == "" && req.Kind.Kind == "" && len(req.Object.Raw) == 0 {
+			return errors.New("the AdmissionReview has no request")
+		}
+		return errors.New("request.uid is empty")
+	}
+	switch req.Operation {
+	case admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect:
+		return nil
+	}
+	return fmt.Errorf("request.operation %q is not CREATE, UPDATE, DELETE or CONNECT", req.Operation)
+}
+
 // skip says why a request is allowed without evaluation, or "" when it must be evaluated.
 func skip(req admission.Request, e *engine.Engine) string {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
@@ -73,7 +103,7 @@ func skip(req admission.Request, e *engine.Engine) string {
 // the object omits it, as it does on CREATE.
 func decode(raw []byte, namespace string) (*engine.Object, error) {
 	if len(raw) == 0 {
-		return nil, errors.New("the request carries no object")
+		return nil, errors.New("the request carries no object (request.object is null or missing)")
 	}
 	o, err := engine.Decode(raw)
 	if err != nil {
@@ -88,6 +118,9 @@ func decode(raw []byte, namespace string) (*engine.Object, error) {
 // Handle evaluates the object and denies, warns or allows.
 func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
+	if err := checkReview(ctx, req); err != nil {
+		return errored(ctx, webhookValidate, req, http.StatusBadRequest, err)
+	}
 	e := v.Policies.Get()
 	if e == nil {
 		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, errNoPolicies)
@@ -112,7 +145,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	defer cancel()
 	d, err := v.judge(ctx, e, obj)
 	if err != nil {
-		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
+		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, overDeadline(ctx, v.EvalTimeout, err))
 	}
 	var kept []engine.Violation
 	if req.Operation == admissionv1.Update && len(d.Deny) > 0 && len(req.OldObject.Raw) > 0 {
@@ -125,7 +158,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		old.NamespaceLabels = obj.NamespaceLabels
 		od, err := v.judge(ctx, e, old)
 		if err != nil {
-			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
+			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, overDeadline(ctx, v.EvalTimeout, err))
 		}
 		d.Deny, kept = splitExisting(d.Deny, od.Deny)
 	}
@@ -174,6 +207,9 @@ func splitExisting(now, before []engine.Violation) (added, existing []engine.Vio
 // Handle fills in the missing defaults of a new Pod.
 func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
+	if err := checkReview(ctx, req); err != nil {
+		return errored(ctx, webhookMutate, req, http.StatusBadRequest, err)
+	}
 	e := m.Policies.Get()
 	if e == nil {
 		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, errNoPolicies)
@@ -194,7 +230,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	defer cancel()
 	mutated, adds, err := e.Mutate(ctx, obj)
 	if err != nil {
-		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, err)
+		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, overDeadline(ctx, m.EvalTimeout, err))
 	}
 	evalDuration.WithLabelValues(webhookMutate).Observe(time.Since(start).Seconds())
 	if len(adds) == 0 {
@@ -255,6 +291,15 @@ func respond(ctx context.Context, req admission.Request, obj *engine.Object, d e
 	log.Info("allowed", "decision", decision, "rules", ruleIDs(append(d.Warn, existing...)))
 	decisions.WithLabelValues(webhookValidate, string(req.Operation), decision).Inc()
 	return admission.Allowed("").WithWarnings(warnings...)
+}
+
+// overDeadline names the deadline in the error of an evaluation it stopped; OPA's own
+// message only says that something was cancelled.
+func overDeadline(ctx context.Context, timeout time.Duration, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("policy evaluation did not finish within --eval-timeout %s: %w", timeout, err)
+	}
+	return err
 }
 
 func allowed(ctx context.Context, hook string, req admission.Request, reason string) admission.Response {

@@ -1,16 +1,27 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	stdlog "log"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -24,8 +35,12 @@ func Run(ctx context.Context, o Options) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	o = o.withDefaults()
 	log := logf.FromContext(ctx)
-	minTLS, _ := o.tlsVersion()
+	tlsConfig, err := o.tlsConfig()
+	if err != nil {
+		return err
+	}
 
 	var policies PolicySet
 	rl := &reloader{
@@ -37,16 +52,6 @@ func Run(ctx context.Context, o Options) error {
 	// answering every review with an error, until the files are fixed.
 	rl.load(ctx)
 
-	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
-		Port:    o.Port,
-		CertDir: o.CertDir,
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
-			c.MinVersion = minTLS
-			// HTTP/2 stays off: its stream multiplexing has had denial-of-service bugs
-			// (rapid reset), and the API server speaks HTTP/1.1 to webhooks anyway.
-			c.NextProtos = []string{"http/1.1"}
-		}},
-	})
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
 	validator := &Validator{Policies: &policies, EvalTimeout: o.EvalTimeout}
@@ -61,10 +66,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 		validator.Cluster = cluster
 	}
-	srv.Register("/validate", &admission.Webhook{Handler: validator})
-	srv.Register("/mutate", &admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}})
 
-	var stopping atomic.Bool
+	var stopping, serving atomic.Bool
 	ready := &readiness{revision: rl.revision, checks: []namedCheck{
 		{"policies", func() error {
 			if policies.Get() == nil {
@@ -72,7 +75,12 @@ func Run(ctx context.Context, o Options) error {
 			}
 			return nil
 		}},
-		{"webhook-server", func() error { return srv.StartedChecker()(nil) }},
+		{"webhook-server", func() error {
+			if !serving.Load() {
+				return errors.New("not serving yet")
+			}
+			return nil
+		}},
 		{"shutdown", func() error {
 			if stopping.Load() {
 				return errors.New("shutting down")
@@ -88,15 +96,7 @@ func Run(ctx context.Context, o Options) error {
 	healthMux.Handle("/readyz", ready)
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
-
-	every := o.ReloadInterval
-	if every == 0 {
-		every = 2 * time.Second
-	}
-	go rl.run(serveCtx, every, o.CertDir)
 	errs := make(chan error, 2)
-	webhookDone := make(chan error, 1)
-	go func() { webhookDone <- srv.Start(serveCtx) }()
 	for _, s := range []struct {
 		addr, name string
 		h          http.Handler
@@ -110,8 +110,32 @@ func Run(ctx context.Context, o Options) error {
 		go func() { errs <- hs() }()
 	}
 
+	webhooks := http.NewServeMux()
+	// controller-runtime's server only registers the hooks, which wraps each in its
+	// request metrics. Serving is done by webhookServer, with the timeouts the
+	// controller-runtime server does not set.
+	registrar := ctrlwebhook.NewServer(ctrlwebhook.Options{WebhookMux: webhooks})
+	registrar.Register("/validate", reviewBody(&admission.Webhook{Handler: validator}))
+	registrar.Register("/mutate", reviewBody(&admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}}))
+	ws, err := listenWebhook(serveCtx, o, tlsConfig, closeWhileStopping(&stopping, webhooks))
+	if err != nil {
+		return fmt.Errorf("webhook server: %w", err)
+	}
+	webhookDone := make(chan error, 1)
+	go func() {
+		serving.Store(true)
+		webhookDone <- ws.serve()
+	}()
+
+	every := o.ReloadInterval
+	if every == 0 {
+		every = 2 * time.Second
+	}
+	go rl.run(serveCtx, every, o.CertDir)
+
 	select {
 	case err := <-errs:
+		ws.srv.Close()
 		return err
 	case err := <-webhookDone:
 		return fmt.Errorf("webhook server: %w", err)
@@ -124,13 +148,188 @@ func Run(ctx context.Context, o Options) error {
 	select {
 	case <-time.After(o.ShutdownDelay):
 	case err := <-errs:
+		ws.srv.Close()
 		return err
 	case err := <-webhookDone:
 		return fmt.Errorf("webhook server: %w", err)
 	}
-	stopServing()
-	// Start returns once in-flight requests have been answered.
-	return <-webhookDone
+	log.Info("draining")
+	// A request in flight ends within the write timeout, its own deadline.
+	drainCtx, cancel := context.WithTimeout(context.Background(), o.writeTimeout())
+	defer cancel()
+	if err := ws.srv.Shutdown(drainCtx); err != nil {
+		ws.srv.Close()
+		return fmt.Errorf("webhook server: draining: %w", err)
+	}
+	if err := <-webhookDone; err != nil {
+		return fmt.Errorf("webhook server: %w", err)
+	}
+	log.Info("drained")
+	return nil
+}
+
+// webhookServer serves the webhook endpoints over TLS.
+type webhookServer struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// listenWebhook loads the serving certificate and binds the port, so that both fail
+// start-up; the certificate is then reloaded whenever its files change.
+func listenWebhook(ctx context.Context, o Options, cfg *tls.Config, h http.Handler) (*webhookServer, error) {
+	certs, err := certwatcher.New(filepath.Join(o.CertDir, "tls.crt"), filepath.Join(o.CertDir, "tls.key"))
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := certs.Start(ctx); err != nil {
+			logf.FromContext(ctx).Error(err, "certificate watcher stopped; the certificate loaded last is served")
+		}
+	}()
+	cfg.GetCertificate = certs.GetCertificate
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(o.Port))
+	if err != nil {
+		return nil, err
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	return &webhookServer{
+		ln: tls.NewListener(ln, cfg),
+		srv: &http.Server{
+			Handler:           h,
+			Protocols:         &protocols,
+			ReadHeaderTimeout: o.ReadHeaderTimeout,
+			ReadTimeout:       o.ReadTimeout,
+			WriteTimeout:      o.writeTimeout(),
+			IdleTimeout:       o.IdleTimeout,
+			// The API server sends a handful of short headers.
+			MaxHeaderBytes: 64 << 10,
+			// net/http reports refused handshakes and cut connections here; through
+			// the logger they stay structured log lines.
+			ErrorLog: stdlog.New(logWriter{logf.FromContext(ctx).WithName("http")}, "", 0),
+		},
+	}, nil
+}
+
+func (s *webhookServer) serve() error {
+	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// closeWhileStopping answers every request of the shutdown delay with Connection: close.
+// The client's next call opens a new connection, which the Service routes to a ready
+// replica; a kept-alive connection would bring calls here until the drain cut it.
+func closeWhileStopping(stopping *atomic.Bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if stopping.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// reviewBytesLimit is controller-runtime's: a body must be smaller than 7 MiB, room for
+// the two objects of an UPDATE of up to 3 MiB each.
+const reviewBytesLimit = 7 << 20
+
+var errTooLarge = fmt.Errorf("request body is too large: it must be smaller than 7 MiB (%d bytes)", reviewBytesLimit)
+
+// reviewBody reads the body for controller-runtime's webhook, which decodes it. A body
+// declared too large is refused before it is read, and one that turns out too large is
+// not read past the limit. The review's apiVersion and kind go into the context for the
+// handlers: controller-runtime decodes any version but does not say which it got.
+func reviewBody(wh *admission.Webhook) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// controller-runtime writes its answers without a Content-Type.
+		w.Header().Set("Content-Type", "application/json")
+		// Checked before the body is read, which is then not worth reading.
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("Content-Type %q is not application/json", ct))
+			return
+		}
+		if r.ContentLength >= reviewBytesLimit {
+			writeError(w, http.StatusRequestEntityTooLarge, errTooLarge)
+			return
+		}
+		buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
+		if _, err := buf.ReadFrom(io.LimitReader(r.Body, reviewBytesLimit)); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = errors.New("the request body did not arrive within the read timeout")
+			}
+			writeError(w, http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err))
+			return
+		}
+		if buf.Len() >= reviewBytesLimit {
+			writeError(w, http.StatusRequestEntityTooLarge, errTooLarge)
+			return
+		}
+		body := buf.Bytes()
+		r.Body, r.ContentLength = http.NoBody, int64(len(body))
+		if len(body) > 0 {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		var t reviewType
+		var isObject bool
+		t.apiVersion, t.kind, isObject = peekType(body)
+		if len(body) > 0 && !isObject {
+			writeError(w, http.StatusBadRequest, errors.New("the request body is not a JSON object"))
+			return
+		}
+		if t.kind != "" && t.kind != "AdmissionReview" {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("the body is a %s %s, not an AdmissionReview", t.apiVersion, t.kind))
+			return
+		}
+		wh.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reviewTypeKey{}, t)))
+	})
+}
+
+// writeError answers with an error as an admission.k8s.io/v1 review, the version the API
+// server expects, so it shows the message instead of a malformed-response error.
+func writeError(w http.ResponseWriter, code int32, err error) {
+	resp := admission.Errored(code, err)
+	review := admissionv1.AdmissionReview{Response: &resp.AdmissionResponse}
+	review.SetGroupVersionKind(admissionv1.SchemeGroupVersion.WithKind("AdmissionReview"))
+	if err := json.NewEncoder(w).Encode(review); err != nil {
+		logf.Log.WithName("admission").Error(err, "writing the error answer")
+	}
+}
+
+// peekType reads the top-level apiVersion and kind of a review, and whether the body is
+// a JSON object at all. The API server writes them first, so the objects that follow
+// are not scanned.
+func peekType(body []byte) (apiVersion, kind string, isObject bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", "", false
+	}
+	for (apiVersion == "" || kind == "") && dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch key {
+		case "apiVersion":
+			err = dec.Decode(&apiVersion)
+		case "kind":
+			err = dec.Decode(&kind)
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			break
+		}
+	}
+	return apiVersion, kind, true
 }
 
 // listenPlain binds addr now (so a taken port fails start-up) and returns the serve loop.

@@ -58,6 +58,8 @@ func capabilities() *ast.Capabilities {
 		}
 	}
 	c.Builtins = kept
+	// An empty allow-list, not nil: nil lets json.match_schema fetch a remote $ref.
+	c.AllowNet = []string{}
 	return c
 }
 
@@ -127,6 +129,7 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 		q, err := rego.New(
 			rego.Query(query),
 			rego.Compiler(compiler),
+			rego.Capabilities(compiler.Capabilities()),
 			rego.Store(store),
 			rego.StrictBuiltinErrors(true),
 		).PrepareForEval(ctx)

@@ -1,0 +1,265 @@
+package lifecycle
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const workers = 4
+
+// TestCertificateRotationUnderLoad: three renewals of the serving certificate, written
+// as the kubelet updates a Secret volume, are each served without a restart while
+// reviews flow, and none fails.
+func TestCertificateRotationUnderLoad(t *testing.T) {
+	ca := newCA(t)
+	certs := newVolume(t, ca.serving(t, 100))
+	p := startPodguard(t, certs.dir, "--shutdown-delay", "0s")
+	l := startLoad(t, loadSpec{
+		url: p.url, pool: ca.pool, workers: workers,
+		body:    func(uid string) []byte { return podReview(uid, "") },
+		verdict: allowed,
+	})
+	time.Sleep(500 * time.Millisecond)
+
+	for i := int64(1); i <= 3; i++ {
+		serial := 100 + i
+		before := l.sent.Load()
+		certs.update(t, ca.serving(t, serial))
+		took := waitUntil(t, 15*time.Second, fmt.Sprintf("serial %d served", serial), func() bool {
+			n, err := servedSerial(p.url, ca.pool)
+			return err == nil && n == serial
+		})
+		// Reviews on connections opened with the new certificate.
+		time.Sleep(300 * time.Millisecond)
+		during := l.sent.Load() - before
+		t.Logf("rotation %d: serial %d served %v after the swap; %d reviews from the swap to 300ms after", i, serial, took.Round(time.Millisecond), during)
+		if during == 0 {
+			t.Errorf("rotation %d: no review sent", i)
+		}
+	}
+	l.check(t)
+	if v := p.metric(t, "certwatcher_read_certificate_errors_total"); v != 0 {
+		t.Errorf("certwatcher_read_certificate_errors_total = %v, want 0", v)
+	}
+}
+
+// slowResult is the answer to a review whose body arrived in two parts.
+type slowResult struct {
+	answer   string
+	closes   bool // the answer says Connection: close
+	finished time.Time
+	err      error
+}
+
+// slowReview sends the headers and half the body of a review, waits pause, sends the
+// rest and reads the answer: a request in flight across a moment of the test.
+func slowReview(url string, pool *x509.CertPool, pause time.Duration) slowResult {
+	c, err := tls.Dial("tcp", strings.TrimPrefix(url, "https://"), &tls.Config{RootCAs: pool})
+	if err != nil {
+		return slowResult{err: err}
+	}
+	defer c.Close()
+	body := podReview("slow", "")
+	half := len(body) / 2
+	if _, err := fmt.Fprintf(c, "POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:half]); err != nil {
+		return slowResult{err: err}
+	}
+	time.Sleep(pause)
+	if _, err := c.Write(body[half:]); err != nil {
+		return slowResult{err: fmt.Errorf("second half: %w", err)}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return slowResult{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return slowResult{answer: fmt.Sprintf("%d %s", resp.StatusCode, b), closes: resp.Close, finished: time.Now(), err: err}
+}
+
+// TestSIGTERMUnderLoad: on SIGTERM readiness turns false at once; reviews that keep
+// arriving during the shutdown delay are answered; after it the listener closes, a
+// review still in flight is finished, and the process exits 0. No review fails.
+func TestSIGTERMUnderLoad(t *testing.T) {
+	const delay = 3 * time.Second
+	ca := newCA(t)
+	certs := newVolume(t, ca.serving(t, 2))
+	p := startPodguard(t, certs.dir, "--shutdown-delay", delay.String())
+	l := startLoad(t, loadSpec{
+		url: p.url, pool: ca.pool, workers: workers,
+		body:    func(uid string) []byte { return podReview(uid, "") },
+		verdict: allowed,
+	})
+	time.Sleep(500 * time.Millisecond)
+
+	beforeTerm := l.sent.Load()
+	if err := p.signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	term := time.Now()
+	unready := waitUntil(t, time.Second, "/readyz 503 after SIGTERM", func() bool { return p.readyz() == http.StatusServiceUnavailable })
+	atUnready := l.sent.Load()
+
+	// Its headers arrive during the delay, the rest of its body after the drain began.
+	slow := make(chan slowResult, 1)
+	time.Sleep(time.Until(term.Add(delay - 500*time.Millisecond)))
+	go func() { slow <- slowReview(p.url, ca.pool, time.Second) }()
+
+	// Calls keep arriving until the endpoints controller has taken this replica out
+	// everywhere, which the delay is meant to cover.
+	time.Sleep(time.Until(term.Add(delay - 200*time.Millisecond)))
+	l.check(t)
+	served := l.sent.Load() - atUnready
+	t.Logf("%d reviews before SIGTERM; /readyz 503 %v after it; %d reviews sent after that, in the delay",
+		beforeTerm, unready.Round(time.Millisecond), served)
+	if served == 0 {
+		t.Error("no review was sent while not ready")
+	}
+
+	time.Sleep(time.Until(term.Add(delay + 200*time.Millisecond)))
+	if c, err := tls.Dial("tcp", strings.TrimPrefix(p.url, "https://"), &tls.Config{RootCAs: ca.pool}); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted after the shutdown delay")
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("new connection after the delay: %v, want connection refused", err)
+	}
+
+	r := <-slow
+	if r.err != nil {
+		t.Fatalf("review in flight at the drain: %v", r.err)
+	}
+	const want = `200 {"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"slow","allowed":true,"status":{"metadata":{},"code":200}}}` + "\n"
+	if r.answer != want {
+		t.Errorf("review in flight at the drain: %q\nwant %q", r.answer, want)
+	}
+	// So that the caller's next call opens a connection to a replica that is ready.
+	if !r.closes {
+		t.Error("the answer during shutdown does not say Connection: close")
+	}
+	if r.finished.Before(term.Add(delay)) {
+		t.Errorf("review in flight finished %v after SIGTERM, before the drain began", r.finished.Sub(term))
+	}
+
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("podguard did not exit 20s after SIGTERM")
+	}
+	if p.exitErr != nil {
+		t.Errorf("exit: %v, want status 0", p.exitErr)
+	}
+	t.Logf("exited %v after SIGTERM; the review in flight was answered %v after it", p.exitedAt.Sub(term).Round(time.Millisecond), r.finished.Sub(term).Round(time.Millisecond))
+	for _, msg := range []string{`"msg":"shutting down"`, `"msg":"draining"`, `"msg":"drained"`} {
+		if !strings.Contains(p.log(), msg) {
+			t.Errorf("log lacks %s", msg)
+		}
+	}
+}
+
+// lifecycleRule denies every Pod with the label podguard.test/lifecycle, which only the
+// reviews of this package carry.
+const lifecycleRule = `package pod.rules.lifecycle_deny
+
+violation contains {
+	"msg": "the lifecycle test denies this Pod",
+	"field": sprintf("%s[%q]", [input.labels_path, "podguard.test/lifecycle"]),
+	"container": "",
+	"fix": "remove the label",
+} if {
+	input.labels["podguard.test/lifecycle"]
+}
+`
+
+const (
+	livenessLine = `[liveness-probe] container "app": livenessProbe is not set (spec.containers[0].livenessProbe). Fix: set livenessProbe (handler: exec, httpGet, tcpSocket or grpc), so the kubelet restarts the container when it stops responding`
+	customLine   = `[lifecycle-deny] the lifecycle test denies this Pod (metadata.labels["podguard.test/lifecycle"]). Fix: remove the label`
+)
+
+// reloadVerdict names the answers the policy sets of the reload test give the Pod
+// without a liveness probe.
+func reloadVerdict(a answer) (string, error) {
+	r := a.Response
+	switch {
+	case r.Allowed && r.Status.Code == 200 && len(r.Warnings) == 1 && r.Warnings[0] == livenessLine:
+		return "liveness warns", nil
+	case !r.Allowed && r.Status.Code == 403 && r.Status.Message == livenessLine && len(r.Warnings) == 0:
+		return "liveness denies", nil
+	case !r.Allowed && r.Status.Code == 403 && len(r.Warnings) == 0 &&
+		(r.Status.Message == customLine+"\n"+livenessLine || r.Status.Message == livenessLine+"\n"+customLine):
+		return "custom rule and liveness deny", nil
+	}
+	return "", fmt.Errorf("unexpected answer: allowed=%v code=%d %q warnings %q", r.Allowed, r.Status.Code, r.Status.Message, r.Warnings)
+}
+
+// TestPolicyReloadUnderLoad: configuration and policy changes, written as the kubelet
+// updates a ConfigMap volume, are swapped in while reviews flow; broken ones are refused
+// and the set being served stays. Every review is answered by one set or the next, each
+// caller never sees an older set again, and none fails.
+func TestPolicyReloadUnderLoad(t *testing.T) {
+	ca := newCA(t)
+	certs := newVolume(t, ca.serving(t, 2))
+	warn := []byte("rules:\n  liveness-probe: {enforcement: warn}\n")
+	config := newVolume(t, map[string][]byte{"config.yaml": warn})
+	policies := newVolume(t, map[string][]byte{})
+	p := startPodguard(t, certs.dir, "--shutdown-delay", "0s", "--reload-interval", "200ms",
+		"--config", config.path("config.yaml"), "--policy-dir", policies.dir)
+	l := startLoad(t, loadSpec{
+		url: p.url, pool: ca.pool, workers: workers,
+		body:    func(uid string) []byte { return podReview(uid, "livenessProbe") },
+		verdict: reloadVerdict,
+		phases:  []string{"liveness warns", "liveness denies", "custom rule and liveness deny"},
+	})
+	waitUntil(t, 5*time.Second, "first answers", func() bool { return l.seen("liveness warns") > 0 })
+
+	refusedBefore := func() float64 { return p.metric(t, `podguard_policy_reloads_total{result="error"}`) }
+	steps := []struct {
+		desc    string
+		change  func()
+		verdict string // the verdict served once the change is picked up
+		refused bool
+	}{
+		{"config: liveness-probe warn -> deny", func() {
+			config.update(t, map[string][]byte{"config.yaml": []byte("rules:\n  liveness-probe: {enforcement: deny}\n")})
+		}, "liveness denies", false},
+		{"config: an enforcement that does not exist (refused)", func() {
+			config.update(t, map[string][]byte{"config.yaml": []byte("rules:\n  liveness-probe: {enforcement: maybe}\n")})
+		}, "liveness denies", true},
+		{"config: fixed; policy dir: a custom rule added", func() {
+			config.update(t, map[string][]byte{"config.yaml": []byte("rules:\n  liveness-probe: {enforcement: deny}\n")})
+			policies.update(t, map[string][]byte{"lifecycle_deny.rego": []byte(lifecycleRule)})
+		}, "custom rule and liveness deny", false},
+		{"policy dir: the custom rule with a syntax error (refused)", func() {
+			policies.update(t, map[string][]byte{"lifecycle_deny.rego": []byte("package pod.rules.lifecycle_deny\n\nviolation contains v if {\n")})
+		}, "custom rule and liveness deny", true},
+	}
+	for _, s := range steps {
+		before := l.sent.Load()
+		refused := refusedBefore()
+		s.change()
+		var took time.Duration
+		if s.refused {
+			took = waitUntil(t, 15*time.Second, s.desc+": refusal counted", func() bool { return refusedBefore() > refused })
+		} else {
+			seen := l.seen(s.verdict)
+			took = waitUntil(t, 15*time.Second, s.desc+": "+s.verdict, func() bool { return l.seen(s.verdict) > seen || l.failed.Load() > 0 })
+		}
+		time.Sleep(300 * time.Millisecond)
+		if code := p.readyz(); code != http.StatusOK {
+			t.Errorf("%s: /readyz %d, want 200", s.desc, code)
+		}
+		t.Logf("%s: picked up after %v; %d reviews from the change to 300ms after", s.desc, took.Round(time.Millisecond), l.sent.Load()-before)
+	}
+	l.check(t)
+	if n := l.seen("custom rule and liveness deny"); n == 0 {
+		t.Error("the last set was never served")
+	}
+}
