@@ -85,3 +85,35 @@ $(SARIF_SCHEMA):
 
 .PHONY: sarif-schema
 sarif-schema: $(SARIF_SCHEMA) ## Fetch the SARIF 2.1.0 schema (npm registry) that the SARIF test validates against.
+
+##@ Performance and robustness
+
+BENCH_DURATION ?= 5s
+BENCH_WARMUP ?= 1s
+BENCH_CONCURRENCY ?= 1,8,64
+
+.PHONY: bench
+bench: build opa ## Load benchmark: podguard against a no-op webhook and the OPA server (test/bench).
+	cd test && go build -o $(BIN)/bench ./bench/cmd/bench && go build -o $(BIN)/bench-noop ./bench/cmd/noop
+	$(BIN)/bench -podguard $(BIN)/podguard -opa $(BIN)/opa -noop $(BIN)/bench-noop \
+		-bodies test/bench/bodies -opa-policy test/bench/opa/policy.rego \
+		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) -concurrency $(BENCH_CONCURRENCY)
+
+FUZZTIME ?= 10m
+FUZZ_TARGETS := ./webhook:FuzzAdmissionReview ./policies/config:FuzzParse ./policies/offline:FuzzRead \
+	./policies/engine:FuzzDecision ./policies/engine:FuzzQuantity ./policies/engine:FuzzDecodeObject
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10m); make test runs only their seed corpora.
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg), $(FUZZTIME)"; \
+		go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 30s; \
+	done
+
+SOAK_REVIEWS ?= 1000000
+
+.PHONY: soak
+soak: build ## Soak: SOAK_REVIEWS (1M) reviews over the mix of bodies; RSS, heap, goroutines, fds must stay flat.
+	cd test && go build -o $(BIN)/soak ./bench/cmd/soak
+	$(BIN)/soak -podguard $(BIN)/podguard -bodies test/bench/bodies -reviews $(SOAK_REVIEWS)

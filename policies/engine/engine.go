@@ -113,21 +113,21 @@ func (e *Engine) Evaluate(ctx context.Context, o *Object) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	m, ok := val.(map[string]any)
+	m, ok := val.(ast.Object)
 	if !ok {
-		return Decision{}, fmt.Errorf("data.pod.decision is %T, not an object", val)
+		return Decision{}, fmt.Errorf("data.pod.decision is %s, not an object", ast.ValueName(val))
 	}
 	var d Decision
 	for _, part := range []struct {
 		key string
 		out *[]Violation
 	}{{"deny", &d.Deny}, {"warn", &d.Warn}, {"audit", &d.Audit}} {
-		list, ok := m[part.key].([]any)
+		list, ok := field(m, part.key).(*ast.Array)
 		if !ok {
 			return Decision{}, fmt.Errorf("data.pod.decision.%s is missing or not a list", part.key)
 		}
-		for _, item := range list {
-			v, err := violation(item)
+		for i := range list.Len() {
+			v, err := violation(list.Elem(i).Value)
 			if err != nil {
 				return Decision{}, err
 			}
@@ -143,25 +143,36 @@ func (e *Engine) Defaults(ctx context.Context, o *Object) ([]Addition, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, ok := val.([]any)
+	set, ok := val.(ast.Set)
 	if !ok {
-		return nil, fmt.Errorf("data.pod.defaults.additions is %T, not a set", val)
+		return nil, fmt.Errorf("data.pod.defaults.additions is %s, not a set", ast.ValueName(val))
 	}
-	out := make([]Addition, 0, len(list))
-	for _, item := range list {
-		m, _ := item.(map[string]any)
-		a := Addition{}
-		a.ContainerType, _ = m["containerType"].(string)
-		a.Container, _ = m["container"].(string)
-		a.Section, _ = m["section"].(string)
-		a.Resource, _ = m["resource"].(string)
-		a.Value = fmt.Sprint(m["value"])
-		idx, err := toInt(m["index"])
+	out := make([]Addition, 0, set.Len())
+	var bad error
+	set.Until(func(item *ast.Term) bool {
+		m, _ := item.Value.(ast.Object)
+		if m == nil {
+			bad = fmt.Errorf("malformed addition %v", item)
+			return true
+		}
+		a := Addition{
+			ContainerType: str(m, "containerType"),
+			Container:     str(m, "container"),
+			Section:       str(m, "section"),
+			Resource:      str(m, "resource"),
+			Value:         quantityString(field(m, "value")),
+		}
+		idx, err := toInt(field(m, "index"))
 		if err != nil || a.ContainerType == "" || a.Section == "" || a.Resource == "" {
-			return nil, fmt.Errorf("malformed addition %v", item)
+			bad = fmt.Errorf("malformed addition %v", item)
+			return true
 		}
 		a.Index = idx
 		out = append(out, a)
+		return false
+	})
+	if bad != nil {
+		return nil, bad
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -179,12 +190,15 @@ func (e *Engine) Defaults(ctx context.Context, o *Object) ([]Addition, error) {
 	return out, nil
 }
 
-func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, o *Object) (any, error) {
-	input, err := ast.InterfaceToValue(o.input())
+func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, o *Object) (ast.Value, error) {
+	input, err := o.inputValue()
 	if err != nil {
 		return nil, fmt.Errorf("converting input: %w", err)
 	}
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(e.now()))
+	cache := getCache()
+	defer putCache(cache)
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(e.now()),
+		rego.EvalVirtualCache(cache), rego.EvalGenerateJSON(asValue))
 	if err != nil {
 		return nil, fmt.Errorf("evaluating policies: %w", err)
 	}
@@ -193,23 +207,44 @@ func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, o *Object) 
 		// which must never read as "no violations".
 		return nil, errors.New("evaluating policies: the entrypoint gave no result")
 	}
-	return rs[0].Expressions[0].Value, nil
+	v, ok := rs[0].Expressions[0].Value.(ast.Value)
+	if !ok {
+		return nil, fmt.Errorf("evaluating policies: result is %T", rs[0].Expressions[0].Value)
+	}
+	return v, nil
 }
 
-func violation(item any) (Violation, error) {
-	m, ok := item.(map[string]any)
+// asValue hands the result over as OPA computed it: Evaluate and Defaults read the few
+// fields they need from it, instead of having the whole result converted to Go values.
+func asValue(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }
+
+// field returns the value of key in an object, or nil.
+func field(o ast.Object, key string) ast.Value {
+	if t := o.Get(ast.InternedTerm(key)); t != nil {
+		return t.Value
+	}
+	return nil
+}
+
+// str is the string value of key, or "" when it is missing or not a string.
+func str(o ast.Object, key string) string {
+	s, _ := field(o, key).(ast.String)
+	return string(s)
+}
+
+func violation(item ast.Value) (Violation, error) {
+	m, ok := item.(ast.Object)
 	if !ok {
 		return Violation{}, fmt.Errorf("violation %v is not an object", item)
 	}
-	str := func(k string) string { s, _ := m[k].(string); return s }
 	v := Violation{
-		Rule:         str("rule"),
-		Enforcement:  str("enforcement"),
-		Message:      str("msg"),
-		Field:        str("field"),
-		Container:    str("container"),
-		Fix:          str("fix"),
-		EnforceAfter: str("enforce_after"),
+		Rule:         str(m, "rule"),
+		Enforcement:  str(m, "enforcement"),
+		Message:      str(m, "msg"),
+		Field:        str(m, "field"),
+		Container:    str(m, "container"),
+		Fix:          str(m, "fix"),
+		EnforceAfter: str(m, "enforce_after"),
 	}
 	if v.Rule == "" || v.Message == "" {
 		return Violation{}, fmt.Errorf("violation %v lacks rule or msg", item)
@@ -217,15 +252,59 @@ func violation(item any) (Violation, error) {
 	return v, nil
 }
 
-func toInt(v any) (int, error) {
-	switch n := v.(type) {
-	case int:
-		return n, nil
-	case float64:
-		return int(n), nil
-	case interface{ Int64() (int64, error) }:
-		i, err := n.Int64()
-		return int(i), err
+// quantityString is a default value as the patch writes it: a string as it is, a number
+// in its JSON form.
+func quantityString(v ast.Value) string {
+	switch x := v.(type) {
+	case ast.String:
+		return string(x)
+	case ast.Number:
+		return string(x)
+	}
+	// Config validation admits only quantities; anything else is printed as Go prints
+	// the JSON value, as before.
+	j, err := ast.JSON(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return fmt.Sprint(j)
+}
+
+func toInt(v ast.Value) (int, error) {
+	if n, ok := v.(ast.Number); ok {
+		if i, ok := n.Int(); ok {
+			return i, nil
+		}
 	}
 	return 0, fmt.Errorf("%v is not an integer", v)
+}
+
+// storeData is the data a policy set is evaluated with: the configuration as
+// data.pod.config, and the names of the packages under pod.rules as
+// data.pod.rule_packages. main.rego walks that list instead of every package under
+// pod.rules, so that a rule that is off is never evaluated (startup-probe, off by
+// default, cost a fifth of the evaluation of a compliant Pod); without the list it
+// finds the packages by evaluating them all, which is what opa test does.
+func storeData(cfgData map[string]any, modules map[string]*ast.Module) map[string]any {
+	prefix := ast.MustParseRef("data.pod.rules")
+	seen := map[string]bool{}
+	for _, m := range modules {
+		p := m.Package.Path
+		if len(p) != len(prefix)+1 || !p.HasPrefix(prefix) {
+			continue
+		}
+		if s, ok := p[len(prefix)].Value.(ast.String); ok {
+			seen[string(s)] = true
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for name := range seen {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	packages := make([]any, len(names))
+	for i, name := range names {
+		packages[i] = name
+	}
+	return map[string]any{"pod": map[string]any{"config": cfgData, "rule_packages": packages}}
 }

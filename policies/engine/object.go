@@ -1,11 +1,12 @@
 package engine
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // templatePaths says where each supported kind keeps the Pod it stands for. A workload is
@@ -45,14 +46,9 @@ type Object struct {
 
 // Decode parses one Kubernetes object in JSON. Kinds podguard does not judge are an error.
 func Decode(raw []byte) (*Object, error) {
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
+	m, err := decodeObject(raw)
+	if err != nil {
 		return nil, fmt.Errorf("decoding object: %w", err)
-	}
-	if m == nil {
-		return nil, errors.New("decoding object: object is null")
 	}
 	return FromMap(m)
 }
@@ -166,4 +162,70 @@ func (o *Object) Owner() (kind, name string) {
 		}
 	}
 	return "", ""
+}
+
+// inputValue is input() as OPA's value, converted in one pass without the intermediate
+// map. Keys are converted once per request, which matters for a Pod: most of its
+// objects repeat the same few keys (name, value, valueFrom, ...).
+func (o *Object) inputValue() (ast.Value, error) {
+	c := converter{keys: make(map[string]*ast.Term, 64)}
+	in := o.input()
+	pairs := make([][2]*ast.Term, 0, len(in))
+	for k, v := range in {
+		val, err := c.value(v)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, [2]*ast.Term{c.key(k), ast.NewTerm(val)})
+	}
+	return ast.NewObject(pairs...), nil
+}
+
+// converter turns decoded JSON (map[string]any, []any, string, json.Number, bool, nil)
+// into OPA values, as ast.InterfaceToValue does.
+type converter struct {
+	keys map[string]*ast.Term
+}
+
+func (c *converter) key(k string) *ast.Term {
+	if t, ok := c.keys[k]; ok {
+		return t
+	}
+	t := ast.InternedTerm(k)
+	c.keys[k] = t
+	return t
+}
+
+func (c *converter) value(x any) (ast.Value, error) {
+	switch x := x.(type) {
+	case string:
+		return ast.InternedValue(x), nil
+	case map[string]any:
+		terms := make([]ast.Term, len(x))
+		pairs := make([][2]*ast.Term, 0, len(x))
+		i := 0
+		for k, v := range x {
+			val, err := c.value(v)
+			if err != nil {
+				return nil, err
+			}
+			terms[i].Value = val
+			pairs = append(pairs, [2]*ast.Term{c.key(k), &terms[i]})
+			i++
+		}
+		return ast.NewObject(pairs...), nil
+	case []any:
+		terms := make([]ast.Term, len(x))
+		ptrs := make([]*ast.Term, len(x))
+		for i, v := range x {
+			val, err := c.value(v)
+			if err != nil {
+				return nil, err
+			}
+			terms[i].Value = val
+			ptrs[i] = &terms[i]
+		}
+		return ast.NewArray(ptrs...), nil
+	}
+	return ast.InterfaceToValue(x)
 }

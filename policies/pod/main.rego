@@ -24,30 +24,48 @@ decision := {
 
 _config := lib.config
 
-_by_enforcement(enforcement) := [entry[3] |
-	some entry in sort([[f.rule, f.field, f.msg, f] |
-		some f in _findings
-		f.enforcement == enforcement
-	])
+_by_enforcement(enforcement) := [finding |
+	some [e, _, _, _, finding] in _sorted_findings
+	e == enforcement
 ]
 
+# Every finding, sorted once by enforcement, then rule, field and message (and then the
+# rest of it).
+_sorted_findings := sort(_findings)
+
 # Every package under pod.rules that defines violation is a rule, so a custom rule dropped
-# into the policy directory is picked up without being registered anywhere.
-_findings contains finding if {
+# into the policy directory is picked up without being registered anywhere. The engine
+# lists the packages in data.pod.rule_packages when it compiles the policy set, so that a
+# rule that is off is not evaluated at all.
+#
+# Each finding is [enforcement, rule, field, msg, finding], ready to be sorted.
+_findings contains [finding.enforcement, id, finding.field, finding.msg, finding] if {
+	some pkg in data.pod.rule_packages
+	id := replace(pkg, "_", "-")
+	_enforcement(id) != "off"
+	some v in data.pod.rules[pkg].violation
+	finding := object.union_n([_violation_fields, _as_object(v), _identity(id)])
+}
+
+# Without that list (opa test), every package's violations are evaluated to find the rules.
+_findings contains [finding.enforcement, id, finding.field, finding.msg, finding] if {
+	not data.pod.rule_packages
 	some pkg
 	some v in data.pod.rules[pkg].violation
 	id := replace(pkg, "_", "-")
-	effective := _effective(id)
-	effective.enforcement != "off"
-	finding := object.union_n([_violation_fields, _as_object(v), {"rule": id}, effective])
+	_effective(id).enforcement != "off"
+	finding := object.union_n([_violation_fields, _as_object(v), _identity(id)])
 }
+
+# What the decision adds to each violation of a rule: its id and effective enforcement.
+_identity(id) := object.union({"rule": id}, _effective(id))
 
 # Custom rules may emit bare strings or leave fields out; Go and the sort need all four.
 _violation_fields := {"msg": "", "field": "", "container": "", "fix": ""}
 
 _as_object(v) := v if is_object(v)
 
-_as_object(v) := {"msg": v} if not is_object(v)
+else := {"msg": v}
 
 # A deny whose enforceAfter lies in the future is only a warning until then.
 _effective(id) := {"enforcement": "warn", "enforce_after": after} if {

@@ -23,18 +23,21 @@ _defaults := object.get(lib.config, ["defaults", "resources"], {})
 #   {"containerType", "index", "container", "section", "resource", "value"},
 #   where containerType is "containers" or "initContainers" and section "requests" or "limits".
 additions contains addition if {
-	some c in lib.with_resources(["containers", "initContainers"])
+	some [type, i, container] in lib.container_entries
+	type in {"containers", "initContainers"}
 	some section in ["requests", "limits"]
 	some resource, default_value in object.get(_defaults, section, {})
 	not default_value in {null, ""}
-	not lib.resource_value(c.container, section, resource)
+
+	# As not lib.resource_value(...): missing, null and "" all mean "not set".
+	object.get(container, ["resources", section, resource], null) in {null, ""}
 	addition := {
-		"containerType": c.type,
-		"index": c.index,
-		"container": c.name,
+		"containerType": type,
+		"index": i,
+		"container": lib.container_name(container),
 		"section": section,
 		"resource": resource,
-		"value": _value(c.container, section, resource),
+		"value": _value(container, section, resource),
 	}
 }
 

@@ -38,6 +38,29 @@ containers contains c if {
 }
 
 # METADATA
+# description: |
+#   Every container of input.spec as [type, index, container], in the order of containers:
+#   the walk the built-in rules start from (each keeps the types it checks). It is
+#   containers without the name and path of each container, which cost more to build than
+#   most checks; a rule builds them with container_path and container_name only for a
+#   container that breaks it.
+container_entries := [[type, i, container] |
+	some type in container_types
+	list := object.get(input, ["spec", type], [])
+	is_array(list)
+	some i, container in list
+	is_object(container)
+]
+
+# METADATA
+# description: The field path of the index-th container of a type (as c.path of containers).
+container_path(type, index) := sprintf("%s.%s[%d]", [spec_path, type, index])
+
+# METADATA
+# description: The name of a container (as c.name of containers), "" when it has none.
+container_name(container) := object.get(container, "name", "")
+
+# METADATA
 # description: Containers whose type is listed in types (container type names as in the PodSpec).
 containers_of(types) := {c | some c in containers; c.type in types}
 
@@ -102,14 +125,25 @@ quantity(q) := q if is_number(q)
 quantity(q) := units.parse(q) if {
 	is_string(q)
 	not _sub_milli_suffix(q)
+	regex.match(_units_syntax, q)
 }
 
 # units.parse knows no suffix below milli; Kubernetes also accepts n and u. Rewriting them
 # as exponents keeps the value exact, where multiplying by 1e-9 would not.
-quantity(q) := units.parse(concat("", [trim_suffix(q, suffix), _sub_milli_exponent[suffix]])) if {
+quantity(q) := units.parse(concat("", [number, _sub_milli_exponent[suffix]])) if {
 	is_string(q)
 	suffix := _sub_milli_suffix(q)
+	number := trim_suffix(q, suffix)
+	regex.match(_number_syntax, number)
 }
+
+# What units.parse reads: a decimal number, an optional exponent of at most six digits
+# and an optional unit. units.parse fails on anything else, and a failing builtin fails
+# the whole evaluation (podguard evaluates with strict builtin errors), so a value the
+# API server would refuse anyway must be checked before it gets there.
+_number_syntax := `^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$`
+
+_units_syntax := `^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,6})?(m|[kKMgGtTpPeE]|[kKmMgGtTpPeE][iI])?$`
 
 _sub_milli_exponent := {"n": "e-9", "u": "e-6"}
 
@@ -128,27 +162,18 @@ show_quantity(q) := json.marshal(q)
 #   The tag is whatever follows a colon in the last path segment, so the port of a
 #   registry ("registry:5000/app") is not taken for a tag.
 parse_image(image) := {"name": name, "tag": tag, "digest": digest} if {
-	at := indexof(image, "@")
-	reference := _before(image, at)
-	digest := _after(image, at)
+	# Straight-line builtins only: this runs for every image of every Pod.
+	# Everything after the first "@" is the digest.
+	at_parts := split(image, "@")
+	reference := at_parts[0]
+	digest := concat("@", array.slice(at_parts, 1, count(at_parts)))
 	segments := split(reference, "/")
-	last := segments[count(segments) - 1]
-	colon := indexof(last, ":")
-	tag := _after(last, colon)
-	name := trim_suffix(reference, _tag_suffix(tag))
+	colon_parts := split(segments[count(segments) - 1], ":")
+	tag := concat(":", array.slice(colon_parts, 1, count(colon_parts)))
+
+	# The name drops ":<tag>", and keeps a trailing ":" that has no tag after it.
+	name := substring(reference, 0, (count(reference) - count(tag)) - to_number(tag != ""))
 }
-
-_before(s, i) := substring(s, 0, i) if i >= 0
-
-_before(s, i) := s if i < 0
-
-_after(s, i) := substring(s, i + 1, -1) if i >= 0
-
-_after(_, i) := "" if i < 0
-
-_tag_suffix(tag) := concat("", [":", tag]) if tag != ""
-
-_tag_suffix(tag) := "" if tag == ""
 
 # METADATA
 # description: The image of a container, or "" when it has none.

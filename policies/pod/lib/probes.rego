@@ -13,15 +13,29 @@ probe_violations(rule_id, probe_key, purpose) := {v |
 	config := rule_config(rule_id)
 	handlers := object.get(config, "handlers", probe_handlers)
 	types := object.get(config, "containerTypes", ["containers", "initContainers"])
-	some c in long_running(types)
-	probe := object.get(c.container, probe_key, null)
+	some [type, i, container] in _long_running_entries
+	type in types
+	probe := object.get(container, probe_key, null)
 	not _accepted_probe(probe, handlers)
 	v := {
 		"msg": _probe_problem(probe, probe_key, handlers),
-		"field": sprintf("%s.%s", [c.path, probe_key]),
-		"container": c.name,
+		"field": sprintf("%s.%s", [container_path(type, i), probe_key]),
+		"container": container_name(container),
 		"fix": _probe_fix(probe, probe_key, handlers, purpose),
 	}
+}
+
+# As long_running: regular containers, and init containers that are native sidecars.
+_long_running_entries := [entry |
+	some entry in container_entries
+	_long_running_type(entry[0], entry[2])
+]
+
+_long_running_type(type, _) if type == "containers"
+
+_long_running_type(type, container) if {
+	type == "initContainers"
+	container.restartPolicy == "Always"
 }
 
 _accepted_probe(probe, handlers) if {

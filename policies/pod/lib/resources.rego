@@ -25,13 +25,19 @@ _singular := {"requests": "request", "limits": "limit"}
 
 _missing_resources(rule_id, section) := {v |
 	config := rule_config(rule_id)
-	some c in resource_containers(config)
-	some resource in object.get(config, "resources", ["cpu", "memory"])
-	not resource_value(c.container, section, resource)
+	resources := object.get(config, "resources", ["cpu", "memory"])
+	types := object.get(config, "containerTypes", ["containers", "initContainers"])
+	some [type, i, container] in container_entries
+	type in types
+	type != "ephemeralContainers"
+	some resource in resources
+
+	# As not resource_value(...): missing, null and "" all mean "not set".
+	object.get(container, ["resources", section, resource], null) in {null, ""}
 	v := {
 		"msg": sprintf("%s %s is not set", [resource, _singular[section]]),
-		"field": resource_field(c, section, resource),
-		"container": c.name,
+		"field": sprintf("%s.resources.%s.%s", [container_path(type, i), section, resource]),
+		"container": container_name(container),
 		"fix": _set_fix(section, resource),
 	}
 }
@@ -44,16 +50,19 @@ _set_fix(section, resource) := sprintf("set resources.%s.%s, e.g. %s", [section,
 _below_min(rule_id, section) := {v |
 	config := rule_config(rule_id)
 	some resource, minimum in object.get(config, "min", {})
-	some c in resource_containers(config)
-	value := resource_value(c.container, section, resource)
+	types := object.get(config, "containerTypes", ["containers", "initContainers"])
+	some [type, i, container] in container_entries
+	type in types
+	type != "ephemeralContainers"
+	value := resource_value(container, section, resource)
 	quantity(value) < quantity(minimum)
 	v := {
 		"msg": sprintf("%s %s %s is below the minimum %s", [
 			resource, _singular[section],
 			show_quantity(value), show_quantity(minimum),
 		]),
-		"field": resource_field(c, section, resource),
-		"container": c.name,
+		"field": sprintf("%s.resources.%s.%s", [container_path(type, i), section, resource]),
+		"container": container_name(container),
 		"fix": sprintf("raise resources.%s.%s to at least %s", [section, resource, show_quantity(minimum)]),
 	}
 }
@@ -61,16 +70,19 @@ _below_min(rule_id, section) := {v |
 _above_max(rule_id, section) := {v |
 	config := rule_config(rule_id)
 	some resource, maximum in object.get(config, "max", {})
-	some c in resource_containers(config)
-	value := resource_value(c.container, section, resource)
+	types := object.get(config, "containerTypes", ["containers", "initContainers"])
+	some [type, i, container] in container_entries
+	type in types
+	type != "ephemeralContainers"
+	value := resource_value(container, section, resource)
 	quantity(value) > quantity(maximum)
 	v := {
 		"msg": sprintf("%s %s %s is above the maximum %s", [
 			resource, _singular[section],
 			show_quantity(value), show_quantity(maximum),
 		]),
-		"field": resource_field(c, section, resource),
-		"container": c.name,
+		"field": sprintf("%s.resources.%s.%s", [container_path(type, i), section, resource]),
+		"container": container_name(container),
 		"fix": sprintf("lower resources.%s.%s to at most %s", [section, resource, show_quantity(maximum)]),
 	}
 }

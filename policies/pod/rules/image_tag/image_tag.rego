@@ -23,47 +23,58 @@ _config := lib.rule_config("image-tag")
 
 _disallowed_tags := {tag | some tag in object.get(_config, "disallowedTags", ["latest"])}
 
-_checked contains c if {
+_exempt_images := object.get(_config, "exemptImages", [])
+
+# The checked containers whose image has no digest, with the image's tag ("" when it has
+# none): [type, index, container, image, tag]. An image with a digest passes both checks.
+_undigested contains [type, i, container, image, tag] if {
 	types := object.get(_config, "containerTypes", ["containers", "initContainers", "ephemeralContainers"])
-	some c in lib.containers_of(types)
-	lib.image(c.container) != ""
-	not _exempt(lib.image(c.container))
+	some [type, i, container] in lib.container_entries
+	type in types
+
+	# As lib.image(container) != "".
+	image := container.image
+	is_string(image)
+	image != ""
+	not _exempt(image)
+
+	# As lib.parse_image: the digest is everything after the first "@", the tag what
+	# follows a colon in the last path segment of the rest.
+	at_parts := split(image, "@")
+	concat("@", array.slice(at_parts, 1, count(at_parts))) == ""
+	segments := split(at_parts[0], "/")
+	colon_parts := split(segments[count(segments) - 1], ":")
+	tag := concat(":", array.slice(colon_parts, 1, count(colon_parts)))
 }
 
 # glob.match with null delimiters lets "*" cross "/" and ":", so "registry.k8s.io/*"
 # covers every image of that registry and "app:*" every tag of app.
 _exempt(image) if {
-	some pattern in object.get(_config, "exemptImages", [])
+	some pattern in _exempt_images
 	glob.match(pattern, null, image)
 }
 
 violation contains v if {
-	some c in _checked
-	image := lib.image(c.container)
-	ref := lib.parse_image(image)
-	ref.tag == ""
-	ref.digest == ""
+	some [type, i, container, image, ""] in _undigested
+	name := lib.parse_image(image).name
 	v := {
 		"msg": sprintf("image %q has neither a tag nor a digest, so the runtime pulls \"latest\"", [image]),
-		"field": sprintf("%s.image", [c.path]),
-		"container": c.name,
+		"field": sprintf("%s.image", [lib.container_path(type, i)]),
+		"container": lib.container_name(container),
 		"fix": sprintf("pin the image to a version tag or a digest, e.g. \"%s:<version>\" or \"%s@sha256:<digest>\"", [
-			ref.name,
-			ref.name,
+			name,
+			name,
 		]),
 	}
 }
 
 violation contains v if {
-	some c in _checked
-	image := lib.image(c.container)
-	ref := lib.parse_image(image)
-	ref.digest == ""
-	ref.tag in _disallowed_tags
+	some [type, i, container, image, tag] in _undigested
+	tag in _disallowed_tags
 	v := {
-		"msg": sprintf("image %q uses the disallowed tag %q", [image, ref.tag]),
-		"field": sprintf("%s.image", [c.path]),
-		"container": c.name,
-		"fix": sprintf("use a version tag or a digest instead of %q, e.g. \"%s:<version>\"", [ref.tag, ref.name]),
+		"msg": sprintf("image %q uses the disallowed tag %q", [image, tag]),
+		"field": sprintf("%s.image", [lib.container_path(type, i)]),
+		"container": lib.container_name(container),
+		"fix": sprintf("use a version tag or a digest instead of %q, e.g. \"%s:<version>\"", [tag, lib.parse_image(image).name]),
 	}
 }

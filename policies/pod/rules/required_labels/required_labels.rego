@@ -18,7 +18,11 @@ _labels := object.get(lib.rule_config("required-labels"), "labels", [{"key": "ap
 
 violation contains v if {
 	some label in _labels
-	not _has_label(label.key)
+
+	# A missing or null label is not set. An empty value counts as set: Kubernetes allows
+	# empty label values, and allowedRegex is the way to require a non-empty one.
+	# (object.get starts from input because input.labels may be something other than an object.)
+	object.get(input, ["labels", label.key], null) == null
 	v := {
 		"msg": sprintf("required label %q is not set", [label.key]),
 		"field": _field(label.key),
@@ -39,10 +43,6 @@ violation contains v if {
 		"fix": sprintf("change label %q in %s to a value matching %s", [label.key, lib.labels_path, pattern]),
 	}
 }
-
-# An empty value counts as set: Kubernetes allows empty label values, and allowedRegex
-# is the way to require a non-empty one.
-_has_label(key) if input.labels[key] != null
 
 # Label keys contain dots and slashes, so the path quotes them as a map index.
 _field(key) := sprintf("%s[%q]", [lib.labels_path, key])

@@ -28,9 +28,12 @@ violation contains v if {
 # (a limit over a zero request has an unbounded ratio, as in a LimitRange).
 violation contains v if {
 	some resource, ratio in object.get(_config, "maxLimitRequestRatio", {})
-	some c in lib.resource_containers(_config)
-	limit := lib.resource_value(c.container, "limits", resource)
-	request := lib.resource_value(c.container, "requests", resource)
+	types := object.get(_config, "containerTypes", ["containers", "initContainers"])
+	some [type, i, container] in lib.container_entries
+	type in types
+	type != "ephemeralContainers"
+	limit := lib.resource_value(container, "limits", resource)
+	request := lib.resource_value(container, "requests", resource)
 	lib.quantity(limit) > lib.quantity(ratio) * lib.quantity(request)
 	v := {
 		"msg": sprintf("%s limit %s is more than %v times the request %s", [
@@ -38,8 +41,8 @@ violation contains v if {
 			lib.show_quantity(limit), ratio,
 			lib.show_quantity(request),
 		]),
-		"field": lib.resource_field(c, "limits", resource),
-		"container": c.name,
+		"field": sprintf("%s.resources.limits.%s", [lib.container_path(type, i), resource]),
+		"container": lib.container_name(container),
 		"fix": sprintf("lower resources.limits.%s to at most %v times resources.requests.%s, or raise the request", [
 			resource, ratio,
 			resource,

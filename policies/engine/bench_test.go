@@ -1,0 +1,90 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/podguard/podguard/policies/engine"
+)
+
+// benchObject is the object of one of the load benchmark's request bodies
+// (test/bench/bodies), as the webhook receives it.
+func benchObject(b testing.TB, name string) []byte {
+	b.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "test", "bench", "bodies", name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var review struct {
+		Request struct {
+			Object json.RawMessage `json:"object"`
+		} `json:"request"`
+	}
+	if err := json.Unmarshal(raw, &review); err != nil {
+		b.Fatal(err)
+	}
+	return review.Request.Object
+}
+
+// BenchmarkReview is what the validating webhook does for each body of the load
+// benchmark, without HTTP: decode the object and judge it (a workload as the Pod it
+// creates: defaults applied, then evaluated). Allocations are reported so that a change
+// that makes evaluation heavier shows even on a noisy machine.
+func BenchmarkReview(b *testing.B) {
+	e := load(b, engine.Options{})
+	for _, name := range []string{"pod-compliant.json", "pod-violating.json", "pod-100k.json", "deployment.json"} {
+		raw := benchObject(b, name)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				o, err := engine.Decode(raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if o.Kind != "Pod" {
+					if o, _, err = e.AsAdmitted(b.Context(), o, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := e.Evaluate(b.Context(), o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMutate is what the mutating webhook does for a Pod that lacks its resources.
+func BenchmarkMutate(b *testing.B) {
+	e := load(b, engine.Options{})
+	raw := benchObject(b, "pod-needs-defaults.json")
+	b.ReportAllocs()
+	for b.Loop() {
+		o, err := engine.Decode(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, adds, err := e.Mutate(b.Context(), o); err != nil || len(adds) == 0 {
+			b.Fatal(err, adds)
+		}
+	}
+}
+
+// BenchmarkDecode is the decoding of a request's object alone.
+func BenchmarkDecode(b *testing.B) {
+	for _, name := range []string{"pod-compliant.json", "pod-100k.json"} {
+		raw := benchObject(b, name)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if _, err := engine.Decode(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

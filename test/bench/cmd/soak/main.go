@@ -1,0 +1,339 @@
+// Command soak is podguard's soak test (make soak): it sends a long run of reviews (1M by
+// default) over the benchmark's mix of bodies, validate and mutate, to one podguard
+// process, and samples its resident memory, goroutines and open file descriptors, and its
+// live heap, all the way. After the warm-up (the first tenth of the reviews), each of them
+// must stay within 10% of where the warm-up left it: a leak, a cache that grows without
+// bound or connections that pile up show as a rising line. It exits 1 when one does, or
+// when any review fails.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/podguard/podguard/test/bench/load"
+)
+
+type sample struct {
+	at         time.Duration
+	reviews    int64
+	rss        int64
+	heap       float64 // go_gc_heap_live_bytes: live after the last GC
+	goroutines float64
+	fds        int
+}
+
+func main() {
+	var (
+		podguardBin = flag.String("podguard", "bin/podguard", "podguard binary")
+		bodiesDir   = flag.String("bodies", "test/bench/bodies", "directory of the request bodies")
+		reviews     = flag.Int("reviews", 1_000_000, "reviews to send")
+		conc        = flag.Int("concurrency", 8, "concurrent callers")
+		interval    = flag.Duration("sample-every", 2*time.Second, "sampling interval")
+		tolerance   = flag.Float64("tolerance", 0.10, "allowed growth over the warm-up level")
+		workDir     = flag.String("work-dir", "", "directory for certificates, logs and the samples (default: a temporary one)")
+	)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ok, err := run(ctx, *podguardBin, *bodiesDir, *reviews, *conc, *interval, *tolerance, *workDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+// mix is the share of each kind of review, as a cluster sends them: mostly compliant
+// Pods and workloads, some refused, a few large; every Pod create also goes to /mutate.
+var mix = []struct {
+	file, path string
+	allowed    bool
+	weight     int
+}{
+	{"pod-compliant.json", "/validate", true, 35},
+	{"pod-violating.json", "/validate", false, 15},
+	{"deployment.json", "/validate", true, 25},
+	{"pod-100k.json", "/validate", true, 5},
+	{"pod-needs-defaults.json", "/mutate", true, 20},
+}
+
+func run(ctx context.Context, bin, bodiesDir string, total, conc int, interval time.Duration, tolerance float64, dir string) (bool, error) {
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "podguard-soak-"); err != nil {
+			return false, err
+		}
+		defer os.RemoveAll(dir)
+	}
+	certs := filepath.Join(dir, "certs")
+	caPEM, err := load.WriteServingCert(certs)
+	if err != nil {
+		return false, err
+	}
+	ports, err := load.FreePorts(3)
+	if err != nil {
+		return false, err
+	}
+	base := fmt.Sprintf("https://127.0.0.1:%d", ports[0])
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])
+	srv, err := load.Start("podguard", base+"/validate", dir, bin, "serve", "--cert-dir", certs, "--port", strconv.Itoa(ports[0]),
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		"--watch-cluster=false", "--shutdown-delay", "0s")
+	if err != nil {
+		return false, err
+	}
+	defer srv.Stop()
+
+	type target struct {
+		client *load.Client
+		body   *load.Body
+		weight int
+	}
+	var targets []target
+	clients := map[string]*load.Client{}
+	for _, m := range mix {
+		data, err := os.ReadFile(filepath.Join(bodiesDir, m.file))
+		if err != nil {
+			return false, err
+		}
+		c := clients[m.path]
+		if c == nil {
+			if c, err = load.NewClient(base+m.path, caPEM, conc); err != nil {
+				return false, err
+			}
+			clients[m.path] = c
+		}
+		allowed := m.allowed
+		targets = append(targets, target{c, &load.Body{Name: m.file + " " + m.path, Data: data, Allowed: &allowed}, m.weight})
+	}
+	if err := srv.WaitReady(ctx, targets[0].client, targets[0].body, 2*time.Minute); err != nil {
+		return false, err
+	}
+	sum := 0
+	for _, t := range targets {
+		sum += t.weight
+	}
+	// Each worker draws from its own generator, so runs are repeatable.
+	pick := func(rng *rand.Rand) target {
+		n := rng.IntN(sum)
+		for _, t := range targets {
+			if n < t.weight {
+				return t
+			}
+			n -= t.weight
+		}
+		return targets[len(targets)-1]
+	}
+
+	fmt.Printf("soak: %d reviews at concurrency %d over %d kinds of review; podguard pid %d\n", total, conc, len(targets), srv.Pid())
+	start := time.Now()
+	var (
+		issued, answered, errs atomic.Int64
+		mu                     sync.Mutex
+		samples                []sample
+		firstErr               string
+	)
+	take := func() sample {
+		s := sample{at: time.Since(start), reviews: answered.Load()}
+		s.rss, _ = load.ProcStatus(srv.Pid(), "VmRSS")
+		s.fds, _ = load.OpenFDs(srv.Pid())
+		s.heap, s.goroutines = scrape(metricsURL)
+		return s
+	}
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			s := take()
+			mu.Lock()
+			samples = append(samples, s)
+			mu.Unlock()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for w := range conc {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			var buf bytes.Buffer
+			for ctx.Err() == nil && issued.Add(1) <= int64(total) {
+				t := pick(rng)
+				err := t.client.Do(ctx, t.body, &buf)
+				n := answered.Add(1)
+				if err != nil && ctx.Err() == nil {
+					if errs.Add(1) == 1 {
+						mu.Lock()
+						firstErr = t.body.Name + ": " + err.Error()
+						mu.Unlock()
+					}
+				}
+				if n%100000 == 0 {
+					fmt.Printf("  %7d reviews, %s, %d errors\n", n, time.Since(start).Round(time.Second), errs.Load())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(done)
+	<-sampled
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	// One more sample once the load has stopped, so the end state is in the record.
+	time.Sleep(interval)
+	samples = append(samples, take())
+
+	if err := writeSamples(filepath.Join(dir, "samples.tsv"), samples); err != nil {
+		return false, err
+	}
+	n := answered.Load()
+	fmt.Printf("soak: %d reviews in %s (%.0f/s), %d errors%s\n", n, elapsed.Round(time.Second), float64(n)/elapsed.Seconds(), errs.Load(), firstErrSuffix(firstErr))
+	return report(samples, int64(total), tolerance) && errs.Load() == 0, nil
+}
+
+func firstErrSuffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (first: " + s + ")"
+}
+
+// scrape reads the live heap (as the last GC marked it) and the goroutines from /metrics.
+func scrape(url string) (heap, goroutines float64) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return -1, -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "go_gc_heap_live_bytes":
+			heap = v
+		case "go_goroutines":
+			goroutines = v
+		}
+	}
+	return heap, goroutines
+}
+
+func writeSamples(path string, samples []sample) error {
+	var b strings.Builder
+	b.WriteString("seconds\treviews\trss_bytes\theap_live_bytes\tgoroutines\topen_fds\n")
+	for _, s := range samples {
+		fmt.Fprintf(&b, "%.0f\t%d\t%d\t%.0f\t%.0f\t%d\n", s.at.Seconds(), s.reviews, s.rss, s.heap, s.goroutines, s.fds)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// report compares each measure after the warm-up with the level the warm-up reached. The
+// level of a measure that swings with garbage collection (RSS, heap) is the highest
+// value of a window; goroutines and fds are compared sample by sample.
+func report(samples []sample, total int64, tolerance float64) bool {
+	warm := total / 10
+	var after []sample
+	var warmup []sample
+	for _, s := range samples {
+		if s.reviews <= warm {
+			warmup = append(warmup, s)
+		} else {
+			after = append(after, s)
+		}
+	}
+	if len(after) < 4 || len(warmup) == 0 {
+		fmt.Println("soak: too few samples to judge; run longer")
+		return false
+	}
+	// The reference is the first stretch after the warm-up (a tenth of the reviews);
+	// every later stretch is measured against it.
+	window := func(from, to int64) []sample {
+		var out []sample
+		for _, s := range after {
+			if s.reviews > from && s.reviews <= to {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	ok := true
+	type measure struct {
+		name string
+		get  func(sample) float64
+		unit func(float64) string
+	}
+	mib := func(v float64) string { return fmt.Sprintf("%.1f MiB", v/(1<<20)) }
+	num := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	for _, m := range []measure{
+		{"RSS", func(s sample) float64 { return float64(s.rss) }, mib},
+		{"live heap", func(s sample) float64 { return s.heap }, mib},
+		{"goroutines", func(s sample) float64 { return s.goroutines }, num},
+		{"open fds", func(s sample) float64 { return float64(s.fds) }, num},
+	} {
+		ref := maxOf(window(warm, 2*warm), m.get)
+		worst, worstAt := ref, int64(0)
+		for from := 2 * warm; from < total+warm; from += warm {
+			for _, s := range window(from, from+warm) {
+				if v := m.get(s); v > worst {
+					worst, worstAt = v, s.reviews
+				}
+			}
+		}
+		growth := 0.0
+		if ref > 0 {
+			growth = worst/ref - 1
+		}
+		verdict := "OK"
+		if growth > tolerance {
+			verdict, ok = "GREW", false
+		}
+		at := ""
+		if worstAt > 0 {
+			at = fmt.Sprintf(" (at review %d)", worstAt)
+		}
+		fmt.Printf("  %-12s after warm-up %-10s highest later %-10s %+5.1f%%%s  %s\n", m.name, m.unit(ref), m.unit(worst), 100*growth, at, verdict)
+	}
+	return ok
+}
+
+func maxOf(ss []sample, get func(sample) float64) float64 {
+	m := 0.0
+	for _, s := range ss {
+		m = max(m, get(s))
+	}
+	return m
+}
