@@ -30,7 +30,7 @@ func (e *Engine) Mutate(ctx context.Context, o *Object) (*Object, []Addition, er
 			return nil, nil, fmt.Errorf("defaults: %s[%d] is not an object", a.ContainerType, a.Index)
 		}
 		section := child(child(c, "resources"), a.Section)
-		if _, set := section[a.Resource]; set && section[a.Resource] != "" {
+		if v, set := section[a.Resource]; set && v != nil && v != "" {
 			continue // never overwrite what the author wrote
 		}
 		section[a.Resource] = a.Value
