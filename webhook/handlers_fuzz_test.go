@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,7 +109,11 @@ func FuzzAdmissionReview(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r2 := post(t, hook.wh, b).Response; r2 == nil || len(r2.Patch) > 0 && !nullsOnly(t, r2.Patch, patched) {
+			r2 := post(t, hook.wh, b).Response
+			if r2 == nil {
+				t.Fatalf("mutate: no response for the patched object")
+			}
+			if len(r2.Patch) > 0 {
 				t.Fatalf("mutate: the patched object gets another patch: %s\nobject %s", r2.Patch, patched)
 			}
 		}
@@ -131,59 +134,4 @@ func post(t *testing.T, wh http.Handler, body []byte) admissionv1.AdmissionRevie
 		t.Fatalf("the answer is not an AdmissionReview: %v\n%s", err, w.Body.String())
 	}
 	return out
-}
-
-// nullsOnly reports whether every operation of a second patch replaces a resource value
-// the object has as JSON null: the known bug of Engine.Mutate that
-// engine.TestMutateFillsNull describes (it keeps a null it should fill in).
-func nullsOnly(t *testing.T, patch, object []byte) bool {
-	var ops []struct {
-		Op   string `json:"op"`
-		Path string `json:"path"`
-	}
-	if err := json.Unmarshal(patch, &ops); err != nil {
-		t.Fatal(err)
-	}
-	var obj any
-	if err := json.Unmarshal(object, &obj); err != nil {
-		return false
-	}
-	for _, op := range ops {
-		if op.Op == "add" && strings.HasSuffix(op.Path, "/annotations/podguard.io~1defaults") {
-			continue
-		}
-		v, ok := pointer(obj, op.Path)
-		if op.Op != "replace" || !ok || v != nil || !strings.Contains(op.Path, "/resources/") {
-			return false
-		}
-	}
-	return true
-}
-
-func pointer(v any, path string) (any, bool) {
-	for _, tok := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		switch x := v.(type) {
-		case map[string]any:
-			var ok bool
-			if v, ok = x[tok]; !ok {
-				return nil, false
-			}
-		case []any:
-			i := 0
-			for _, c := range tok {
-				if c < '0' || c > '9' {
-					return nil, false
-				}
-				i = i*10 + int(c-'0')
-			}
-			if i >= len(x) {
-				return nil, false
-			}
-			v = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,8 +47,20 @@ func main() {
 		interval    = flag.Duration("sample-every", 2*time.Second, "sampling interval")
 		tolerance   = flag.Float64("tolerance", 0.10, "allowed growth over the warm-up level")
 		workDir     = flag.String("work-dir", "", "directory for certificates, logs and the samples (default: a temporary one)")
+		judge       = flag.String("judge", "", "judge the samples.tsv of an earlier run instead of running")
 	)
 	flag.Parse()
+	if *judge != "" {
+		samples, err := readSamples(*judge)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+			os.Exit(2)
+		}
+		if !report(samples, samples[len(samples)-1].reviews, *tolerance) {
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	ok, err := run(ctx, *podguardBin, *bodiesDir, *reviews, *conc, *interval, *tolerance, *workDir)
@@ -261,34 +274,26 @@ func writeSamples(path string, samples []sample) error {
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// report compares each measure after the warm-up with the level the warm-up reached. The
-// level of a measure that swings with garbage collection (RSS, heap) is the highest
-// value of a window; goroutines and fds are compared sample by sample.
+// report compares each measure after the warm-up with the level the warm-up left it at.
+// The level of a stretch (a tenth of the reviews) is the median of its samples: a leak, a
+// cache that keeps growing or connections that pile up raise it, while the peaks that
+// come and go with garbage collection and with several large Pods in flight at once do
+// not. The first stretch after the warm-up is the reference; each later one must stay
+// within the tolerance of it. The highest sample is shown too.
 func report(samples []sample, total int64, tolerance float64) bool {
 	warm := total / 10
-	var after []sample
-	var warmup []sample
-	for _, s := range samples {
-		if s.reviews <= warm {
-			warmup = append(warmup, s)
-		} else {
-			after = append(after, s)
-		}
-	}
-	if len(after) < 4 || len(warmup) == 0 {
-		fmt.Println("soak: too few samples to judge; run longer")
-		return false
-	}
-	// The reference is the first stretch after the warm-up (a tenth of the reviews);
-	// every later stretch is measured against it.
-	window := func(from, to int64) []sample {
+	stretch := func(from, to int64) []sample {
 		var out []sample
-		for _, s := range after {
+		for _, s := range samples {
 			if s.reviews > from && s.reviews <= to {
 				out = append(out, s)
 			}
 		}
 		return out
+	}
+	if len(stretch(warm, total)) < 8 {
+		fmt.Println("soak: too few samples to judge; run longer")
+		return false
 	}
 	ok := true
 	type measure struct {
@@ -298,42 +303,74 @@ func report(samples []sample, total int64, tolerance float64) bool {
 	}
 	mib := func(v float64) string { return fmt.Sprintf("%.1f MiB", v/(1<<20)) }
 	num := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	fmt.Printf("  %-12s %-12s %-28s %s\n", "", "reference", "later stretches (level)", "highest sample")
 	for _, m := range []measure{
 		{"RSS", func(s sample) float64 { return float64(s.rss) }, mib},
 		{"live heap", func(s sample) float64 { return s.heap }, mib},
 		{"goroutines", func(s sample) float64 { return s.goroutines }, num},
 		{"open fds", func(s sample) float64 { return float64(s.fds) }, num},
 	} {
-		ref := maxOf(window(warm, 2*warm), m.get)
-		worst, worstAt := ref, int64(0)
-		for from := 2 * warm; from < total+warm; from += warm {
-			for _, s := range window(from, from+warm) {
-				if v := m.get(s); v > worst {
-					worst, worstAt = v, s.reviews
-				}
+		ref := median(stretch(warm, 2*warm), m.get)
+		lo, hi := ref, ref
+		for from := 2 * warm; from < total; from += warm {
+			if ss := stretch(from, from+warm); len(ss) > 0 {
+				v := median(ss, m.get)
+				lo, hi = min(lo, v), max(hi, v)
 			}
 		}
 		growth := 0.0
 		if ref > 0 {
-			growth = worst/ref - 1
+			growth = hi/ref - 1
 		}
 		verdict := "OK"
 		if growth > tolerance {
 			verdict, ok = "GREW", false
 		}
-		at := ""
-		if worstAt > 0 {
-			at = fmt.Sprintf(" (at review %d)", worstAt)
+		highest := 0.0
+		for _, s := range stretch(warm, total+1) {
+			highest = max(highest, m.get(s))
 		}
-		fmt.Printf("  %-12s after warm-up %-10s highest later %-10s %+5.1f%%%s  %s\n", m.name, m.unit(ref), m.unit(worst), 100*growth, at, verdict)
+		fmt.Printf("  %-12s %-12s %-28s %-12s %s\n", m.name, m.unit(ref),
+			fmt.Sprintf("%s to %s (%+.1f%%)", m.unit(lo), m.unit(hi), 100*growth), m.unit(highest), verdict)
 	}
 	return ok
 }
 
-func maxOf(ss []sample, get func(sample) float64) float64 {
-	m := 0.0
-	for _, s := range ss {
-		m = max(m, get(s))
+func median(ss []sample, get func(sample) float64) float64 {
+	if len(ss) == 0 {
+		return 0
 	}
-	return m
+	vs := make([]float64, len(ss))
+	for i, s := range ss {
+		vs[i] = get(s)
+	}
+	slices.Sort(vs)
+	return vs[len(vs)/2]
+}
+
+func readSamples(path string) ([]sample, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []sample
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Split(line, "\t")
+		if i == 0 || len(f) != 6 {
+			continue
+		}
+		var s sample
+		secs, _ := strconv.ParseFloat(f[0], 64)
+		s.at = time.Duration(secs * float64(time.Second))
+		s.reviews, _ = strconv.ParseInt(f[1], 10, 64)
+		s.rss, _ = strconv.ParseInt(f[2], 10, 64)
+		s.heap, _ = strconv.ParseFloat(f[3], 64)
+		s.goroutines, _ = strconv.ParseFloat(f[4], 64)
+		s.fds, _ = strconv.Atoi(f[5])
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no samples", path)
+	}
+	return out, nil
 }
