@@ -104,11 +104,11 @@ func StartUnready(ctx context.Context, o Options) (*Podguard, error) {
 	if certDir == "" {
 		certDir = filepath.Join(o.Dir, "certs")
 		var err error
-		if ca, err = writeServingCert(certDir); err != nil {
+		if ca, err = WriteServingCert(certDir); err != nil {
 			return nil, err
 		}
 	}
-	ports, err := freePorts(3)
+	ports, err := FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -218,9 +218,9 @@ func (p *Podguard) Client() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
 
-// writeServingCert creates a CA and a serving certificate for 127.0.0.1 and localhost in
+// WriteServingCert creates a CA and a serving certificate for 127.0.0.1 and localhost in
 // dir (tls.crt, tls.key), and returns the CA's PEM.
-func writeServingCert(dir string) ([]byte, error) {
+func WriteServingCert(dir string) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -280,7 +280,8 @@ func writeServingCert(dir string) ([]byte, error) {
 	return caPEM, nil
 }
 
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
+func FreePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {

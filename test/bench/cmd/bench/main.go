@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/podguard/podguard/test/bench/load"
+	"github.com/podguard/podguard/test/harness"
 )
 
 func main() {
@@ -114,7 +115,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		}
 		defer os.RemoveAll(dir)
 	}
-	caPEM, err := load.WriteServingCert(filepath.Join(dir, "certs"))
+	caPEM, err := harness.WriteServingCert(filepath.Join(dir, "certs"))
 	if err != nil {
 		return err
 	}
@@ -177,7 +178,7 @@ type started struct {
 }
 
 func startServers(ctx context.Context, cfg config, dir string, caPEM []byte, probe *load.Body) ([]started, error) {
-	ports, err := load.FreePorts(5)
+	ports, err := harness.FreePorts(5)
 	if err != nil {
 		return nil, err
 	}

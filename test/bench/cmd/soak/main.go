@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/podguard/podguard/test/bench/load"
+	"github.com/podguard/podguard/test/harness"
 )
 
 type sample struct {
@@ -96,11 +97,11 @@ func run(ctx context.Context, bin, bodiesDir string, total, conc int, interval t
 		defer os.RemoveAll(dir)
 	}
 	certs := filepath.Join(dir, "certs")
-	caPEM, err := load.WriteServingCert(certs)
+	caPEM, err := harness.WriteServingCert(certs)
 	if err != nil {
 		return false, err
 	}
-	ports, err := load.FreePorts(3)
+	ports, err := harness.FreePorts(3)
 	if err != nil {
 		return false, err
 	}
