@@ -100,16 +100,19 @@ bench: build opa ## Load benchmark: podguard against a no-op webhook and the OPA
 		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) -concurrency $(BENCH_CONCURRENCY)
 
 FUZZTIME ?= 10m
+# FUZZFLAGS passes more go test flags, e.g. FUZZFLAGS=-parallel=1 to leave a core free.
+FUZZFLAGS ?=
 FUZZ_TARGETS := ./webhook:FuzzAdmissionReview ./policies/config:FuzzParse ./policies/offline:FuzzRead \
 	./policies/engine:FuzzDecision ./policies/engine:FuzzQuantity ./policies/engine:FuzzDecodeObject
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10m); make test runs only their seed corpora.
-	@for t in $(FUZZ_TARGETS); do \
+	@failed=""; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg), $(FUZZTIME)"; \
-		go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 30s; \
-	done
+		go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 30s $(FUZZFLAGS) || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (crashers are in testdata/fuzz)"; exit 1; fi
 
 SOAK_REVIEWS ?= 1000000
 

@@ -120,7 +120,7 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	// AST values on read: rules read the config on every evaluation, and converting it
 	// from Go values each time cost a third of an evaluation.
-	store := inmem.NewFromObjectWithOpts(map[string]any{"pod": map[string]any{"config": cfg.Data}}, inmem.OptReturnASTValuesOnRead(true))
+	store := inmem.NewFromObjectWithOpts(storeData(cfg.Data, modules), inmem.OptReturnASTValuesOnRead(true))
 	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithStrict(true)
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, compiler.Errors
