@@ -121,6 +121,9 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	if err := checkReview(ctx, req); err != nil {
 		return errored(ctx, webhookValidate, req, http.StatusBadRequest, err)
 	}
+	if err := overloaded(ctx); err != nil {
+		return errored(ctx, webhookValidate, req, http.StatusServiceUnavailable, err)
+	}
 	e := v.Policies.Get()
 	if e == nil {
 		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, errNoPolicies)
@@ -209,6 +212,9 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	start := time.Now()
 	if err := checkReview(ctx, req); err != nil {
 		return errored(ctx, webhookMutate, req, http.StatusBadRequest, err)
+	}
+	if err := overloaded(ctx); err != nil {
+		return errored(ctx, webhookMutate, req, http.StatusServiceUnavailable, err)
 	}
 	e := m.Policies.Get()
 	if e == nil {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 )
 
@@ -29,6 +30,10 @@ type Options struct {
 	// EvalTimeout bounds one policy evaluation; it must stay below the webhook's
 	// timeoutSeconds so that podguard answers with an error before the API server gives up.
 	EvalTimeout time.Duration
+	// MaxEvaluations bounds the reviews decoded and evaluated at once (see Gate); a
+	// review waits at most EvalTimeout for a slot.
+	// Zero means twice the cores the process may use.
+	MaxEvaluations int
 	// ReloadInterval is how often --config and --policy-dir are checked for changes.
 	// Defaults to 2s.
 	ReloadInterval time.Duration
@@ -69,6 +74,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", 2*time.Second, "deadline of one policy evaluation")
+	fs.IntVar(&o.MaxEvaluations, "max-evaluations", 0, "reviews decoded and evaluated at once, more wait for a slot within --eval-timeout (default: twice the usable cores)")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "how often to check --config and --policy-dir for changes")
 	fs.BoolVar(&o.WatchCluster, "watch-cluster", true, "watch LimitRanges (their defaults apply to workload templates) and Namespaces (their labels select overrides); needs a cluster")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
@@ -89,6 +95,9 @@ func (o *Options) Validate() error {
 	}
 	if o.EvalTimeout <= 0 {
 		return errors.New("--eval-timeout must be positive")
+	}
+	if o.MaxEvaluations < 0 {
+		return errors.New("--max-evaluations must not be negative")
 	}
 	if o.ReloadInterval < 0 {
 		return errors.New("--reload-interval must not be negative")
@@ -113,14 +122,17 @@ func (o *Options) withDefaults() Options {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 120 * time.Second
 	}
+	if c.MaxEvaluations == 0 {
+		c.MaxEvaluations = 2 * runtime.GOMAXPROCS(0)
+	}
 	return c
 }
 
 // writeTimeout bounds one request from its headers to the end of its answer: the body,
-// the evaluation under its own deadline, and a margin for decoding and writing. A client
-// that does not read its answer is cut off then.
+// the wait for an evaluation slot and the evaluation (each at most EvalTimeout), and a
+// margin for decoding and writing. A client that does not read its answer is cut off then.
 func (o *Options) writeTimeout() time.Duration {
-	return o.ReadTimeout + o.EvalTimeout + 5*time.Second
+	return o.ReadTimeout + 2*o.EvalTimeout + 5*time.Second
 }
 
 // tls12Suites are the TLS 1.2 cipher suites served: ephemeral key exchange (forward

@@ -115,8 +115,10 @@ func Run(ctx context.Context, o Options) error {
 	// request metrics. Serving is done by webhookServer, with the timeouts the
 	// controller-runtime server does not set.
 	registrar := ctrlwebhook.NewServer(ctrlwebhook.Options{WebhookMux: webhooks})
-	registrar.Register("/validate", reviewBody(&admission.Webhook{Handler: validator}))
-	registrar.Register("/mutate", reviewBody(&admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}}))
+	// One gate for both hooks: they share the cores.
+	gate := &Gate{slots: make(chan struct{}, o.MaxEvaluations), wait: o.EvalTimeout}
+	registrar.Register("/validate", reviewBody(&admission.Webhook{Handler: validator}, gate))
+	registrar.Register("/mutate", reviewBody(&admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}}, gate))
 	ws, err := listenWebhook(serveCtx, o, tlsConfig, closeWhileStopping(&stopping, webhooks))
 	if err != nil {
 		return fmt.Errorf("webhook server: %w", err)
@@ -247,7 +249,8 @@ var errTooLarge = fmt.Errorf("request body is too large: it must be smaller than
 // declared too large is refused before it is read, and one that turns out too large is
 // not read past the limit. The review's apiVersion and kind go into the context for the
 // handlers: controller-runtime decodes any version but does not say which it got.
-func reviewBody(wh *admission.Webhook) http.Handler {
+// The decoding and judging happen inside the gate.
+func reviewBody(wh *admission.Webhook, gate *Gate) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// controller-runtime writes its answers without a Content-Type.
 		w.Header().Set("Content-Type", "application/json")
@@ -288,7 +291,15 @@ func reviewBody(wh *admission.Webhook) http.Handler {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("the body is a %s %s, not an AdmissionReview", t.apiVersion, t.kind))
 			return
 		}
-		wh.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reviewTypeKey{}, t)))
+		ctx := context.WithValue(r.Context(), reviewTypeKey{}, t)
+		// The gate is entered once the body is in: a client trickling its body in must
+		// not hold a slot.
+		if err := gate.enter(ctx); err != nil {
+			ctx = context.WithValue(ctx, overloadedKey{}, err)
+		} else {
+			defer gate.leave()
+		}
+		wh.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
