@@ -49,8 +49,12 @@ func FuzzRead(f *testing.F) {
 		if fuzzEngineErr != nil {
 			t.Fatal(fuzzEngineErr)
 		}
-		// Lines as the YAML parser counts them: a lone \r breaks a line too.
+		// Lines as the YAML parser counts them: a lone \r breaks a line too, and so do
+		// NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR (YAML 1.1 line breaks).
 		lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n")) + 1
+		for _, brk := range []string{"\u0085", "\u2028", "\u2029"} {
+			lines += bytes.Count(data, []byte(brk))
+		}
 		ms, err := offline.Read("in.yaml", bytes.NewReader(data))
 		if err != nil {
 			var ie *offline.InputError
