@@ -27,9 +27,12 @@ func (g *Gate) enter(ctx context.Context) error {
 	}
 	select {
 	case g.slots <- struct{}{}:
+		slotWait.Observe(0)
 		return nil
 	default:
 	}
+	start := time.Now()
+	defer func() { slotWait.Observe(time.Since(start).Seconds()) }()
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
 	select {

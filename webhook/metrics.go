@@ -19,12 +19,17 @@ var (
 		Help:    "Time to decode and evaluate one admission request, by webhook.",
 		Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2},
 	}, []string{"webhook"})
+	slotWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "podguard_evaluation_slot_wait_seconds",
+		Help:    "Time a review waited for one of the --max-evaluations slots (0 when one was free).",
+		Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2},
+	})
 )
 
 func init() {
 	// controller-runtime's registry also carries its own webhook latency and in-flight
 	// metrics, so one /metrics shows both.
-	registry.MustRegister(decisions, violations, evalDuration)
+	registry.MustRegister(decisions, violations, evalDuration, slotWait)
 }
 
 // registry is controller-runtime's, which /metrics serves.

@@ -490,6 +490,9 @@ func TestHealthAndMetrics(t *testing.T) {
 	imageBefore := metricValue(t, s, imageSeries)
 	skipBefore := metricValue(t, s, skipSeries)
 	patchedBefore := metricValue(t, s, patchedSeries)
+	// Every review passes the evaluation gate, skipped ones included.
+	slotSeries := "podguard_evaluation_slot_wait_seconds_count"
+	slotBefore := metricValue(t, s, slotSeries)
 
 	s.post(t, "/validate", readRequest(t, "pod-create-violating"))
 	s.post(t, "/validate", readRequest(t, "pod-delete"))
@@ -500,6 +503,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		imageSeries:   imageBefore + 1,
 		skipSeries:    skipBefore + 1,
 		patchedSeries: patchedBefore + 1,
+		slotSeries:    slotBefore + 3,
 	} {
 		if got := metricValue(t, s, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
