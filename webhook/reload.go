@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -44,9 +43,6 @@ func (r *reloader) load(ctx context.Context) {
 		return
 	}
 	r.tried = fp
-	// Compiling a policy set and running its tests takes several times the memory that
-	// serving it does. Hand that back now rather than let the process keep it.
-	defer debug.FreeOSMemory()
 	e, err := engine.Load(ctx, r.opts)
 	if err != nil {
 		r.log.Error(err, "policy set refused; keeping the one being served", "refused", fp, "revision", r.revision())
