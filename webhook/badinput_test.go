@@ -429,8 +429,9 @@ violation contains {"msg": "never", "field": "spec", "container": "", "fix": "no
 `
 
 // TestExpensiveEvaluationIsCancelled: an evaluation past --eval-timeout is stopped and
-// answered with an error, which the webhook's failurePolicy then decides on, long before
-// the API server's own timeout.
+// answered with an error, long before the API server's own timeout. The API server
+// refuses the request with that message whatever the failurePolicy (test/e2e
+// TestPodguardErrorRefuses).
 func TestExpensiveEvaluationIsCancelled(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "slow"), 0o755); err != nil {

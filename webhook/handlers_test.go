@@ -47,7 +47,7 @@ func TestNoPolicySet(t *testing.T) {
 // TestAcceptedConfigNeverBreaksEvaluation: a configuration is either refused when the
 // policy set loads (start-up fails with the key and the reason), or every admission
 // request evaluates with it. A configuration that loads and then makes each evaluation
-// fail turns every Pod CREATE into a 500, i.e. an outage with failurePolicy Fail.
+// fail turns every Pod CREATE into a 500, i.e. an outage whatever the failurePolicy.
 func TestAcceptedConfigNeverBreaksEvaluation(t *testing.T) {
 	cases := map[string]struct {
 		yaml string

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -241,6 +243,52 @@ func TestPodguardDown(t *testing.T) {
 			pod.GenerateName, pod.Name = "down-", ""
 			if _, err := env.cs.CoreV1().Pods("kube-system").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 				t.Errorf("kube-system Pod refused while podguard is down: %v", err)
+			}
+		})
+	}
+}
+
+// slowRule outlasts any evaluation deadline for Pods labelled podguard.test/slow (the
+// built-in policy tests run at start-up, whose Pods lack the label, stay fast).
+const slowRule = `package pod.rules.slow
+
+violation contains {"msg": "never", "field": "spec", "container": "", "fix": "none"} if {
+	input.labels["podguard.test/slow"]
+	count([x | some x in numbers.range(1, 100000000)]) == 0
+}
+`
+
+// TestPodguardErrorRefuses: failurePolicy covers only a call that fails (podguard down,
+// too slow, a malformed answer). When podguard answers with an error of its own, here an
+// evaluation past --eval-timeout, the answer says allowed: false, and the API server
+// refuses the Pod whatever the failurePolicy: podguard never lets a Pod through because
+// it could not judge it.
+func TestPodguardErrorRefuses(t *testing.T) {
+	for name, policy := range map[string]admissionregistrationv1.FailurePolicyType{
+		"failurePolicy Fail":   admissionregistrationv1.Fail,
+		"failurePolicy Ignore": admissionregistrationv1.Ignore,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "slow.rego"), []byte(slowRule), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			pg := withPodguard(t, "", "--policy-dir="+dir, "--eval-timeout=300ms")
+			if err := register(ctx, pg, policy); err != nil {
+				t.Fatal(err)
+			}
+			ns := namespace(t)
+			if _, err := env.cs.CoreV1().Pods(ns).Create(ctx, sample(t, "pod-compliant.yaml"), metav1.CreateOptions{}); err != nil {
+				t.Fatalf("compliant Pod refused: %v", err)
+			}
+			pod := sample(t, "pod-compliant.yaml")
+			pod.Name = "slow"
+			pod.Labels["podguard.test/slow"] = "yes"
+			_, err := env.cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+			want := `admission webhook "validate.podguard.io" denied the request: policy evaluation did not finish within --eval-timeout 300ms`
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Pod whose evaluation timed out: error %v, want it refused with %q", err, want)
 			}
 		})
 	}

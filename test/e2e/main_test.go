@@ -187,10 +187,10 @@ func status(err error) (int32, string) {
 
 // withPodguard runs a podguard with the given configuration, registered in place of the
 // shared one for the rest of the test; the shared one is registered again at cleanup.
-func withPodguard(t *testing.T, config string) *harness.Podguard {
+func withPodguard(t *testing.T, config string, args ...string) *harness.Podguard {
 	t.Helper()
 	dir := t.TempDir()
-	opts := harness.Options{Dir: dir, Kubeconfig: env.kubeconfig}
+	opts := harness.Options{Dir: dir, Kubeconfig: env.kubeconfig, Args: args}
 	if config != "" {
 		opts.ConfigFile = dir + "/config.yaml"
 		if err := os.WriteFile(opts.ConfigFile, []byte(config), 0o644); err != nil {
