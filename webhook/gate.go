@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -10,21 +11,20 @@ import (
 // CPU bound, so running more of them than there are cores finishes none sooner; it only
 // multiplies the memory in use (a 100 KB Pod takes about 3 MB while it is judged) and
 // with it the work of the garbage collector. A review beyond the bound waits, holding
-// only its body, until a slot frees; one that waits longer than wait is answered with an
-// error (code 503) instead. A nil Gate is unbounded.
+// only its body, until a slot frees. The wait counts into the review's budget
+// (--eval-timeout, from the moment its body is in), so a busy podguard still answers
+// within it: with an error (code 503) when no slot freed in time.
 type Gate struct {
-	slots chan struct{}
-	wait  time.Duration
+	slots  chan struct{}
+	budget time.Duration
 }
 
 // overloadedKey carries the reason a review got no slot to its handler, which answers
 // with it (the handler knows the request's uid).
 type overloadedKey struct{}
 
+// enter takes a slot, waiting while ctx, which carries the review's deadline, allows.
 func (g *Gate) enter(ctx context.Context) error {
-	if g == nil {
-		return nil
-	}
 	select {
 	case g.slots <- struct{}{}:
 		slotWait.Observe(0)
@@ -33,23 +33,18 @@ func (g *Gate) enter(ctx context.Context) error {
 	}
 	start := time.Now()
 	defer func() { slotWait.Observe(time.Since(start).Seconds()) }()
-	t := time.NewTimer(g.wait)
-	defer t.Stop()
 	select {
 	case g.slots <- struct{}{}:
 		return nil
-	case <-t.C:
-		return fmt.Errorf("podguard is overloaded: no evaluation slot freed within %s (--max-evaluations %d)", g.wait, cap(g.slots))
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("podguard is overloaded: no evaluation slot freed within --eval-timeout %s (--max-evaluations %d)", g.budget, cap(g.slots))
+		}
 		return fmt.Errorf("waiting for an evaluation slot: %w", ctx.Err())
 	}
 }
 
-func (g *Gate) leave() {
-	if g != nil {
-		<-g.slots
-	}
-}
+func (g *Gate) leave() { <-g.slots }
 
 // overloaded is the reason the review got no slot, or nil.
 func overloaded(ctx context.Context) error {

@@ -13,7 +13,7 @@ import (
 // that gets a slot is judged as usual. The slot is free again after each review.
 func TestGate(t *testing.T) {
 	validate, _ := fuzzHooks(t)
-	gate := &Gate{slots: make(chan struct{}, 1), wait: 50 * time.Millisecond}
+	gate := &Gate{slots: make(chan struct{}, 1), budget: 50 * time.Millisecond}
 	h := reviewBody(validate, gate)
 	serve := func() []byte {
 		req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(readRequest(t, "pod-create-compliant")))
@@ -33,7 +33,7 @@ func TestGate(t *testing.T) {
 		want string
 	}{
 		{"every slot taken: refused after the wait", true, reviewError("admission.k8s.io/v1", uid, 503,
-			"podguard is overloaded: no evaluation slot freed within 50ms (--max-evaluations 1)")},
+			"podguard is overloaded: no evaluation slot freed within --eval-timeout 50ms (--max-evaluations 1)")},
 		{"a slot free: judged", false, `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"` + uid + `","allowed":true,"status":{"metadata":{},"code":200}}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

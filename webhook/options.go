@@ -27,11 +27,12 @@ type Options struct {
 	HealthAddr string
 	// TLSMinVersion is 1.2 or 1.3. Defaults to 1.2.
 	TLSMinVersion string
-	// EvalTimeout bounds one policy evaluation; it must stay below the webhook's
+	// EvalTimeout bounds a review from the moment its body is in: the wait for an
+	// evaluation slot, decoding and evaluation. It must stay below the webhook's
 	// timeoutSeconds so that podguard answers with an error before the API server gives up.
 	EvalTimeout time.Duration
-	// MaxEvaluations bounds the reviews decoded and evaluated at once (see Gate); a
-	// review waits at most EvalTimeout for a slot.
+	// MaxEvaluations bounds the reviews decoded and evaluated at once (see Gate); the
+	// wait for a slot counts into EvalTimeout.
 	// Zero means twice the cores the process may use.
 	MaxEvaluations int
 	// ReloadInterval is how often --config and --policy-dir are checked for changes.
@@ -73,7 +74,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of /metrics")
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
-	fs.DurationVar(&o.EvalTimeout, "eval-timeout", 2*time.Second, "deadline of one policy evaluation")
+	fs.DurationVar(&o.EvalTimeout, "eval-timeout", 2*time.Second, "deadline of one review once its body is read: the wait for an evaluation slot, decoding and policy evaluation")
 	fs.IntVar(&o.MaxEvaluations, "max-evaluations", 0, "reviews decoded and evaluated at once, more wait for a slot within --eval-timeout (default: twice the usable cores)")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "how often to check --config and --policy-dir for changes")
 	fs.BoolVar(&o.WatchCluster, "watch-cluster", true, "watch LimitRanges (their defaults apply to workload templates) and Namespaces (their labels select overrides); needs a cluster")
@@ -129,10 +130,10 @@ func (o *Options) withDefaults() Options {
 }
 
 // writeTimeout bounds one request from its headers to the end of its answer: the body,
-// the wait for an evaluation slot and the evaluation (each at most EvalTimeout), and a
-// margin for decoding and writing. A client that does not read its answer is cut off then.
+// the wait for an evaluation slot and the evaluation (together at most EvalTimeout), and
+// a margin for writing. A client that does not read its answer is cut off then.
 func (o *Options) writeTimeout() time.Duration {
-	return o.ReadTimeout + 2*o.EvalTimeout + 5*time.Second
+	return o.ReadTimeout + o.EvalTimeout + 5*time.Second
 }
 
 // tls12Suites are the TLS 1.2 cipher suites served: ephemeral key exchange (forward

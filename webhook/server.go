@@ -116,7 +116,7 @@ func Run(ctx context.Context, o Options) error {
 	// controller-runtime server does not set.
 	registrar := ctrlwebhook.NewServer(ctrlwebhook.Options{WebhookMux: webhooks})
 	// One gate for both hooks: they share the cores.
-	gate := &Gate{slots: make(chan struct{}, o.MaxEvaluations), wait: o.EvalTimeout}
+	gate := &Gate{slots: make(chan struct{}, o.MaxEvaluations), budget: o.EvalTimeout}
 	registrar.Register("/validate", reviewBody(&admission.Webhook{Handler: validator}, gate))
 	registrar.Register("/mutate", reviewBody(&admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}}, gate))
 	ws, err := listenWebhook(serveCtx, o, tlsConfig, closeWhileStopping(&stopping, webhooks))
@@ -291,9 +291,11 @@ func reviewBody(wh *admission.Webhook, gate *Gate) http.Handler {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("the body is a %s %s, not an AdmissionReview", t.apiVersion, t.kind))
 			return
 		}
-		ctx := context.WithValue(r.Context(), reviewTypeKey{}, t)
-		// The gate is entered once the body is in: a client trickling its body in must
-		// not hold a slot.
+		// The review's budget starts once its body is in, and the gate is entered only
+		// then: a client trickling its body in must not hold a slot. The handlers'
+		// evaluation deadline falls within this one.
+		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), reviewTypeKey{}, t), gate.budget)
+		defer cancel()
 		if err := gate.enter(ctx); err != nil {
 			ctx = context.WithValue(ctx, overloadedKey{}, err)
 		} else {
