@@ -286,22 +286,7 @@ func toInt(v ast.Value) (int, error) {
 // default, cost a fifth of the evaluation of a compliant Pod); without the list it
 // finds the packages by evaluating them all, which is what opa test does.
 func storeData(cfgData map[string]any, modules map[string]*ast.Module) map[string]any {
-	prefix := ast.MustParseRef("data.pod.rules")
-	seen := map[string]bool{}
-	for _, m := range modules {
-		p := m.Package.Path
-		if len(p) != len(prefix)+1 || !p.HasPrefix(prefix) {
-			continue
-		}
-		if s, ok := p[len(prefix)].Value.(ast.String); ok {
-			seen[string(s)] = true
-		}
-	}
-	names := make([]string, 0, len(seen))
-	for name := range seen {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := rulePackages(modules)
 	packages := make([]any, len(names))
 	for i, name := range names {
 		packages[i] = name

@@ -244,33 +244,49 @@ func readSources(dir string) ([]source, error) {
 
 // ruleIDs lists the rule ids of a module set.
 func ruleIDs(modules map[string]*ast.Module) []string {
-	seen := map[string]bool{}
-	for _, m := range modules {
-		if id, ok := ruleID(m.Package.Path); ok {
-			seen[id] = true
-		}
-	}
-	ids := make([]string, 0, len(seen))
-	for id := range seen {
-		ids = append(ids, id)
+	pkgs := rulePackages(modules)
+	ids := make([]string, len(pkgs))
+	for i, pkg := range pkgs {
+		ids[i] = idOf(pkg)
 	}
 	sort.Strings(ids)
 	return ids
 }
 
+// rulePackages lists, sorted, the names of the packages pod.rules.<name> of a module set.
+func rulePackages(modules map[string]*ast.Module) []string {
+	seen := map[string]bool{}
+	for _, m := range modules {
+		if pkg, ok := rulePackage(m.Package.Path); ok {
+			seen[pkg] = true
+		}
+	}
+	pkgs := make([]string, 0, len(seen))
+	for pkg := range seen {
+		pkgs = append(pkgs, pkg)
+	}
+	sort.Strings(pkgs)
+	return pkgs
+}
+
 var rulesPrefix = ast.MustParseRef("data.pod.rules")
 
-// ruleID maps package pod.rules.<pkg> to rule <pkg> with '_' spelled '-'.
-func ruleID(p ast.Ref) (string, bool) {
+// rulePackage is <pkg> of package pod.rules.<pkg>.
+func rulePackage(p ast.Ref) (string, bool) {
 	if len(p) != len(rulesPrefix)+1 || !p.HasPrefix(rulesPrefix) {
 		return "", false
 	}
 	s, ok := p[len(rulesPrefix)].Value.(ast.String)
-	if !ok {
-		return "", false
-	}
-	return strings.ReplaceAll(string(s), "_", "-"), true
+	return string(s), ok
 }
+
+// ruleID maps package pod.rules.<pkg> to rule <pkg> with '_' spelled '-'.
+func ruleID(p ast.Ref) (string, bool) {
+	pkg, ok := rulePackage(p)
+	return idOf(pkg), ok
+}
+
+func idOf(pkg string) string { return strings.ReplaceAll(pkg, "_", "-") }
 
 func isBuiltin(id string) bool {
 	for _, b := range config.BuiltinRules {

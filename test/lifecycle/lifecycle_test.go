@@ -21,10 +21,10 @@ const workers = 4
 // reviews flow, and none fails.
 func TestCertificateRotationUnderLoad(t *testing.T) {
 	ca := newCA(t)
-	certs := newVolume(t, ca.serving(t, 100))
+	certs := newVolume(t, serving(t, ca, 100))
 	p := startPodguard(t, certs.dir, "--shutdown-delay", "0s")
 	l := startLoad(t, loadSpec{
-		url: p.url, pool: ca.pool, workers: workers,
+		url: p.url, pool: ca.Pool, workers: workers,
 		body:    func(uid string) []byte { return podReview(uid, "") },
 		verdict: allowed,
 	})
@@ -33,9 +33,9 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	for i := int64(1); i <= 3; i++ {
 		serial := 100 + i
 		before := l.sent.Load()
-		certs.update(t, ca.serving(t, serial))
+		certs.update(t, serving(t, ca, serial))
 		took := waitUntil(t, 15*time.Second, fmt.Sprintf("serial %d served", serial), func() bool {
-			n, err := servedSerial(p.url, ca.pool)
+			n, err := servedSerial(p.url, ca.Pool)
 			return err == nil && n == serial
 		})
 		// Reviews on connections opened with the new certificate.
@@ -92,10 +92,10 @@ func slowReview(url string, pool *x509.CertPool, pause time.Duration) slowResult
 func TestSIGTERMUnderLoad(t *testing.T) {
 	const delay = 3 * time.Second
 	ca := newCA(t)
-	certs := newVolume(t, ca.serving(t, 2))
+	certs := newVolume(t, serving(t, ca, 2))
 	p := startPodguard(t, certs.dir, "--shutdown-delay", delay.String())
 	l := startLoad(t, loadSpec{
-		url: p.url, pool: ca.pool, workers: workers,
+		url: p.url, pool: ca.Pool, workers: workers,
 		body:    func(uid string) []byte { return podReview(uid, "") },
 		verdict: allowed,
 	})
@@ -112,7 +112,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	// Its headers arrive during the delay, the rest of its body after the drain began.
 	slow := make(chan slowResult, 1)
 	time.Sleep(time.Until(term.Add(delay - 500*time.Millisecond)))
-	go func() { slow <- slowReview(p.url, ca.pool, time.Second) }()
+	go func() { slow <- slowReview(p.url, ca.Pool, time.Second) }()
 
 	// Calls keep arriving until the endpoints controller has taken this replica out
 	// everywhere, which the delay is meant to cover.
@@ -126,7 +126,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 
 	time.Sleep(time.Until(term.Add(delay + 200*time.Millisecond)))
-	if c, err := tls.Dial("tcp", strings.TrimPrefix(p.url, "https://"), &tls.Config{RootCAs: ca.pool}); err == nil {
+	if c, err := tls.Dial("tcp", strings.TrimPrefix(p.url, "https://"), &tls.Config{RootCAs: ca.Pool}); err == nil {
 		c.Close()
 		t.Error("a new connection was accepted after the shutdown delay")
 	} else if !errors.Is(err, syscall.ECONNREFUSED) {
@@ -206,14 +206,14 @@ func reloadVerdict(a answer) (string, error) {
 // caller never sees an older set again, and none fails.
 func TestPolicyReloadUnderLoad(t *testing.T) {
 	ca := newCA(t)
-	certs := newVolume(t, ca.serving(t, 2))
+	certs := newVolume(t, serving(t, ca, 2))
 	warn := []byte("rules:\n  liveness-probe: {enforcement: warn}\n")
 	config := newVolume(t, map[string][]byte{"config.yaml": warn})
 	policies := newVolume(t, map[string][]byte{})
 	p := startPodguard(t, certs.dir, "--shutdown-delay", "0s", "--reload-interval", "200ms",
 		"--config", config.path("config.yaml"), "--policy-dir", policies.dir)
 	l := startLoad(t, loadSpec{
-		url: p.url, pool: ca.pool, workers: workers,
+		url: p.url, pool: ca.Pool, workers: workers,
 		body:    func(uid string) []byte { return podReview(uid, "livenessProbe") },
 		verdict: reloadVerdict,
 		phases:  []string{"liveness warns", "liveness denies", "custom rule and liveness deny"},
