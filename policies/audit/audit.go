@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,23 +50,45 @@ type Finding struct {
 	engine.Violation
 }
 
+const synopsis = "usage: podguard audit [--kubeconfig FILE] [--context NAME] [--namespace NS] [--config FILE] [--policy-dir DIR] [-o table|json]"
+
+const help = `Lists the Pods and workloads already in a cluster that violate the policies, grouped by
+namespace and rule, with each violation's enforcement. Objects made by a controller that
+podguard checks are reported through that controller.
+
+Exit code: 0 nothing violates the policies; 1 at least one object does; 2 bad flags, an
+unreachable cluster or policies that do not load.
+`
+
 // Main runs `podguard audit` and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("podguard audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var kubeconfig, namespace, output string
+	fs.SetOutput(io.Discard) // errors are printed below, once
+	var kubeconfig, kubecontext, namespace, output string
 	var opts engine.Options
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
+	fs.StringVar(&kubecontext, "context", "", "kubeconfig context to use (default: its current context)")
 	fs.StringVar(&namespace, "namespace", "", "audit one namespace (default: all)")
 	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
 	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules")
 	fs.StringVar(&output, "o", "table", "output format: table or json")
-	if err := fs.Parse(args); err != nil {
+	usageError := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "podguard audit: "+format+"\n%s\n", append(a, synopsis)...)
 		return ExitError
 	}
-	if fs.NArg() > 0 || (output != "table" && output != "json") {
-		fmt.Fprintln(stderr, "usage: podguard audit [--kubeconfig FILE] [--namespace NS] [--config FILE] [--policy-dir DIR] [-o table|json]")
-		return ExitError
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintf(stdout, "%s\n\n%s\nflags:\n", synopsis, help)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return ExitClean
+	case err != nil:
+		return usageError("%v", err)
+	case fs.NArg() > 0:
+		return usageError("unexpected argument %q", fs.Arg(0))
+	case output != "table" && output != "json":
+		return usageError("-o %q: use table or json", output)
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "podguard audit: %v\n", err)
@@ -75,7 +98,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	cfg, err := restConfig(kubeconfig)
+	cfg, err := restConfig(kubeconfig, kubecontext)
 	if err != nil {
 		return fail(err)
 	}
@@ -101,11 +124,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return ExitClean
 }
 
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+// restConfig finds the cluster: in the kubeconfig named, or where kubectl looks
+// ($KUBECONFIG, ~/.kube/config) and in-cluster, using the context named or the current one.
+func restConfig(kubeconfig, kubecontext string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		return config.GetConfigWithContext(kubecontext)
 	}
-	return config.GetConfig()
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubecontext}).ClientConfig()
 }
 
 // Run judges every stored Pod and workload the way admission would today: a Pod as

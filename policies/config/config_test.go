@@ -289,15 +289,15 @@ func TestErrors(t *testing.T) {
 		},
 		"unknown parameter of a built-in rule": {
 			yaml: "rules:\n  image-tag: {disallowedTag: [dev]}\n",
-			want: "rules.image-tag.disallowedTag: unknown parameter",
+			want: "rules.image-tag.disallowedTag: unknown parameter (image-tag takes containerTypes, disallowedTags, enforceAfter, enforcement, exemptImages)",
 		},
 		"unknown parameter of a probe rule": {
 			yaml: "rules:\n  liveness-probe: {handler: [exec]}\n",
-			want: "rules.liveness-probe.handler: unknown parameter",
+			want: "rules.liveness-probe.handler: unknown parameter (liveness-probe takes containerTypes, enforceAfter, enforcement, handlers)",
 		},
 		"maxLimitRequestRatio is not a parameter of resources-requests": {
 			yaml: "rules:\n  resources-requests: {maxLimitRequestRatio: {cpu: 2}}\n",
-			want: "rules.resources-requests.maxLimitRequestRatio: unknown parameter",
+			want: "rules.resources-requests.maxLimitRequestRatio: unknown parameter (resources-requests takes containerTypes, enforceAfter, enforcement, max, min, resources)",
 		},
 		"bad enforcement": {
 			yaml: "rules:\n  liveness-probe: {enforcement: block}\n",

@@ -21,35 +21,58 @@ import (
 // rules.resources-limits.max.memory); errors start with that path.
 type check func(path string, v any) error
 
+// param is one parameter of a built-in rule: how its value is checked, and what the
+// parameter reference in policies/README.md says about it (generated from here, so the
+// reference and the validation cannot drift apart).
+type param struct {
+	check check
+	value string // how the value is written
+	doc   string // what it does
+}
+
 var (
 	enforcementCheck = func(p string, v any) error { _, err := enforcement(p, v); return err }
 
-	common = map[string]check{
-		"enforcement":  enforcementCheck,
-		"enforceAfter": rfc3339,
+	// common are the parameters every rule has, custom ones too.
+	common = map[string]param{
+		"enforcement": {enforcementCheck, "`deny`, `warn`, `audit` or `off`",
+			"what happens to the rule's violations: `deny` refuses the request, `warn` admits it with a warning, `audit` admits it and only logs and counts, `off` does not run the rule. A custom rule the configuration does not name denies."},
+		"enforceAfter": {rfc3339, "RFC 3339 time, e.g. `\"2027-03-01T00:00:00Z\"`",
+			"a `deny` rule only warns until this time, and denies from then on."},
 	}
-	resourceParams = map[string]check{
-		"resources":      listOf(nonEmptyString),
-		"containerTypes": listOf(oneOf("containers", "initContainers", "ephemeralContainers")),
-		"min":            mapOf(quantity),
-		"max":            mapOf(quantity),
+	containerTypesParam = param{listOf(oneOf("containers", "initContainers", "ephemeralContainers")),
+		"list of `containers`, `initContainers`, `ephemeralContainers`", "the container lists that are checked."}
+	resourceParams = map[string]param{
+		"resources": {listOf(nonEmptyString), "list of resource names",
+			"the resources every checked container must set (`cpu`, `memory`, `ephemeral-storage`, extended resources such as `nvidia.com/gpu`). Ephemeral containers cannot have resources and are never checked."},
+		"containerTypes": containerTypesParam,
+		"min": {mapOf(quantity), "map of resource name to quantity",
+			"the smallest value allowed, per resource; a value equal to the minimum passes. Checked only where the value is set."},
+		"max": {mapOf(quantity), "map of resource name to quantity",
+			"the largest value allowed, per resource; a value equal to the maximum passes. Checked only where the value is set."},
 	}
-	probeParams = map[string]check{
-		"containerTypes": listOf(oneOf("containers", "initContainers", "ephemeralContainers")),
-		"handlers":       listOf(handler),
+	probeParams = map[string]param{
+		"containerTypes": {containerTypesParam.check, containerTypesParam.value,
+			"the container lists that are checked; only long-running containers can have probes (containers, and init containers with `restartPolicy: Always`), so the others are never checked."},
+		"handlers": {listOf(handler), "list of `exec`, `httpGet`, `tcpSocket`, `grpc`",
+			"the probe handlers that count; a probe using another one counts as missing."},
 	}
 	// ruleParams are the parameters each built-in rule accepts besides the common ones.
-	ruleParams = map[string]map[string]check{
+	ruleParams = map[string]map[string]param{
 		"resources-requests": resourceParams,
-		"resources-limits":   with(resourceParams, "maxLimitRequestRatio", mapOf(ratio)),
-		"liveness-probe":     probeParams,
-		"readiness-probe":    probeParams,
-		"startup-probe":      probeParams,
-		"required-labels":    {"labels": listOf(label)},
+		"resources-limits": with(resourceParams, "maxLimitRequestRatio", param{mapOf(ratio), "map of resource name to a number of at least 1",
+			"how many times its request a limit may be at most, per resource (as a LimitRange's `maxLimitRequestRatio`); checked where both are set."}),
+		"liveness-probe":  probeParams,
+		"readiness-probe": probeParams,
+		"startup-probe":   probeParams,
+		"required-labels": {"labels": {listOf(label), "list of `{key, allowedRegex}`",
+			"the label keys the Pod (or the workload's pod template) must carry; with `allowedRegex` (RE2, unanchored unless you anchor it), the value must match it."}},
 		"image-tag": {
-			"disallowedTags": listOf(nonEmptyString),
-			"exemptImages":   listOf(globPattern),
-			"containerTypes": listOf(oneOf("containers", "initContainers", "ephemeralContainers")),
+			"disallowedTags": {listOf(nonEmptyString), "list of tags",
+				"tags an image must not use. An image without tag or digest is always refused (the runtime pulls `latest`); an image pinned by digest always passes."},
+			"exemptImages": {listOf(globPattern), "list of globs",
+				"images that pass whatever their tag; `*` matches any characters, `/` `:` and `.` included (`registry.k8s.io/pause:*`, `busybox:*`)."},
+			"containerTypes": containerTypesParam,
 		},
 	}
 	defaultsParams = map[string]check{
@@ -86,11 +109,11 @@ func validate(m map[string]any, customRules []string) (*Config, error) {
 			}
 			switch {
 			case ok:
-				if err := c(p+"."+k, params[k]); err != nil {
+				if err := c.check(p+"."+k, params[k]); err != nil {
 					return nil, err
 				}
 			case builtin:
-				return nil, fmt.Errorf("%s.%s: unknown parameter", p, k)
+				return nil, fmt.Errorf("%s.%s: unknown parameter (%s takes %s)", p, k, id, strings.Join(paramNames(id), ", "))
 			}
 			// A custom rule's own parameters are its business; they reach its Rego as is.
 		}
@@ -200,12 +223,19 @@ func fields(checks map[string]check) check {
 	}
 }
 
-func with(base map[string]check, key string, c check) map[string]check {
-	out := map[string]check{key: c}
+func with(base map[string]param, key string, p param) map[string]param {
+	out := map[string]param{key: p}
 	for k, v := range base {
 		out[k] = v
 	}
 	return out
+}
+
+// paramNames lists, sorted, the parameters a built-in rule accepts.
+func paramNames(id string) []string {
+	names := append(sortedKeys(common), sortedKeys(ruleParams[id])...)
+	sort.Strings(names)
+	return names
 }
 
 // mapping accepts a mapping or nothing (an absent section).

@@ -75,19 +75,9 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	modules := map[string]*ast.Module{}
-	tests := map[string]*ast.Module{}
-	popts := ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
-	for _, s := range srcs {
-		m, err := ast.ParseModuleWithOpts(s.name, string(s.text), popts)
-		if err != nil {
-			return nil, err
-		}
-		if strings.HasSuffix(s.name, "_test.rego") {
-			tests[s.name] = m
-			continue
-		}
-		modules[s.name] = m
+	modules, tests, err := parseSources(srcs)
+	if err != nil {
+		return nil, err
 	}
 	ids := ruleIDs(modules)
 	if len(ids) == 0 {
@@ -145,6 +135,24 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// parseSources parses every source, and sorts the tests (*_test.rego) from the rest.
+func parseSources(srcs []source) (modules, tests map[string]*ast.Module, err error) {
+	modules, tests = map[string]*ast.Module{}, map[string]*ast.Module{}
+	popts := ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
+	for _, s := range srcs {
+		m, err := ast.ParseModuleWithOpts(s.name, string(s.text), popts)
+		if err != nil {
+			return nil, nil, err
+		}
+		if strings.HasSuffix(s.name, "_test.rego") {
+			tests[s.name] = m
+			continue
+		}
+		modules[s.name] = m
+	}
+	return modules, tests, nil
 }
 
 // Fingerprint is the revision the policy files and configuration would have if loaded

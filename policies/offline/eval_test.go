@@ -3,6 +3,7 @@ package offline_test
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -13,8 +14,12 @@ import (
 // The fixtures live outside policies/ so that `opa test policies` does not read them as data.
 const fixtures = "../../test/fixtures/eval/"
 
+const synopsis = "usage: podguard eval [-f] FILE|DIR|- ... [--config FILE] [--policy-dir DIR] [-o text|json|junit|sarif] [--explain] [--mutate] [--quiet]\n"
+
+var update = flag.Bool("update", false, "rewrite the golden files with what eval prints now")
+
 func TestEvalCommand(t *testing.T) {
-	golden := func(name string) string {
+	read := func(name string) string {
 		b, err := os.ReadFile(fixtures + name)
 		if err != nil {
 			t.Fatal(err)
@@ -25,19 +30,55 @@ func TestEvalCommand(t *testing.T) {
 		args       []string
 		stdin      string
 		wantCode   int
+		golden     string // file holding the exact stdout
 		wantOut    string // exact stdout, when set
 		wantInOut  []string
 		wantStderr string
 	}{
 		"multi-document file with a List: exits 1 for the refused Pod": {
-			args: []string{"-f", fixtures + "multi.yaml"}, wantCode: 1, wantOut: golden("multi.golden.txt"),
+			args: []string{"-f", fixtures + "multi.yaml"}, wantCode: 1, golden: "multi.golden.txt",
 		},
 		"LimitRanges in the input fill the gaps of workloads in their namespace only": {
 			args:     []string{"-f", fixtures + "limitrange.yaml", "--config", fixtures + "no-cpu-limit-default.config.yaml"},
-			wantCode: 1, wantOut: golden("limitrange.golden.txt"),
+			wantCode: 1, golden: "limitrange.golden.txt",
 		},
 		"JUnit: one case per manifest, refused ones fail, lines point at the fields": {
-			args: []string{"-f", fixtures + "multi.yaml", "-o", "junit"}, wantCode: 1, wantOut: golden("multi.golden.junit.xml"),
+			args: []string{"-f", fixtures + "multi.yaml", "-o", "junit"}, wantCode: 1, golden: "multi.golden.junit.xml",
+		},
+		"a repository tree: the Pod and the Deployment judged, kustomize files and chart metadata skipped, Helm templates unreadable (exit 2)": {
+			args: []string{"-f", fixtures + "tree"}, wantCode: 2, golden: "tree.golden.txt",
+		},
+		"a repository tree in JUnit: unreadable documents are errors, skipped ones skipped": {
+			args: []string{"-f", fixtures + "tree", "-o", "junit"}, wantCode: 2, golden: "tree.golden.junit.xml",
+			wantStderr: "podguard eval: ../../test/fixtures/eval/tree/chart/templates/deployment.yaml:5: a Helm template: render it first with helm template ../../test/fixtures/eval/tree/chart\n" +
+				"podguard eval: ../../test/fixtures/eval/tree/chart/templates/service.yaml:1: a Helm template: render it first with helm template ../../test/fixtures/eval/tree/chart\n",
+		},
+		"--quiet leaves out what is not judged": {
+			args: []string{"--quiet", "-f", fixtures + "tree"}, wantCode: 2, golden: "tree.quiet.golden.txt",
+		},
+		"documents as kubectl reads them: inline separator refused, IPAllowList an object, PodList items are Pods, cluster-scoped kinds without namespace": {
+			args: []string{"-f", fixtures + "kubectl-reading.yaml"}, wantCode: 2, golden: "kubectl-reading.golden.txt",
+		},
+		"files as plain arguments, flags after them": {
+			args: []string{fixtures + "compliant.yaml", "-o", "text"}, wantCode: 0,
+			wantOut: "../../test/fixtures/eval/compliant.yaml:1 Deployment shop/web: admitted\n1 manifest: 0 refused, 1 admitted\n",
+		},
+		"--help prints the usage on stdout and exits 0": {
+			args: []string{"--help"}, wantCode: 0,
+			wantInOut: []string{"usage: podguard eval [-f] FILE|DIR|- ...", "Exit code: 0", "  -quiet\n"},
+		},
+		"-h too": {args: []string{"-f", "x.yaml", "-h"}, wantCode: 0, wantInOut: []string{"usage: podguard eval"}},
+		"an unknown flag is named": {
+			args: []string{"-f", fixtures + "compliant.yaml", "--bogus"}, wantCode: 2,
+			wantStderr: "podguard eval: flag provided but not defined: -bogus\n" + synopsis,
+		},
+		"a bad flag value is named": {
+			args: []string{"-f", fixtures + "compliant.yaml", "--mutate=maybe"}, wantCode: 2,
+			wantStderr: "podguard eval: invalid boolean value \"maybe\" for -mutate: parse error\n" + synopsis,
+		},
+		"--mutate with a report format is a usage error": {
+			args: []string{"-f", fixtures + "compliant.yaml", "--mutate", "-o", "sarif"}, wantCode: 2,
+			wantStderr: "podguard eval: --mutate prints manifests: use -o text (YAML) or -o json, not -o sarif\n" + synopsis,
 		},
 		"--explain describes the rules that fired": {
 			args: []string{"-f", fixtures + "multi.yaml", "--explain"}, wantCode: 1,
@@ -52,34 +93,50 @@ func TestEvalCommand(t *testing.T) {
 			wantCode: 0,
 			wantInOut: []string{
 				"Pod billing/old: admitted\n",
-				`  warn  [image-tag] container "app": image "registry.example.com/old:latest" uses the disallowed tag "latest"`,
+				`  warn   [image-tag] container "app": image "registry.example.com/old:latest" uses the disallowed tag "latest"`,
 			},
 		},
 		"compliant workload exits 0": {
 			args: []string{"-f", fixtures + "compliant.yaml"}, wantCode: 0,
-			wantOut: "../../test/fixtures/eval/compliant.yaml:1 Deployment shop/web: admitted\n1 manifests, 0 refused\n",
+			wantOut: "../../test/fixtures/eval/compliant.yaml:1 Deployment shop/web: admitted\n1 manifest: 0 refused, 1 admitted\n",
 		},
 		"stdin": {
-			args: []string{"-f", "-"}, stdin: golden("compliant.yaml"), wantCode: 0,
-			wantOut: "<stdin>:1 Deployment shop/web: admitted\n1 manifests, 0 refused\n",
+			args: []string{"-f", "-"}, stdin: read("compliant.yaml"), wantCode: 0,
+			wantOut: "<stdin>:1 Deployment shop/web: admitted\n1 manifest: 0 refused, 1 admitted\n",
 		},
-		"a bad document is named by file and line": {
+		"a bad document is named by file and line, after the good one before it is judged": {
 			args: []string{"-f", fixtures + "broken.yaml"}, wantCode: 2,
-			wantStderr: "podguard eval: ../../test/fixtures/eval/broken.yaml:9: did not find expected ',' or ']'\n",
+			wantInOut: []string{
+				"../../test/fixtures/eval/broken.yaml:1 Pod default/ok: REFUSED\n",
+				"../../test/fixtures/eval/broken.yaml:9: UNREADABLE: did not find expected ',' or ']'\n",
+				"1 manifest: 1 refused, 0 admitted; 1 other document: 1 unreadable\n",
+			},
 		},
-		"a missing file is an input error": {
-			args: []string{"-f", fixtures + "nope.yaml"}, wantCode: 2,
-			wantStderr: "podguard eval: stat ../../test/fixtures/eval/nope.yaml: no such file or directory\n",
+		"a missing file is reported and the other inputs are still judged": {
+			args: []string{"-f", fixtures + "nope.yaml", "-f", fixtures + "compliant.yaml"}, wantCode: 2,
+			wantOut: "../../test/fixtures/eval/nope.yaml: UNREADABLE: no such file or directory\n" +
+				"../../test/fixtures/eval/compliant.yaml:1 Deployment shop/web: admitted\n" +
+				"1 manifest: 0 refused, 1 admitted; 1 other document: 1 unreadable\n",
 		},
 		"no input is a usage error": {
 			args: nil, wantCode: 2,
-			wantStderr: "usage: podguard eval -f FILE|DIR|- [-f ...] [--config FILE] [--policy-dir DIR] [-o text|json|junit|sarif] [--explain] [--mutate]\n",
+			wantStderr: "podguard eval: no input: name files, directories or - (stdin), with or without -f\n" + synopsis,
 		},
 		"unknown output format": {
 			args: []string{"-f", fixtures + "multi.yaml", "-o", "xml"}, wantCode: 2,
-			wantStderr: "podguard eval: -o \"xml\": use text, json, junit or sarif\n",
+			wantStderr: "podguard eval: -o \"xml\": use text, json, junit or sarif\n" + synopsis,
 		},
-		"--mutate prints what the cluster stores": {
+		"--policy-dir runs the directory's tests, and a failing one is named (exit 2)": {
+			args: []string{"--policy-dir", fixtures + "policies/failing-test", "-f", fixtures + "compliant.yaml"}, wantCode: 2,
+			wantStderr: "podguard eval: policy tests failed:\n" +
+				"  ../../test/fixtures/eval/policies/failing-test/no_host_network_test.rego:10: data.pod.rules.no_host_network_test.test_no_host_network_reported_twice\n",
+		},
+		"--policy-dir warnings name file and line on stderr; the verdict stands": {
+			args: []string{"--policy-dir", fixtures + "policies/metadata-id", "-f", fixtures + "compliant.yaml"}, wantCode: 0,
+			wantStderr: "podguard eval: warning: ../../test/fixtures/eval/policies/metadata-id/no_privileged.rego:1: METADATA custom.id \"no-priv\" does not match the package: " +
+				"package pod.rules.no_privileged is rule \"no-privileged\" (podguard names a rule after its package, in messages and in the configuration)\n",
+		},
+		"--mutate prints what the cluster stores, as YAML": {
 			args: []string{"-f", fixtures + "multi.yaml", "--mutate"}, wantCode: 1,
 			wantInOut: []string{
 				"podguard.io/defaults: app:requests.cpu=100m,app:requests.memory=128Mi,app:limits.cpu=500m,app:limits.memory=256Mi",
@@ -94,6 +151,14 @@ func TestEvalCommand(t *testing.T) {
 			code := offline.Main(t.Context(), "test", tc.args, strings.NewReader(tc.stdin), &out, &errOut)
 			if code != tc.wantCode {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.wantCode, errOut.String())
+			}
+			if tc.golden != "" {
+				if *update {
+					if err := os.WriteFile(fixtures+tc.golden, out.Bytes(), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				tc.wantOut = read(tc.golden)
 			}
 			if tc.wantOut != "" && out.String() != tc.wantOut {
 				t.Errorf("stdout:\n%s\nwant:\n%s", out.String(), tc.wantOut)
@@ -142,4 +207,65 @@ func TestJSONOutput(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("got %q, want %q", got, want)
 	}
+}
+
+// TestMutate: --mutate prints what the cluster would store for each kind: a Pod with
+// the defaults the API server and podguard fill in, anything else as written.
+func TestMutate(t *testing.T) {
+	input, err := offline.Read("mutate.yaml", mustOpen(t, fixtures+"mutate.yaml"))
+	if err != nil || len(input) != 2 {
+		t.Fatalf("reading the fixture: %d documents, %v", len(input), err)
+	}
+	var out, errOut bytes.Buffer
+	if code := offline.Main(t.Context(), "test", []string{"-f", fixtures + "mutate.yaml", "--mutate", "-o", "json"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var list struct {
+		APIVersion, Kind string
+		Items            []map[string]any
+	}
+	if err := json.Unmarshal(out.Bytes(), &list); err != nil {
+		t.Fatalf("--mutate -o json is not JSON: %v\n%s", err, out.String())
+	}
+	if list.APIVersion != "v1" || list.Kind != "List" || len(list.Items) != 2 {
+		t.Fatalf("want a v1 List of 2 objects, got %s %s with %d", list.APIVersion, list.Kind, len(list.Items))
+	}
+	asJSON := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got, want := asJSON(list.Items[0]), asJSON(input[0].Object); got != want {
+		t.Errorf("the Deployment is not as written:\n%s\nwant:\n%s", got, want)
+	}
+	pod := asJSON(list.Items[1])
+	for _, s := range []string{
+		`"podguard.io/defaults":"app:requests.cpu=100m,app:limits.cpu=500m"`,
+		`"resources":{"limits":{"cpu":"500m","memory":"64Mi"},"requests":{"cpu":"100m","memory":"64Mi"}}`,
+	} {
+		if !strings.Contains(pod, s) {
+			t.Errorf("the stored Pod lacks %s:\n%s", s, pod)
+		}
+	}
+
+	// One object is printed as itself, not as a List.
+	out.Reset()
+	if code := offline.Main(t.Context(), "test", []string{"-f", "-", "--mutate", "-o", "json"}, strings.NewReader(asJSON(input[1].Object)), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(out.Bytes(), &obj); err != nil || obj["kind"] != "Pod" {
+		t.Errorf("one Pod: got %v (%v)", obj["kind"], err)
+	}
+}
+
+func mustOpen(t *testing.T, name string) *os.File {
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }

@@ -2,7 +2,6 @@ package offline_test
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,9 +19,10 @@ var (
 )
 
 // FuzzRead feeds podguard eval's reader arbitrary files, then judges what it read as eval
-// does. Reading either gives manifests that each have a kind and a line in the file, or an
-// InputError that names the file and a line in it; judging what was read never fails
-// (a failure is exit code 2 on a valid manifest), and every finding can be located.
+// does. Every document read names the file and a line in it, and is an object with a
+// kind, a document skipped for a reason, or one that could not be read, with a cause in
+// words; judging what was read never fails (a failure is exit code 2 on a valid
+// manifest), and every finding can be located.
 func FuzzRead(f *testing.F) {
 	for _, s := range []string{
 		"apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: app, image: nginx}]}\n",
@@ -33,6 +33,8 @@ func FuzzRead(f *testing.F) {
 		"kind: Pod\nspec: [\n", "- a\n- b\n", "kind: 5\n", "kind: CronJob\nspec: {jobTemplate: null}\n", "{\"kind\": \"Pod\"}",
 		"kind: Pod\nmetadata: {labels: x}\nspec: {containers: x, initContainers: [null, 1, {restartPolicy: Always}]}\n",
 		"\xff\xfe", "kind: PodList\nitems: [1]\n", "a: &x [*x]\n",
+		"--- {apiVersion: v1, kind: Pod}\n", "kind: IPAllowList\n", "kind: PodList\nitems:\n- {metadata: {name: a}}\n",
+		"- {op: add, path: /a, value: 1}\n", "metadata:\n  name: {{ .Release.Name }}\n", "{\"kind\": \"Pod\"}\n{\"kind\": \"Service\"}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -57,26 +59,25 @@ func FuzzRead(f *testing.F) {
 		}
 		ms, err := offline.Read("in.yaml", bytes.NewReader(data))
 		if err != nil {
-			var ie *offline.InputError
-			if !errors.As(err, &ie) || ie.File != "in.yaml" || ie.Line < 0 || ie.Line > lines+1 {
-				t.Fatalf("Read error %v (%T) does not name the file and a line in it", err, err)
-			}
-			return
+			t.Fatalf("Read from memory failed: %v", err)
 		}
 		for _, m := range ms {
-			if k, _ := m.Object["kind"].(string); k == "" || m.Line < 1 || m.Line > lines {
-				t.Fatalf("manifest at line %d (of %d) without a kind: %v", m.Line, lines, m.Object)
+			switch k, _ := m.Object["kind"].(string); {
+			case m.File != "in.yaml" || m.Line < 1 || m.Line > lines+1:
+				t.Fatalf("document at %s:%d (of %d lines) is not named by the file and a line in it", m.File, m.Line, lines)
+			case m.Err != nil:
+				if strings.Contains(m.Err.Error(), "interface {}") {
+					t.Fatalf("the cause names Go types: %v", m.Err)
+				}
+			case m.Skipped == "" && k == "":
+				t.Fatalf("manifest at line %d without a kind, a reason to skip it or an error: %v", m.Line, m.Object)
 			}
 		}
-		results, err := offline.Evaluate(t.Context(), fuzzEngine, ms)
-		if err != nil {
-			var ie *offline.InputError
-			if errors.As(err, &ie) && strings.Contains(err.Error(), "LimitRange") {
-				return // a LimitRange that does not decode is an input error (exit 2)
-			}
-			t.Fatalf("judging what was read: %v\ninput:\n%s", err, data)
-		}
+		results := offline.Evaluate(t.Context(), fuzzEngine, ms)
 		for _, r := range results {
+			if r.Verdict == offline.VerdictError {
+				t.Fatalf("judging %s: %s\ninput:\n%s", r.Position(), r.Reason, data)
+			}
 			for _, f := range r.Findings {
 				if n := r.FieldLine(f.Field); n < 1 || n > lines {
 					t.Fatalf("finding %s located at line %d of %d", f.Field, n, lines)

@@ -24,6 +24,9 @@ func level(f Finding) string {
 	return "note"
 }
 
+// unjudgedRule is the SARIF rule of documents that could not be read or judged.
+var unjudgedRule = struct{ ID, Name string }{"podguard-input", "Input podguard could not read or judge"}
+
 // writeSARIF writes a SARIF 2.1.0 log: one result per finding, located on the YAML line
 // of the field it names, so code scanning annotates the manifest where the fix goes.
 func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result) error {
@@ -67,7 +70,17 @@ func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result)
 		rules = append(rules, r)
 	}
 	out := []result{}
+	failed := false
 	for _, r := range results {
+		if r.Verdict == VerdictUnreadable || r.Verdict == VerdictError {
+			// Input that could not be judged fails the run; code scanning shows it on
+			// the document's line.
+			failed = true
+			var loc location
+			loc.PhysicalLocation.ArtifactLocation.URI = strings.TrimPrefix(r.File, "./")
+			loc.PhysicalLocation.Region.StartLine = max(r.Line, 1)
+			out = append(out, result{RuleID: unjudgedRule.ID, Level: "error", Message: message{r.Reason}, Locations: []location{loc}})
+		}
 		for _, f := range r.Findings {
 			var loc location
 			loc.PhysicalLocation.ArtifactLocation.URI = strings.TrimPrefix(r.File, "./")
@@ -79,6 +92,9 @@ func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result)
 			out = append(out, result{RuleID: f.Rule, Level: level(f), Message: message{text}, Locations: []location{loc}})
 		}
 	}
+	if failed {
+		rules = append(rules, rule{ID: unjudgedRule.ID, Name: unjudgedRule.Name, ShortDescription: &message{unjudgedRule.Name}})
+	}
 	log := map[string]any{
 		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
 		"version": "2.1.0",
@@ -86,7 +102,8 @@ func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result)
 			"tool": map[string]any{"driver": map[string]any{
 				"name": "podguard", "version": version, "informationUri": "https://github.com/podguard/podguard", "rules": rules,
 			}},
-			"results": out,
+			"results":     out,
+			"invocations": []any{map[string]any{"executionSuccessful": !failed}},
 		}},
 	}
 	enc := json.NewEncoder(w)
@@ -106,6 +123,7 @@ func writeJUnit(w io.Writer, results []Result) error {
 		Name      string   `xml:"name,attr"`
 		Classname string   `xml:"classname,attr"`
 		Failure   *failure `xml:"failure,omitempty"`
+		Error     *failure `xml:"error,omitempty"`
 		Skipped   *struct {
 			Message string `xml:"message,attr"`
 		} `xml:"skipped,omitempty"`
@@ -115,6 +133,7 @@ func writeJUnit(w io.Writer, results []Result) error {
 		Name     string     `xml:"name,attr"`
 		Tests    int        `xml:"tests,attr"`
 		Failures int        `xml:"failures,attr"`
+		Errors   int        `xml:"errors,attr"`
 		Skipped  int        `xml:"skipped,attr"`
 		Cases    []testcase `xml:"testcase"`
 	}
@@ -127,10 +146,14 @@ func writeJUnit(w io.Writer, results []Result) error {
 			suites[r.File] = s
 			names = append(names, r.File)
 		}
-		tc := testcase{Name: fmt.Sprintf("%s %s/%s (line %d)", r.Kind, r.Namespace, r.Name, r.Line), Classname: "podguard." + r.Kind}
+		name, class := r.id(), "podguard."+r.Kind
+		if r.Kind == "" {
+			name, class = "document", "podguard.document"
+		}
+		tc := testcase{Name: fmt.Sprintf("%s (line %d)", name, r.Line), Classname: class}
 		var notes, denials []string
 		for _, f := range r.Findings {
-			line := fmt.Sprintf("%s:%d: %s %s", r.File, r.FieldLine(f.Field), f.Enforcement, f.String())
+			line := fmt.Sprintf("%s:%d: %s %s", r.File, r.FieldLine(f.Field), label(f), f.String())
 			if f.Defaulted {
 				line += " [filled in by " + f.FilledBy + " defaults]"
 			}
@@ -143,12 +166,19 @@ func writeJUnit(w io.Writer, results []Result) error {
 		switch r.Verdict {
 		case "refuse":
 			s.Failures++
-			tc.Failure = &failure{Message: fmt.Sprintf("the cluster would refuse it: %d violation(s)", len(denials)), Type: "refused", Text: strings.Join(denials, "\n")}
-		case "unchecked", "exempt":
+			tc.Failure = &failure{Message: "the cluster would refuse it: " + plural(len(denials), "violation", "violations"), Type: "refused", Text: strings.Join(denials, "\n")}
+		case VerdictUnchecked, VerdictExempt, VerdictSkipped:
 			s.Skipped++
+			msg := r.Verdict
+			if r.Reason != "" {
+				msg += ": " + r.Reason
+			}
 			tc.Skipped = &struct {
 				Message string `xml:"message,attr"`
-			}{Message: r.Verdict}
+			}{Message: msg}
+		case VerdictUnreadable, VerdictError:
+			s.Errors++
+			tc.Error = &failure{Message: r.Reason, Type: r.Verdict, Text: r.Position() + ": " + r.Reason}
 		}
 		tc.SystemOut = strings.Join(notes, "\n")
 		s.Tests++
