@@ -139,14 +139,13 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	if err != nil {
 		return errored(ctx, webhookValidate, req, http.StatusBadRequest, err)
 	}
-	if v.Cluster != nil {
-		if obj.NamespaceLabels, err = v.Cluster.NamespaceLabels(ctx, obj.Namespace); err != nil {
-			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
-		}
+	ns, err := v.namespace(ctx, obj)
+	if err != nil {
+		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.EvalTimeout)
 	defer cancel()
-	d, err := v.judge(ctx, e, obj)
+	d, err := e.Judge(ctx, obj, ns)
 	if err != nil {
 		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, overDeadline(ctx, v.EvalTimeout, err))
 	}
@@ -158,8 +157,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		if err != nil {
 			return errored(ctx, webhookValidate, req, http.StatusBadRequest, fmt.Errorf("old object: %w", err))
 		}
-		old.NamespaceLabels = obj.NamespaceLabels
-		od, err := v.judge(ctx, e, old)
+		od, err := e.Judge(ctx, old, ns)
 		if err != nil {
 			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, overDeadline(ctx, v.EvalTimeout, err))
 		}
@@ -169,26 +167,24 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	return respond(ctx, req, obj, d, kept)
 }
 
-// judge evaluates an object as the Pod it stands for. A Pod arrives here with the API
-// server's, the LimitRanges' and podguard's defaults already applied, and is judged as it
-// is. A workload's template has had none of them, but its Pods will, so it is judged with
-// all of them filled in.
-func (v *Validator) judge(ctx context.Context, e *engine.Engine, obj *engine.Object) (engine.Decision, error) {
-	if obj.Kind == "Pod" {
-		return e.Evaluate(ctx, obj)
+// namespace is what the cluster says about the object's namespace: its labels, which
+// namespace overrides select on, and for a workload its LimitRanges, whose defaults the
+// workload's Pods will get. (A Pod arrives with them applied already.)
+func (v *Validator) namespace(ctx context.Context, obj *engine.Object) (engine.Namespace, error) {
+	var ns engine.Namespace
+	if v.Cluster == nil {
+		return ns, nil
 	}
-	var ranges []corev1.LimitRange
-	if v.Cluster != nil {
-		var err error
-		if ranges, err = v.Cluster.For(ctx, obj.Namespace); err != nil {
-			return engine.Decision{}, err
+	var err error
+	if ns.Labels, err = v.Cluster.NamespaceLabels(ctx, obj.Namespace); err != nil {
+		return ns, err
+	}
+	if obj.Kind != "Pod" {
+		if ns.LimitRanges, err = v.Cluster.For(ctx, obj.Namespace); err != nil {
+			return ns, err
 		}
 	}
-	admitted, _, err := e.AsAdmitted(ctx, obj, ranges)
-	if err != nil {
-		return engine.Decision{}, err
-	}
-	return e.Evaluate(ctx, admitted)
+	return ns, nil
 }
 
 // splitExisting separates the violations already present in the old object.
@@ -234,19 +230,23 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.EvalTimeout)
 	defer cancel()
-	mutated, adds, err := e.Mutate(ctx, obj)
+	out, adds, err := e.Mutate(ctx, obj)
 	if err != nil {
 		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, overDeadline(ctx, m.EvalTimeout, err))
 	}
 	evalDuration.WithLabelValues(webhookMutate).Observe(time.Since(start).Seconds())
+	// A value podguard cannot read gets no default next to it (its cap is unknown); the
+	// author learns why here, and the validating webhook refuses the Pod for it.
+	warnings := obj.Unreadable()
+	for i := range warnings {
+		warnings[i] += "; podguard added no default that depends on it"
+	}
 	if len(adds) == 0 {
-		return allowed(ctx, webhookMutate, req, "nothing to add")
+		logf.FromContext(ctx).V(1).Info("allowed without evaluation", "reason", "nothing to add")
+		decisions.WithLabelValues(webhookMutate, string(req.Operation), "skip").Inc()
+		return admission.Allowed("nothing to add").WithWarnings(warnings...)
 	}
-	out, err := mutated.JSON()
-	if err != nil {
-		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, err)
-	}
-	resp := admission.PatchResponseFromRaw(req.Object.Raw, out)
+	resp := admission.PatchResponseFromRaw(req.Object.Raw, out).WithWarnings(warnings...)
 	fields := make([]string, len(adds))
 	for i, a := range adds {
 		fields[i] = a.Field(obj) + "=" + a.Value

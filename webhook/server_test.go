@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,6 +44,9 @@ type reviewCase struct {
 	// message is a substring status.message must contain (allowed and error answers).
 	message string
 	patched bool
+	// quantityWarning is a substring of the one warning of a mutation that could not read a
+	// quantity (the warnings of the mutating webhook are not violations).
+	quantityWarning string
 	// noGolden skips the golden comparison (used where the current answer is a known bug,
 	// so -update must not enshrine it).
 	noGolden bool
@@ -155,6 +160,28 @@ func TestReviews(t *testing.T) {
 			server: "default", hook: "mutate", request: "mutate-deployment",
 			allowed: true, code: 200, message: "podguard adds defaults only to new Pods",
 		},
+		"mutate Pod whose memory request is 1e999999: no memory limit added next to it, and a warning says why": {
+			// The API server stores 1e999999 as written. Reading it must not take seconds
+			// (it did with units.parse and big.Rat), and a default capped by it cannot be
+			// worked out: the cpu defaults and the memory request's are added, not the limit.
+			server: "default", hook: "mutate", request: "mutate-pod-huge-memory-request",
+			allowed: true, code: 200, patched: true,
+			quantityWarning: `container "app": resources.requests.memory "1e999999" is larger than any quantity Kubernetes can use`,
+		},
+		"Pod whose memory request is 1e999999 is denied naming the value": {
+			server: "default", hook: "validate", request: "pod-create-huge-memory-request",
+			code:      403,
+			denyRules: []string{"resources-limits", "resources-limits", "resources-requests", "resources-requests"},
+			message:   `memory request "1e999999" is larger than any quantity Kubernetes can use (9223372036854775807)`,
+		},
+		"Deployment whose template requests 1e999999 of memory is denied naming the value": {
+			server: "default", hook: "validate", request: "deployment-create-huge-memory-request",
+			code: 403,
+			// podguard adds no memory limit next to a request it cannot read (its cap would
+			// be unknown), so the template is refused for that limit too.
+			denyRules: []string{"resources-limits", "resources-requests"},
+			message:   `memory request "1e999999" is larger than any quantity Kubernetes can use`,
+		},
 		"mutate Pod in kube-system adds nothing": {
 			server: "default", hook: "mutate", request: "mutate-pod-kube-system",
 			allowed: true, code: 200, message: "namespace kube-system is exempt from podguard",
@@ -179,6 +206,12 @@ func TestReviews(t *testing.T) {
 			server: "custom", hook: "validate", request: "custom-override-legacy-namespace",
 			allowed: true, code: 200,
 			warnRules: []string{"image-tag"},
+		},
+		"memory limit 1e1000002 under max 8Gi is denied": {
+			server: "custom", hook: "validate", request: "custom-huge-memory-limit",
+			code:      403,
+			denyRules: []string{"resources-limits"},
+			message:   `memory limit "1e1000002" is larger than any quantity Kubernetes can use`,
 		},
 		"custom rule from the policy dir denies with its configured parameter": {
 			server: "custom", hook: "validate", request: "custom-rule-violation",
@@ -252,6 +285,12 @@ func checkGist(t *testing.T, c reviewCase, resp map[string]any) {
 	}
 	var warnRules []string
 	warnings, _ := resp["warnings"].([]any)
+	if c.quantityWarning != "" {
+		if len(warnings) != 1 || !strings.Contains(fmt.Sprint(warnings[0]), c.quantityWarning) {
+			t.Errorf("warnings = %q, want one containing %q", warnings, c.quantityWarning)
+		}
+		warnings = nil
+	}
 	for _, w := range warnings {
 		s, _ := w.(string)
 		m := violationLine.FindStringSubmatch(strings.TrimSuffix(s, " (already present before this update, not blocking)"))
@@ -837,4 +876,48 @@ func TestPolicyReload(t *testing.T) {
 	eventually("deny served", func() bool {
 		return response(normalize(t, s.post(t, "/validate", review)))["allowed"] == false
 	})
+}
+
+// TestHostileQuantitiesDoNotStallOthers: reviews carrying quantities such as 1e999999,
+// four at a time (as many as there are evaluation slots here), keep being answered with
+// their denial, and good reviews sent meanwhile are answered normally: reading such a
+// quantity costs what reading any other does, so it cannot hold a slot.
+func TestHostileQuantitiesDoNotStallOthers(t *testing.T) {
+	s := startServer(t, t.Context(), Options{ShutdownDelay: 0, MaxEvaluations: 4})
+	hostile := [][]byte{readRequest(t, "mutate-pod-huge-memory-request"), readRequest(t, "deployment-create-huge-memory-request")}
+	good := readRequest(t, "pod-create-compliant")
+	stop := make(chan struct{})
+	var hostileDone sync.WaitGroup
+	var hostileAnswers atomic.Int64
+	for i := range 4 {
+		hostileDone.Go(func() {
+			body, path := hostile[i%2], []string{"/mutate", "/validate"}[i%2]
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp := response(normalize(t, s.post(t, path, body)))
+				status, _ := resp["status"].(map[string]any)
+				code, _ := status["code"].(float64)
+				if want := []float64{200, 403}[i%2]; code != want {
+					t.Errorf("hostile review on %s answered %v: %v", path, code, status)
+					return
+				}
+				hostileAnswers.Add(1)
+			}
+		})
+	}
+	for range 50 {
+		resp := response(normalize(t, s.post(t, "/validate", good)))
+		if resp["allowed"] != true {
+			t.Fatalf("good review not allowed while hostile ones are in flight: %v", resp)
+		}
+	}
+	close(stop)
+	hostileDone.Wait()
+	if hostileAnswers.Load() < 4 {
+		t.Errorf("only %d hostile reviews answered", hostileAnswers.Load())
+	}
 }

@@ -164,14 +164,7 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 			if kind, _ := obj.Owner(); engine.Supported(kind) {
 				continue
 			}
-			obj.NamespaceLabels = nsLabels[obj.Namespace]
-			judged := obj
-			if obj.Kind != "Pod" {
-				if judged, _, err = e.AsAdmitted(ctx, obj, ranges[obj.Namespace]); err != nil {
-					return nil, err
-				}
-			}
-			d, err := e.Evaluate(ctx, judged)
+			d, err := e.Judge(ctx, obj, engine.Namespace{Labels: nsLabels[obj.Namespace], LimitRanges: ranges[obj.Namespace]})
 			if err != nil {
 				return nil, fmt.Errorf("%s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
 			}

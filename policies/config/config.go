@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/gobwas/glob"
@@ -35,6 +36,9 @@ type Config struct {
 	exempt []*glob.Pattern
 	// Rules maps every configured rule id to its enforcement.
 	Rules map[string]Enforcement
+	// switchedOn lists the rules a namespace override names with an enforcement other
+	// than off: they apply there even when they are off elsewhere.
+	switchedOn []string
 }
 
 // BuiltinRules are the rule ids podguard ships; their parameters are checked strictly.
@@ -68,7 +72,9 @@ func Parse(user []byte, customRules []string) (*Config, error) {
 		if err := checkNulls(over); err != nil {
 			return nil, err
 		}
+		defaults := merged
 		merged = merge(merged, over)
+		restoreRuleDefaults(merged, defaults)
 	}
 	return validate(merged, customRules)
 }
@@ -112,6 +118,26 @@ func checkNulls(user map[string]any) error {
 	return nil
 }
 
+// restoreRuleDefaults puts back the default of every built-in rule parameter that a null
+// removed: the rules read such a parameter with its default anyway, and the engine lists
+// what the resource rules require from the configuration, which must say the same.
+func restoreRuleDefaults(merged, defaults map[string]any) {
+	rules, _ := merged["rules"].(map[string]any)
+	base, _ := defaults["rules"].(map[string]any)
+	for _, id := range BuiltinRules {
+		params, _ := rules[id].(map[string]any)
+		defaultParams, _ := base[id].(map[string]any)
+		if params == nil || defaultParams == nil {
+			continue
+		}
+		for k, v := range defaultParams {
+			if _, ok := params[k]; !ok {
+				params[k] = v
+			}
+		}
+	}
+}
+
 // merge lays over onto base: maps merge key by key, anything else replaces, and an
 // explicit null removes the key (how a user drops a default such as a cpu limit).
 func merge(base, over map[string]any) map[string]any {
@@ -133,6 +159,65 @@ func merge(base, over map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// CanBeOn reports whether a rule can be enforced in some namespace: its enforcement is not
+// off, or a namespace override names it. A rule the configuration does not name denies.
+func (c *Config) CanBeOn(rule string) bool {
+	if e, ok := c.Rules[rule]; !ok || e != Off {
+		return true
+	}
+	return slices.Contains(c.switchedOn, rule)
+}
+
+// Enforcement is a rule's configured enforcement (deny for a rule the configuration does
+// not name), and whether it is the rule's enforcement in every namespace at all times: no
+// namespace override and no enforceAfter can change it.
+func (c *Config) Enforcement(rule string) (e Enforcement, static bool) {
+	e, ok := c.Rules[rule]
+	if !ok {
+		e = Deny
+	}
+	rules, _ := c.Data["rules"].(map[string]any)
+	params, _ := rules[rule].(map[string]any)
+	_, timed := params["enforceAfter"]
+	ns, _ := c.Data["namespaces"].(map[string]any)
+	overrides, _ := ns["overrides"].([]any)
+	return e, !timed && len(overrides) == 0
+}
+
+// ResourceNames lists, sorted, the resources the configuration names: in the resources,
+// min, max and maxLimitRequestRatio of the resource rules, and in the defaults.
+func (c *Config) ResourceNames() []string {
+	names := map[string]bool{}
+	rules, _ := c.Data["rules"].(map[string]any)
+	for _, id := range []string{"resources-requests", "resources-limits"} {
+		rule, _ := rules[id].(map[string]any)
+		list, set := rule["resources"].([]any)
+		if !set {
+			list = []any{"cpu", "memory"} // what the rules require without the setting
+		}
+		for _, name := range list {
+			if s, ok := name.(string); ok {
+				names[s] = true
+			}
+		}
+		for _, key := range []string{"min", "max", "maxLimitRequestRatio"} {
+			m, _ := rule[key].(map[string]any)
+			for name := range m {
+				names[name] = true
+			}
+		}
+	}
+	defaults, _ := c.Data["defaults"].(map[string]any)
+	resources, _ := defaults["resources"].(map[string]any)
+	for _, section := range resources {
+		m, _ := section.(map[string]any)
+		for name := range m {
+			names[name] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(names))
 }
 
 // Exempted reports whether a namespace is exempt and, if so, the pattern that matched.

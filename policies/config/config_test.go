@@ -138,10 +138,10 @@ func TestMerge(t *testing.T) {
 				"defaults.resources.requests": `{"cpu":"100m","memory":"128Mi"}`,
 			},
 		},
-		"null removes a default rule parameter": {
-			yaml: "rules:\n  image-tag: {exemptImages: null}\n",
+		"null on a built-in rule's parameter gives it back its default": {
+			yaml: "rules:\n  image-tag: {exemptImages: null, disallowedTags: null}\n",
 			want: map[string]string{
-				"rules.image-tag": `{"containerTypes":["containers","initContainers","ephemeralContainers"],"disallowedTags":["latest"],"enforcement":"deny"}`,
+				"rules.image-tag": `{"containerTypes":["containers","initContainers","ephemeralContainers"],"disallowedTags":["latest"],"enforcement":"deny","exemptImages":[]}`,
 			},
 		},
 		"a list replaces the default list": {

@@ -38,7 +38,7 @@ var (
 		"enforcement": {enforcementCheck, "`deny`, `warn`, `audit` or `off`",
 			"what happens to the rule's violations: `deny` refuses the request, `warn` admits it with a warning, `audit` admits it and only logs and counts, `off` does not run the rule. A custom rule the configuration does not name denies."},
 		"enforceAfter": {rfc3339, "RFC 3339 time, e.g. `\"2027-03-01T00:00:00Z\"`",
-			"a `deny` rule only warns until this time, and denies from then on."},
+			"the rule denies from this time on; until then it has its `enforcement` (`warn` or `audit`), or warns when that is `deny`. Not with `off`. A namespace override that matches wins."},
 	}
 	containerTypesParam = param{listOf(oneOf("containers", "initContainers", "ephemeralContainers")),
 		"list of `containers`, `initContainers`, `ephemeralContainers`", "the container lists that are checked."}
@@ -121,6 +121,11 @@ func validate(m map[string]any, customRules []string) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		if _, timed := params["enforceAfter"]; timed && e == Off {
+			// enforceAfter switches a rule to deny at a time; until then it has its
+			// enforcement. Off would deny one day without a warning before.
+			return nil, fmt.Errorf(`%s.enforceAfter: the rule is off, so nothing would warn before it starts denying; set enforcement to warn (or audit) to be warned until then`, p)
+		}
 		cfg.Rules[id] = e
 	}
 	if err := fields(defaultsParams)("defaults", m["defaults"]); err != nil {
@@ -134,6 +139,17 @@ func validate(m map[string]any, customRules []string) (*Config, error) {
 		return nil, err
 	}
 	ns, _ := m["namespaces"].(map[string]any)
+	overrides, _ := ns["overrides"].([]any)
+	for _, o := range overrides {
+		o := o.(map[string]any) // checked above
+		if o["enforcement"] == string(Off) {
+			continue
+		}
+		rules, _ := o["rules"].([]any)
+		for _, r := range rules {
+			cfg.switchedOn = append(cfg.switchedOn, r.(string))
+		}
+	}
 	exempt, _ := ns["exempt"].([]any)
 	for _, p := range exempt {
 		s := p.(string) // checked above

@@ -21,7 +21,7 @@ func TestEvaluateConcurrently(t *testing.T) {
 			t.Fatal(err)
 		}
 		objects[name] = o
-		if want[name], err = e.Evaluate(t.Context(), o); err != nil {
+		if want[name], err = e.Judge(t.Context(), o, engine.Namespace{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -30,7 +30,7 @@ func TestEvaluateConcurrently(t *testing.T) {
 		wg.Go(func() {
 			for i := range 25 {
 				name := names[(w+i)%len(names)]
-				got, err := e.Evaluate(t.Context(), objects[name])
+				got, err := e.Judge(t.Context(), objects[name], engine.Namespace{})
 				if err != nil {
 					t.Error(err)
 					return

@@ -125,7 +125,7 @@ func TestSchemaRemoteReferencesNotFetched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = e.Evaluate(t.Context(), o)
+	_, _ = e.Judge(t.Context(), o, engine.Namespace{})
 	if n := fetched.Load(); n != 0 {
 		t.Errorf("evaluation fetched the remote schema %d time(s)", n)
 	}

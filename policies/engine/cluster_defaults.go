@@ -1,74 +1,103 @@
 package engine
 
 import (
-	"context"
+	"slices"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 )
 
-// WithClusterDefaults returns a copy of the object with the resource defaults the API
-// server applies before any webhook sees a Pod: a missing request takes the container's
-// limit, then the namespace's LimitRange fills in its default limits and default
-// requests. A workload's template has had none of this yet; its Pods will.
-func WithClusterDefaults(o *Object, limitRanges []corev1.LimitRange) *Object {
-	out := o.DeepCopy()
-	spec, _ := out.template["spec"].(map[string]any)
-	for _, list := range []string{"containers", "initContainers"} {
-		cs, _ := spec[list].([]any)
-		for _, c := range cs {
-			m, ok := c.(map[string]any)
-			if !ok {
-				continue
+// withClusterDefaults returns the facts of the Pod as the API server stores it before any
+// webhook sees it, and what that added: a missing request takes the container's limit
+// (SetDefaults_Pod), then the namespace's LimitRanges fill in their default limits and
+// requests (the LimitRanger admission plugin). A workload's template has had none of this
+// yet; its Pods will. The facts given are not changed.
+func (f *podFacts) withClusterDefaults(limitRanges []corev1.LimitRange) (podFacts, []Addition) {
+	out := *f
+	out.containers = slices.Clone(f.containers)
+	limits, requests := limitRangeDefaults(limitRanges)
+	var added []Addition
+	for i := range out.containers {
+		c := &out.containers[i]
+		if c.typ == "ephemeralContainers" {
+			continue
+		}
+		c.resources = resourceFacts{requests: slices.Clone(c.resources.requests), limits: slices.Clone(c.resources.limits)}
+		set := func(section string, v resourceValue) {
+			values := c.resources.section(section)
+			if get(*values, v.name) != nil {
+				return
 			}
-			applyContainerDefaults(m, limitRanges)
+			*values = append(*values, v)
+			added = append(added, Addition{
+				ContainerType: c.typ, Index: c.index, Container: c.name,
+				Section: section, Resource: v.name, Value: v.text(),
+			})
+		}
+		for _, limit := range f.containers[i].resources.limits {
+			set("requests", limit)
+		}
+		for _, v := range limits {
+			set("limits", v)
+		}
+		for _, v := range requests {
+			set("requests", v)
 		}
 	}
-	return out
+	return out, added
 }
 
-func applyContainerDefaults(c map[string]any, limitRanges []corev1.LimitRange) {
-	res, hasRes := c["resources"].(map[string]any)
-	if !hasRes {
-		res = map[string]any{}
-	}
-	limits, _ := res["limits"].(map[string]any)
-	requests, _ := res["requests"].(map[string]any)
-	set := func(section string, m *map[string]any, name corev1.ResourceName, value string) {
-		if *m == nil {
-			*m = map[string]any{}
-			res[section] = *m
-		}
-		if v, ok := (*m)[string(name)]; ok && v != "" {
-			return
-		}
-		(*m)[string(name)] = value
-	}
-	// API defaulting: requests default to limits.
-	for name, v := range limits {
-		set("requests", &requests, corev1.ResourceName(name), toString(v))
-	}
+// limitRangeDefaults are the default limits and requests of a namespace's LimitRanges, in
+// the order the LimitRanger applies them: the first LimitRange that sets a resource wins,
+// and within one, the last of its container items.
+func limitRangeDefaults(limitRanges []corev1.LimitRange) (limits, requests []resourceValue) {
 	for _, lr := range limitRanges {
+		var lrLimits, lrRequests corev1.ResourceList
 		for _, item := range lr.Spec.Limits {
 			if item.Type != corev1.LimitTypeContainer {
 				continue
 			}
 			def, defReq := itemDefaults(item)
-			for name, q := range def {
-				set("limits", &limits, name, q.String())
-			}
-			for name, q := range defReq {
-				set("requests", &requests, name, q.String())
-			}
+			lrLimits = merged(lrLimits, def)
+			lrRequests = merged(lrRequests, defReq)
 		}
+		limits = appendNew(limits, lrLimits)
+		requests = appendNew(requests, lrRequests)
 	}
-	if len(res) > 0 && !hasRes {
-		c["resources"] = res
-	}
+	return limits, requests
 }
 
-// itemDefaults applies the LimitRange object's own defaulting, which a stored object has
-// already had but a manifest read from a file has not: default falls back to max, and
-// defaultRequest to default.
+func merged(base, over corev1.ResourceList) corev1.ResourceList {
+	if base == nil {
+		base = corev1.ResourceList{}
+	}
+	for k, v := range over {
+		base[k] = v
+	}
+	return base
+}
+
+// appendNew adds the quantities of list whose resource is not in values yet, in a stable
+// order.
+func appendNew(values []resourceValue, list corev1.ResourceList) []resourceValue {
+	names := make([]string, 0, len(list))
+	for name := range list {
+		names = append(names, string(name))
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if get(values, name) == nil {
+			q := list[corev1.ResourceName(name)]
+			values = append(values, readResourceValue(name, strconv.Quote(q.String())))
+		}
+	}
+	return values
+}
+
+// itemDefaults applies the API server's defaulting of a LimitRange item
+// (SetDefaults_LimitRangeItem), which a stored LimitRange has had but one read from a file
+// has not: the default limit falls back to max, the default request to the default limit,
+// and then to min.
 func itemDefaults(item corev1.LimitRangeItem) (def, defReq corev1.ResourceList) {
 	def = corev1.ResourceList{}
 	for name, q := range item.Default {
@@ -88,21 +117,20 @@ func itemDefaults(item corev1.LimitRangeItem) (def, defReq corev1.ResourceList) 
 			defReq[name] = q
 		}
 	}
+	for name, q := range item.Min {
+		if _, ok := defReq[name]; !ok {
+			defReq[name] = q
+		}
+	}
 	return def, defReq
 }
 
-func toString(v any) string {
-	switch t := v.(type) {
-	case string:
-		return t
-	case interface{ String() string }:
-		return t.String()
+// text is the value as a patch writes it: a string's text, or a number's.
+func (v resourceValue) text() string {
+	if len(v.raw) >= 2 && v.raw[0] == '"' {
+		if s, err := unquote(v.raw); err == nil {
+			return s
+		}
 	}
-	return ""
-}
-
-// AsAdmitted returns the object as the cluster would store its Pods: the API server's and
-// the LimitRanges' defaults first, then podguard's own. The additions are podguard's.
-func (e *Engine) AsAdmitted(ctx context.Context, o *Object, limitRanges []corev1.LimitRange) (*Object, []Addition, error) {
-	return e.Mutate(ctx, WithClusterDefaults(o, limitRanges))
+	return v.raw
 }

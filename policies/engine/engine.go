@@ -1,15 +1,18 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podguard/podguard/policies/config"
 )
@@ -22,8 +25,12 @@ type Engine struct {
 	cfg      *config.Config
 	rules    []string
 	info     map[string]RuleInfo
-	now      func() time.Time
-	revision string
+	// sources maps a rule id to where its violations are defined, for errors.
+	sources         map[string]string
+	plan            inputPlan
+	prepareForBench func(context.Context, string) (rego.PreparedEvalQuery, error)
+	now             func() time.Time
+	revision        string
 }
 
 // Violation is one thing wrong with an object, as a rule reported it.
@@ -80,7 +87,8 @@ func (d Decision) All() []Violation {
 	return append(out, d.Audit...)
 }
 
-// Addition is one default the mutation fills in.
+// Addition is one default filled in: by podguard's mutation, or by the cluster (the API
+// server's requests from limits, a LimitRange's defaults).
 type Addition struct {
 	ContainerType string `json:"containerType"`
 	Index         int    `json:"index"`
@@ -95,6 +103,29 @@ func (a Addition) Field(o *Object) string {
 	return fmt.Sprintf("%sspec.%s[%d].resources.%s.%s", o.prefixPath, a.ContainerType, a.Index, a.Section, a.Resource)
 }
 
+// Namespace is what the cluster knows about an object's namespace that bears on a decision.
+type Namespace struct {
+	// Labels are the Namespace's labels, which namespace overrides may select on. Only an
+	// admin sets them, unlike anything in the object itself.
+	Labels map[string]string
+	// LimitRanges are the namespace's LimitRanges, whose defaults the Pod gets when it is
+	// created.
+	LimitRanges []corev1.LimitRange
+}
+
+// Stage is how far through admission an object is judged.
+type Stage int
+
+const (
+	// AsWritten judges the object exactly as given.
+	AsWritten Stage = iota
+	// WithClusterDefaults judges it with what the API server fills in before any webhook
+	// sees a Pod: requests taken from limits, the namespace's LimitRange defaults.
+	WithClusterDefaults
+	// AsAdmitted judges it with those defaults and podguard's own: the Pod as stored.
+	AsAdmitted
+)
+
 // Revision is a hash of the policy files and configuration being served.
 func (e *Engine) Revision() string { return e.revision }
 
@@ -107,39 +138,53 @@ func (e *Engine) Info(rule string) RuleInfo { return e.info[rule] }
 // Config is the effective configuration.
 func (e *Engine) Config() *config.Config { return e.cfg }
 
-// Evaluate runs every rule on the object.
-func (e *Engine) Evaluate(ctx context.Context, o *Object) (Decision, error) {
-	val, err := e.eval(ctx, e.decision, o)
+// Judge decides an object as admission does: a Pod as it arrives (the API server, the
+// LimitRanges and podguard's mutation have filled in their defaults already), a workload
+// as the Pod its template will become, with all of those defaults applied first.
+func (e *Engine) Judge(ctx context.Context, o *Object, ns Namespace) (Decision, error) {
+	stage := AsAdmitted
+	if o.Kind == "Pod" {
+		stage = AsWritten
+	}
+	return e.Evaluate(ctx, o, ns, stage)
+}
+
+// Evaluate runs every rule on the object at a stage of admission, in one evaluation.
+func (e *Engine) Evaluate(ctx context.Context, o *Object, ns Namespace, stage Stage) (Decision, error) {
+	facts := &o.pod
+	if stage >= WithClusterDefaults {
+		f, _ := o.pod.withClusterDefaults(ns.LimitRanges)
+		facts = &f
+	}
+	val, err := e.eval(ctx, e.decision, o, facts, ns.Labels, stage == AsAdmitted)
 	if err != nil {
 		return Decision{}, err
 	}
-	m, ok := val.(ast.Object)
+	groups, ok := val.(ast.Set)
 	if !ok {
-		return Decision{}, fmt.Errorf("data.pod.decision is %s, not an object", ast.ValueName(val))
+		return Decision{}, fmt.Errorf("data.pod.decision is %s, not a set", ast.ValueName(val))
 	}
 	var d Decision
-	for _, part := range []struct {
-		key string
-		out *[]Violation
-	}{{"deny", &d.Deny}, {"warn", &d.Warn}, {"audit", &d.Audit}} {
-		list, ok := field(m, part.key).(*ast.Array)
-		if !ok {
-			return Decision{}, fmt.Errorf("data.pod.decision.%s is missing or not a list", part.key)
+	for _, t := range groups.Slice() {
+		if err := e.readGroup(t.Value, &d); err != nil {
+			return Decision{}, err
 		}
-		for i := range list.Len() {
-			v, err := violation(list.Elem(i).Value)
-			if err != nil {
-				return Decision{}, err
-			}
-			*part.out = append(*part.out, v)
-		}
+	}
+	for _, list := range [][]Violation{d.Deny, d.Warn, d.Audit} {
+		sortViolations(list)
 	}
 	return d, nil
 }
 
-// Defaults lists the resource defaults the object lacks.
-func (e *Engine) Defaults(ctx context.Context, o *Object) ([]Addition, error) {
-	val, err := e.eval(ctx, e.defaults, o)
+// Defaults lists the defaults podguard's mutation adds to the object as it stands at a
+// stage (a Pod reaches the mutating webhook with the cluster's defaults applied).
+func (e *Engine) Defaults(ctx context.Context, o *Object, ns Namespace, stage Stage) ([]Addition, error) {
+	facts := &o.pod
+	if stage >= WithClusterDefaults {
+		f, _ := o.pod.withClusterDefaults(ns.LimitRanges)
+		facts = &f
+	}
+	val, err := e.eval(ctx, e.defaults, o, facts, ns.Labels, false)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +219,12 @@ func (e *Engine) Defaults(ctx context.Context, o *Object) ([]Addition, error) {
 	if bad != nil {
 		return nil, bad
 	}
-	sort.Slice(out, func(i, j int) bool {
+	sortAdditions(out)
+	return out, nil
+}
+
+func sortAdditions(out []Addition) {
+	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.ContainerType != b.ContainerType {
 			return a.ContainerType < b.ContainerType // containers before initContainers
@@ -187,13 +237,12 @@ func (e *Engine) Defaults(ctx context.Context, o *Object) ([]Addition, error) {
 		}
 		return a.Resource < b.Resource
 	})
-	return out, nil
 }
 
-func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, o *Object) (ast.Value, error) {
-	input, err := o.inputValue()
+func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, o *Object, facts *podFacts, nsLabels map[string]string, applyDefaults bool) (ast.Value, error) {
+	input, err := o.input(facts, nsLabels, applyDefaults, &e.plan)
 	if err != nil {
-		return nil, fmt.Errorf("converting input: %w", err)
+		return nil, fmt.Errorf("reading the object: %w", err)
 	}
 	cache := getCache()
 	defer putCache(cache)
@@ -232,24 +281,56 @@ func str(o ast.Object, key string) string {
 	return string(s)
 }
 
-func violation(item ast.Value) (Violation, error) {
-	m, ok := item.(ast.Object)
+// readGroup files the violations of one rule under their enforcement. A malformed violation
+// is an error of the rule that emitted it, named with its file.
+func (e *Engine) readGroup(group ast.Value, d *Decision) error {
+	m, ok := group.(ast.Object)
 	if !ok {
-		return Violation{}, fmt.Errorf("violation %v is not an object", item)
+		return fmt.Errorf("data.pod.decision: element %v is not an object", group)
 	}
-	v := Violation{
-		Rule:         str(m, "rule"),
-		Enforcement:  str(m, "enforcement"),
-		Message:      str(m, "msg"),
-		Field:        str(m, "field"),
-		Container:    str(m, "container"),
-		Fix:          str(m, "fix"),
-		EnforceAfter: str(m, "enforce_after"),
+	rule := str(m, "rule")
+	violations, ok := field(m, "violations").(ast.Set)
+	if rule == "" || !ok {
+		return fmt.Errorf("data.pod.decision: element %v lacks its rule or violations", group)
 	}
-	if v.Rule == "" || v.Message == "" {
-		return Violation{}, fmt.Errorf("violation %v lacks rule or msg", item)
+	enforcement, after := str(m, "enforcement"), str(m, "enforce_after")
+	var out *[]Violation
+	switch enforcement {
+	case "deny":
+		out = &d.Deny
+	case "warn":
+		out = &d.Warn
+	case "audit":
+		out = &d.Audit
+	default:
+		return fmt.Errorf("data.pod.decision: rule %s has the enforcement %q", rule, enforcement)
 	}
-	return v, nil
+	*out = slices.Grow(*out, violations.Len())
+	for _, t := range violations.Slice() {
+		v := Violation{Rule: rule, Enforcement: enforcement, EnforceAfter: after}
+		switch x := t.Value.(type) {
+		case ast.String:
+			v.Message = string(x) // a custom rule may emit a bare message
+		case ast.Object:
+			v.Message, v.Field, v.Container, v.Fix = str(x, "msg"), str(x, "field"), str(x, "container"), str(x, "fix")
+		}
+		if v.Message == "" {
+			return fmt.Errorf("rule %s (%s) emitted a violation without a msg string: %v", rule, e.sources[rule], t)
+		}
+		*out = append(*out, v)
+	}
+	return nil
+}
+
+// sortViolations orders violations by rule, field and message, and then the rest, so a
+// decision reads the same whatever order the rules produced them in.
+func sortViolations(vs []Violation) {
+	slices.SortFunc(vs, func(a, b Violation) int {
+		return cmp.Or(
+			strings.Compare(a.Rule, b.Rule), strings.Compare(a.Field, b.Field), strings.Compare(a.Message, b.Message),
+			strings.Compare(a.Container, b.Container), strings.Compare(a.Fix, b.Fix),
+		)
+	})
 }
 
 // quantityString is a default value as the patch writes it: a string as it is, a number
@@ -277,19 +358,4 @@ func toInt(v ast.Value) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("%v is not an integer", v)
-}
-
-// storeData is the data a policy set is evaluated with: the configuration as
-// data.pod.config, and the names of the packages under pod.rules as
-// data.pod.rule_packages. main.rego walks that list instead of every package under
-// pod.rules, so that a rule that is off is never evaluated (startup-probe, off by
-// default, cost a fifth of the evaluation of a compliant Pod); without the list it
-// finds the packages by evaluating them all, which is what opa test does.
-func storeData(cfgData map[string]any, modules map[string]*ast.Module) map[string]any {
-	names := rulePackages(modules)
-	packages := make([]any, len(names))
-	for i, name := range names {
-		packages[i] = name
-	}
-	return map[string]any{"pod": map[string]any{"config": cfgData, "rule_packages": packages}}
 }

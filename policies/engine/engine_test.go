@@ -1,8 +1,10 @@
 package engine_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +63,7 @@ func strs(vs []engine.Violation) []string {
 	return out
 }
 
-func TestEvaluate(t *testing.T) {
+func TestJudge(t *testing.T) {
 	e := load(t, engine.Options{})
 	tests := map[string]struct {
 		fixture  string
@@ -78,7 +80,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			d, err := e.Evaluate(t.Context(), fixture(t, tc.fixture))
+			d, err := e.Judge(t.Context(), fixture(t, tc.fixture), engine.Namespace{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,21 +115,29 @@ func TestMutate(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("additions:\n got %q\nwant %q", got, want)
 	}
-	ann := mutated.Raw["metadata"].(map[string]any)["annotations"].(map[string]any)[engine.DefaultsAnnotation]
+	var m map[string]any
+	if err := json.Unmarshal(mutated, &m); err != nil {
+		t.Fatal(err)
+	}
+	ann := m["metadata"].(map[string]any)["annotations"].(map[string]any)[engine.DefaultsAnnotation]
 	if ann != "app:limits.cpu=1,app:limits.memory=512Mi,migrate:requests.cpu=50m,migrate:requests.memory=128Mi,migrate:limits.memory=256Mi" {
 		t.Errorf("annotation = %q", ann)
 	}
-	if _, ok := o.Raw["metadata"].(map[string]any)["annotations"]; ok {
+	if strings.Contains(string(o.JSON()), engine.DefaultsAnnotation) {
 		t.Error("Mutate changed its input")
 	}
-	again, adds2, err := e.Mutate(t.Context(), mutated)
+	mo, err := engine.Decode(mutated)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(adds2) != 0 || again != mutated {
+	again, adds2, err := e.Mutate(t.Context(), mo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(adds2) != 0 || string(again) != string(mutated) {
 		t.Errorf("mutating the output again added %v", adds2)
 	}
-	d, err := e.Evaluate(t.Context(), mutated)
+	d, err := e.Judge(t.Context(), mo, engine.Namespace{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,9 +217,8 @@ violation contains {"msg": "uses the host network", "field": sprintf("%s.hostNet
 		"config.yaml": "rules: {no-host-network: {enforcement: warn}}",
 	})
 	e := load(t, engine.Options{PolicyDir: dir, ConfigFile: filepath.Join(dir, "config.yaml"), RunTests: true})
-	o := fixture(t, "pod-small.yaml")
-	o.Raw["spec"].(map[string]any)["hostNetwork"] = true
-	d, err := e.Evaluate(t.Context(), o)
+	o := withSpec(t, fixture(t, "pod-small.yaml"), "hostNetwork", true)
+	d, err := e.Judge(t.Context(), o, engine.Namespace{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +241,7 @@ func TestEnforceAfter(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := load(t, engine.Options{ConfigFile: filepath.Join(dir, "config.yaml"), Now: func() time.Time { return tc.now }})
-			d, err := e.Evaluate(t.Context(), o)
+			d, err := e.Judge(t.Context(), o, engine.Namespace{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,16 +267,101 @@ func TestEnforceAfter(t *testing.T) {
 	}
 }
 
-func BenchmarkEvaluate(b *testing.B) {
+func BenchmarkJudge(b *testing.B) {
 	e := load(b, engine.Options{})
 	for _, name := range []string{"pod-small.yaml", "pod-10-containers.yaml"} {
 		o := fixture(b, name)
 		b.Run(strings.TrimSuffix(name, ".yaml"), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := e.Evaluate(b.Context(), o); err != nil {
+				if _, err := e.Judge(b.Context(), o, engine.Namespace{}); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// withSpec returns the object with spec.<key> (of its Pod) set to value.
+func withSpec(t testing.TB, o *engine.Object, key string, value any) *engine.Object {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(o.JSON(), &m); err != nil {
+		t.Fatal(err)
+	}
+	spec := m["spec"].(map[string]any)
+	if o.Kind != "Pod" {
+		spec = spec["template"].(map[string]any)["spec"].(map[string]any)
+	}
+	spec[key] = value
+	out, err := engine.FromMap(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestHostileQuantitiesCostLikeOthers: a quantity the API server accepts but that is
+// enormous or absurdly precise (1e999999, a hundred thousand digits) costs a review what an
+// ordinary one does, plus at most a few times its own length in memory: it is read digit by
+// digit, never turned into a number of a million digits. Each is refused, naming the value.
+func TestHostileQuantitiesCostLikeOthers(t *testing.T) {
+	e := load(t, engine.Options{})
+	pod := func(memory string) *engine.Object {
+		o, err := engine.FromMap(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p"},
+			"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "app:1",
+				"resources": map[string]any{"requests": map[string]any{"cpu": "100m", "memory": memory}}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	// What a review costs, in bytes allocated: the hostile ones are refused, which takes a
+	// few kilobytes of messages an ordinary review does not need.
+	const messages = 8 << 10
+	cost := func(o *engine.Object) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range 5 {
+			if _, err := e.Judge(t.Context(), o, engine.Namespace{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := e.Mutate(t.Context(), o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / 5
+	}
+	ordinary := cost(pod("1Gi"))
+	tests := map[string]struct {
+		memory, shown string
+	}{
+		"huge exponent":                       {"1e999999", `"1e999999"`},
+		"exponent beyond six digits":          {"1e1000002", `"1e1000002"`},
+		"exponent wrapping around int32":      {"1e-2147483648", ""},
+		"a hundred thousand digits":           {strings.Repeat("9", 100000), `"99999999999999999999999999999999... (100000 characters)"`},
+		"a fraction of a hundred thousand 0s": {"0." + strings.Repeat("0", 100000) + "1", ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			o := pod(tc.memory)
+			if got, limit := cost(o), ordinary+messages+uint64(10*len(tc.memory)); got > limit {
+				t.Errorf("a review costs %d bytes, an ordinary one %d: more than 10 bytes per character of the value", got, ordinary)
+			}
+			if tc.shown == "" {
+				return // read as a tiny quantity, which is valid
+			}
+			d, err := e.Judge(t.Context(), o, engine.Namespace{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, v := range d.Deny {
+				found = found || strings.Contains(v.Message, "memory request "+tc.shown)
+			}
+			if !found {
+				t.Errorf("no denial naming %s: %q", tc.shown, strs(d.Deny))
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -70,11 +71,7 @@ func TestEveryKindJudgedByItsPodTemplate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			admitted, _, err := e.AsAdmitted(t.Context(), o, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := e.Evaluate(t.Context(), admitted)
+			d, err := e.Evaluate(t.Context(), o, engine.Namespace{}, engine.AsAdmitted)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +98,7 @@ func TestWorkloadLabelsComeFromTheTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := e.Evaluate(t.Context(), o)
+	d, err := e.Judge(t.Context(), o, engine.Namespace{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,16 +113,23 @@ func TestWorkloadLabelsComeFromTheTemplate(t *testing.T) {
 	}
 }
 
-func TestWithClusterDefaults(t *testing.T) {
-	lr := corev1.LimitRange{Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{
-		{Type: corev1.LimitTypePod, Max: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}},
-		{
+// TestClusterDefaults: the object as the cluster stores it, with the API server's and the
+// LimitRanges' defaults (and none of podguard's, which are off here).
+func TestClusterDefaults(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"config.yaml": "defaults: {resources: null}"})
+	e := load(t, engine.Options{ConfigFile: filepath.Join(dir, "config.yaml")})
+	container := func(items ...corev1.LimitRangeItem) []corev1.LimitRange {
+		return []corev1.LimitRange{{Spec: corev1.LimitRangeSpec{Limits: items}}}
+	}
+	lr := container(
+		corev1.LimitRangeItem{Type: corev1.LimitTypePod, Max: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}},
+		corev1.LimitRangeItem{
 			Type:           corev1.LimitTypeContainer,
 			Default:        corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("300Mi")},
 			DefaultRequest: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")},
 			Max:            corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")},
 		},
-	}}}
+	)
 	tests := map[string]struct {
 		resources string
 		ranges    []corev1.LimitRange
@@ -137,21 +141,55 @@ func TestWithClusterDefaults(t *testing.T) {
 		},
 		"LimitRange fills what is missing; max stands in for a missing default": {
 			resources: `{}`,
-			ranges:    []corev1.LimitRange{lr},
+			ranges:    lr,
 			want:      `{"limits":{"cpu":"2","memory":"300Mi"},"requests":{"cpu":"50m","memory":"300Mi"}}`,
 		},
 		"a set value is kept": {
 			resources: `{"requests": {"cpu": "10m"}, "limits": {"memory": "1Gi"}}`,
-			ranges:    []corev1.LimitRange{lr},
+			ranges:    lr,
 			want:      `{"limits":{"cpu":"2","memory":"1Gi"},"requests":{"cpu":"10m","memory":"1Gi"}}`,
 		},
 		"no resources and no LimitRange stays empty": {
 			resources: `{}`,
 			want:      `{}`,
 		},
+		// SetDefaults_LimitRangeItem, one step each.
+		"item defaulting: max becomes the default limit, and so the default request": {
+			ranges: container(corev1.LimitRangeItem{Type: corev1.LimitTypeContainer, Max: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}),
+			want:   `{"limits":{"memory":"1Gi"},"requests":{"memory":"1Gi"}}`,
+		},
+		"item defaulting: the default limit becomes the default request": {
+			ranges: container(corev1.LimitRangeItem{Type: corev1.LimitTypeContainer, Default: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("300m")}}),
+			want:   `{"limits":{"cpu":"300m"},"requests":{"cpu":"300m"}}`,
+		},
+		"item defaulting: min becomes the default request when there is no default": {
+			ranges: container(corev1.LimitRangeItem{Type: corev1.LimitTypeContainer, Min: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("20m")}}),
+			want:   `{"requests":{"cpu":"20m"}}`,
+		},
+		"item defaulting: a default request is not replaced by min": {
+			ranges: container(corev1.LimitRangeItem{Type: corev1.LimitTypeContainer,
+				Min:            corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("20m")},
+				DefaultRequest: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("30m")},
+			}),
+			want: `{"requests":{"cpu":"30m"}}`,
+		},
+		"item defaulting: the default limit comes before min for the request": {
+			ranges: container(corev1.LimitRangeItem{Type: corev1.LimitTypeContainer,
+				Min:     corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("20m")},
+				Default: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("400m")},
+			}),
+			want: `{"limits":{"cpu":"400m"},"requests":{"cpu":"400m"}}`,
+		},
+		"pod items do not apply to containers": {
+			ranges: container(corev1.LimitRangeItem{Type: corev1.LimitTypePod, Max: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}}),
+			want:   `{}`,
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			if tc.resources == "" {
+				tc.resources = `{}`
+			}
 			var res map[string]any
 			if err := json.Unmarshal([]byte(tc.resources), &res); err != nil {
 				t.Fatal(err)
@@ -162,13 +200,24 @@ func TestWithClusterDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := engine.WithClusterDefaults(o, tc.ranges)
-			got, _ := json.Marshal(out.Raw["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["resources"])
+			before := string(o.JSON())
+			out, adds, err := e.Admitted(t.Context(), o, engine.Namespace{LimitRanges: tc.ranges})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(adds) != 0 {
+				t.Errorf("podguard added %v with its defaults off", adds)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(out, &m); err != nil {
+				t.Fatal(err)
+			}
+			got := mustMarshal(t, m["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["resources"])
 			if string(got) != tc.want {
 				t.Errorf("resources %s, want %s", got, tc.want)
 			}
-			if orig, _ := json.Marshal(res); string(orig) != string(mustMarshal(t, o.Raw["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["resources"])) {
-				t.Error("WithClusterDefaults changed its input")
+			if string(o.JSON()) != before {
+				t.Error("Admitted changed its input")
 			}
 		})
 	}

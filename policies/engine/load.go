@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -18,9 +21,11 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
+	"sigs.k8s.io/yaml"
 
 	"github.com/podguard/podguard/policies"
 	"github.com/podguard/podguard/policies/config"
+	"github.com/podguard/podguard/policies/quantity"
 )
 
 // Options says where a policy set comes from.
@@ -104,17 +109,21 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 			lastPassed.Store(regoHash)
 		}
 	}
-	e := &Engine{cfg: cfg, rules: ids, info: ruleInfo(modules), now: opts.Now, revision: revision(srcs, rawConfig)}
+	e := &Engine{cfg: cfg, rules: ids, info: ruleInfo(modules), sources: ruleSources(modules), now: opts.Now, revision: revision(srcs, rawConfig)}
 	if e.now == nil {
 		e.now = time.Now
 	}
-	// AST values on read: rules read the config on every evaluation, and converting it
-	// from Go values each time cost a third of an evaluation.
-	store := inmem.NewFromObjectWithOpts(storeData(cfg.Data, modules), inmem.OptReturnASTValuesOnRead(true))
 	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithStrict(true)
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, compiler.Errors
 	}
+	e.plan = objectReads(compiler)
+	e.plan.resources = cfg.ResourceNames()
+	e.plan.unset = newTermCache[unsetKey]()
+	data := storeData(cfg, modules)
+	// AST values on read: rules read the config on every evaluation, and converting it
+	// from Go values each time cost a third of an evaluation.
+	store := inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		q, err := rego.New(
 			rego.Query(query),
@@ -128,6 +137,15 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 		}
 		return q, nil
 	}
+	// What depends on the configuration alone is worked out once, here, and served as
+	// data.pod.derived (see lib.derived).
+	derived, err := evalDerived(ctx, prepare)
+	if err != nil {
+		return nil, err
+	}
+	data["pod"].(map[string]any)["derived"] = derived
+	store = inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
+	e.prepareForBench = func(_ context.Context, q string) (rego.PreparedEvalQuery, error) { return prepare(q) }
 	if e.decision, err = prepare("data.pod.decision"); err != nil {
 		return nil, err
 	}
@@ -153,6 +171,22 @@ func parseSources(srcs []source) (modules, tests map[string]*ast.Module, err err
 		modules[s.name] = m
 	}
 	return modules, tests, nil
+}
+
+// evalDerived evaluates lib.derived without an input.
+func evalDerived(ctx context.Context, prepare func(string) (rego.PreparedEvalQuery, error)) (any, error) {
+	q, err := prepare("data.pod.lib.derived")
+	if err != nil {
+		return nil, err
+	}
+	rs, err := q.Eval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("working out data.pod.lib.derived: %w", err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, errors.New("data.pod.lib.derived is undefined without an input: it must depend on the configuration alone")
+	}
+	return rs[0].Expressions[0].Value, nil
 }
 
 // Fingerprint is the revision the policy files and configuration would have if loaded
@@ -250,6 +284,133 @@ func readSources(dir string) ([]source, error) {
 	return append(srcs, extra...), nil
 }
 
+// storeData is the data a policy set is evaluated with:
+//   - data.pod.config: the configuration;
+//   - data.pod.quantities: the value of every quantity string in it, read once here, so
+//     that rules compare numbers (lib.config_quantity) and never read a quantity
+//     themselves;
+//   - data.pod.rule_packages: the packages under pod.rules whose rule can be on, with their
+//     rule id, configured enforcement, and whether that enforcement is static (no
+//     namespace override or enforceAfter can change it). main.rego walks them instead of
+//     every package under pod.rules, so that a rule that is off everywhere is never
+//     evaluated, and a static enforcement is not worked out again for every review;
+//     without the list it finds the packages by evaluating them all, which is what opa
+//     test does.
+func storeData(cfg *config.Config, modules map[string]*ast.Module) map[string]any {
+	packages := map[string]any{}
+	for _, pkg := range rulePackages(modules) {
+		id := idOf(pkg)
+		if !cfg.CanBeOn(id) {
+			continue
+		}
+		enforcement, static := cfg.Enforcement(id)
+		packages[pkg] = map[string]any{"id": id, "enforcement": string(enforcement), "static": static}
+	}
+	cfgData := cfg.Data
+	quantities := map[string]any{}
+	collectQuantities(cfgData, quantities)
+	return map[string]any{"pod": map[string]any{"config": cfgData, "quantities": quantities, "rule_packages": packages}}
+}
+
+// collectQuantities adds every string of v that reads as a quantity, with its value.
+func collectQuantities(v any, out map[string]any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, item := range x {
+			collectQuantities(item, out)
+		}
+	case []any:
+		for _, item := range x {
+			collectQuantities(item, out)
+		}
+	case string:
+		if q, err := quantity.Read(x); err == nil {
+			out[x] = json.Number(q.Decimal())
+		}
+	}
+}
+
+// objectReads says which parts of the object itself, besides the facts, the rules that an
+// evaluation can reach read: input.spec (the PodSpec) or input.object (the whole object).
+// They are converted for an evaluation only when some rule reads them.
+func objectReads(c *ast.Compiler) inputPlan {
+	var needs inputPlan
+	seen := map[*ast.Rule]bool{}
+	var visit func(r *ast.Rule)
+	visit = func(r *ast.Rule) {
+		if seen[r] {
+			return
+		}
+		seen[r] = true
+		ast.WalkRefs(r, func(ref ast.Ref) bool {
+			if !ref.HasPrefix(ast.InputRootRef) {
+				return false
+			}
+			key := ""
+			if len(ref) > 1 {
+				if s, ok := ref[1].Value.(ast.String); ok {
+					key = string(s)
+				}
+			}
+			switch key {
+			case "spec":
+				needs.spec = true
+			case "object":
+				needs.object = true
+			case "kind", "namespace", "name", "labels", "labels_path", "spec_path", "namespace_labels",
+				"containers", "apply_defaults", "pod_resources":
+			default:
+				// The whole input, or a part named at evaluation time.
+				needs.spec, needs.object = true, true
+			}
+			return false
+		})
+		for dep := range c.Graph.Dependencies(r) {
+			if d, ok := dep.(*ast.Rule); ok {
+				visit(d)
+			}
+		}
+	}
+	for _, root := range []ast.Ref{ast.MustParseRef("data.pod.decision"), ast.MustParseRef("data.pod.defaults.additions")} {
+		for _, r := range c.GetRulesWithPrefix(root) {
+			visit(r)
+		}
+	}
+	// main.rego reaches the rules through data.pod.rules[pkg], named at evaluation time.
+	for _, r := range c.GetRulesWithPrefix(rulesPrefix) {
+		visit(r)
+	}
+	return needs
+}
+
+// ruleSources says where each rule's violations are defined: file and line of the first
+// violation rule of its package.
+func ruleSources(modules map[string]*ast.Module) map[string]string {
+	out := map[string]string{}
+	for name, m := range modules {
+		id, ok := ruleID(m.Package.Path)
+		if !ok {
+			continue
+		}
+		for _, r := range m.Rules {
+			if r.Head.Name.Equal(ast.Var("violation")) || r.Head.Ref().String() == "violation" {
+				loc := name
+				if r.Location != nil {
+					loc = fmt.Sprintf("%s:%d", name, r.Location.Row)
+				}
+				if prev, seen := out[id]; !seen || loc < prev {
+					out[id] = loc
+				}
+				break
+			}
+		}
+		if _, seen := out[id]; !seen {
+			out[id] = name
+		}
+	}
+	return out
+}
+
 // ruleIDs lists the rule ids of a module set.
 func ruleIDs(modules map[string]*ast.Module) []string {
 	pkgs := rulePackages(modules)
@@ -307,23 +468,34 @@ func isBuiltin(id string) bool {
 
 // runTests runs the set's own Rego tests against the default configuration.
 func runTests(ctx context.Context, modules, tests map[string]*ast.Module) error {
-	if len(tests) == 0 {
+	// The policy directory's tests are run; the built-in ones are fixed with the binary
+	// and run when it is built, and a custom rule must not fail them (main's tests judge
+	// whole decisions, which a custom rule adds to). They are compiled all the same, so
+	// that custom tests can use pod.testing.
+	var packages []string
+	for name, m := range tests {
+		if !strings.HasPrefix(name, builtinPrefix) {
+			packages = append(packages, regexp.QuoteMeta(m.Package.Path.String()+"."))
+		}
+	}
+	if len(packages) == 0 {
 		return nil
 	}
 	all := make(map[string]*ast.Module, len(modules)+len(tests))
-	for k, v := range modules {
-		all[k] = v
-	}
-	for k, v := range tests {
-		all[k] = v
-	}
+	maps.Copy(all, modules)
+	maps.Copy(all, tests)
 	def, err := config.Default()
 	if err != nil {
 		return err
 	}
-	store := inmem.NewFromObject(map[string]any{"pod": map[string]any{"config": def.Data}})
+	quantities, err := testQuantities(def)
+	if err != nil {
+		return err
+	}
+	store := inmem.NewFromObject(map[string]any{"pod": map[string]any{"config": def.Data, "quantities": quantities}})
 	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithEnablePrintStatements(false)
-	runner := tester.NewRunner().SetCompiler(compiler).SetStore(store).SetTimeout(30 * time.Second)
+	runner := tester.NewRunner().SetCompiler(compiler).SetStore(store).SetTimeout(30 * time.Second).
+		Filter("^(" + strings.Join(packages, "|") + ")")
 	ch, err := runner.Run(ctx, all)
 	if err != nil {
 		return fmt.Errorf("policy tests: %w", err)
@@ -342,6 +514,25 @@ func runTests(ctx context.Context, modules, tests map[string]*ast.Module) error 
 		return fmt.Errorf("policy tests failed:\n  %s", strings.Join(failed, "\n  "))
 	}
 	return nil
+}
+
+// builtinPrefix starts the names of the built-in policy files (readSources).
+const builtinPrefix = "policies/pod/"
+
+// testQuantities is data.pod.quantities of the policy tests, as opa test has it: the
+// quantities the built-in tests use (pod/quantities/data.yaml) and those of the default
+// configuration.
+func testQuantities(def *config.Config) (map[string]any, error) {
+	raw, err := policies.FS.ReadFile(policies.TestQuantitiesPath)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	if err := yaml.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("%s: %w", policies.TestQuantitiesPath, err)
+	}
+	collectQuantities(def.Data, out)
+	return out, nil
 }
 
 // revision identifies what is being served: a hash of every policy file and the config.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -10,37 +11,83 @@ import (
 // stored object can tell a default from a value its author chose.
 const DefaultsAnnotation = "podguard.io/defaults"
 
-// Mutate returns a copy of the object with the missing defaults filled in, and what was
-// added. It never changes a value that is set, so running it on its output adds nothing.
-func (e *Engine) Mutate(ctx context.Context, o *Object) (*Object, []Addition, error) {
-	adds, err := e.Defaults(ctx, o)
+// Mutate returns the object's JSON with podguard's missing defaults filled in, and what was
+// added; with nothing to add, the JSON is the object's own. It never changes a value that
+// is set, so running it on its output adds nothing.
+func (e *Engine) Mutate(ctx context.Context, o *Object) ([]byte, []Addition, error) {
+	adds, err := e.Defaults(ctx, o, Namespace{}, AsWritten)
 	if err != nil || len(adds) == 0 {
-		return o, nil, err
+		return o.JSON(), nil, err
 	}
-	out := o.DeepCopy()
-	spec, _ := out.template["spec"].(map[string]any)
-	var notes []string
-	for _, a := range adds {
+	out, err := o.apply(nil, adds)
+	return out, adds, err
+}
+
+// Admitted returns the object as the cluster would store it: the API server's and the
+// LimitRanges' defaults, then podguard's, filled in; and podguard's additions.
+func (e *Engine) Admitted(ctx context.Context, o *Object, ns Namespace) ([]byte, []Addition, error) {
+	_, cluster := o.pod.withClusterDefaults(ns.LimitRanges)
+	adds, err := e.Defaults(ctx, o, ns, WithClusterDefaults)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(cluster)+len(adds) == 0 {
+		return o.JSON(), nil, nil
+	}
+	out, err := o.apply(cluster, adds)
+	return out, adds, err
+}
+
+// apply sets the cluster's and podguard's additions in the object and records podguard's
+// in DefaultsAnnotation.
+func (o *Object) apply(cluster, podguard []Addition) ([]byte, error) {
+	var m map[string]any
+	dec := json.NewDecoder(strings.NewReader(o.text))
+	dec.UseNumber() // numbers stay as written, so the patch touches only what was added
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	template := m
+	for _, k := range templatePaths[o.Kind] {
+		template = child(template, k)
+	}
+	spec, _ := template["spec"].(map[string]any)
+	set := func(a Addition) (bool, error) {
 		list, _ := spec[a.ContainerType].([]any)
 		if a.Index < 0 || a.Index >= len(list) {
-			return nil, nil, fmt.Errorf("defaults: %s[%d] does not exist", a.ContainerType, a.Index)
+			return false, fmt.Errorf("defaults: %s[%d] does not exist", a.ContainerType, a.Index)
 		}
 		c, ok := list[a.Index].(map[string]any)
 		if !ok {
-			return nil, nil, fmt.Errorf("defaults: %s[%d] is not an object", a.ContainerType, a.Index)
+			return false, fmt.Errorf("defaults: %s[%d] is not an object", a.ContainerType, a.Index)
 		}
 		section := child(child(c, "resources"), a.Section)
 		if v, set := section[a.Resource]; set && v != nil && v != "" {
-			continue // never overwrite what the author wrote
+			return false, nil // never overwrite what the author wrote
 		}
 		section[a.Resource] = a.Value
-		notes = append(notes, fmt.Sprintf("%s:%s.%s=%s", a.Container, a.Section, a.Resource, a.Value))
+		return true, nil
+	}
+	for _, a := range cluster {
+		if _, err := set(a); err != nil {
+			return nil, err
+		}
+	}
+	var notes []string
+	for _, a := range podguard {
+		added, err := set(a)
+		if err != nil {
+			return nil, err
+		}
+		if added {
+			notes = append(notes, fmt.Sprintf("%s:%s.%s=%s", a.Container, a.Section, a.Resource, a.Value))
+		}
 	}
 	if len(notes) > 0 {
-		annotations := child(child(out.template, "metadata"), "annotations")
+		annotations := child(child(template, "metadata"), "annotations")
 		annotations[DefaultsAnnotation] = strings.Join(notes, ",")
 	}
-	return out, adds, nil
+	return json.Marshal(m)
 }
 
 // child returns m[key] as a map, creating it when absent or null.

@@ -4,9 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
-
-	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // templatePaths says where each supported kind keeps the Pod it stands for. A workload is
@@ -28,204 +27,232 @@ func Supported(kind string) bool {
 	return ok
 }
 
-// Object is a decoded manifest: a Pod or a workload with a pod template.
+// Object is a Pod or a workload with a pod template, read once from its JSON: its identity,
+// and the facts of the Pod it stands for, which are what the rules read.
 type Object struct {
-	Kind      string
-	Namespace string
-	Name      string
-	// Raw is the whole object as decoded JSON (numbers kept exact as json.Number), so a
-	// patch computed from it touches only what podguard changed.
-	Raw map[string]any
-	// NamespaceLabels are the labels of the object's Namespace, which namespace overrides
-	// may select on. Only an admin sets them, unlike anything in the object itself.
-	NamespaceLabels map[string]string
-	// template is the map holding metadata and spec of the Pod: Raw itself for a Pod.
-	template   map[string]any
+	Kind       string
+	APIVersion string
+	Namespace  string
+	Name       string
+
+	text       string // the object's JSON
+	owner      [2]string
+	pod        podFacts
 	prefixPath string // "" for a Pod, "spec.template." for a Deployment, ...
+	specText   string // the JSON of the Pod's spec, "" when absent
 }
 
-// Decode parses one Kubernetes object in JSON. Kinds podguard does not judge are an error.
+// Decode reads one Kubernetes object in JSON. Kinds podguard does not judge are an error.
 func Decode(raw []byte) (*Object, error) {
-	m, err := decodeObject(raw)
+	o, err := decode(string(raw))
 	if err != nil {
 		return nil, fmt.Errorf("decoding object: %w", err)
-	}
-	return FromMap(m)
-}
-
-// FromMap wraps an already decoded object.
-func FromMap(m map[string]any) (*Object, error) {
-	kind, _ := m["kind"].(string)
-	path, ok := templatePaths[kind]
-	if !ok {
-		if kind == "" {
-			return nil, errors.New("object has no kind")
-		}
-		return nil, fmt.Errorf("kind %s is not checked by podguard", kind)
-	}
-	meta, _ := m["metadata"].(map[string]any)
-	o := &Object{Kind: kind, Raw: m, template: m}
-	o.Namespace, _ = meta["namespace"].(string)
-	o.Name, _ = meta["name"].(string)
-	if o.Name == "" {
-		o.Name, _ = meta["generateName"].(string)
-	}
-	for _, k := range path {
-		next, ok := o.template[k].(map[string]any)
-		if !ok {
-			// A workload without a template has nothing to judge yet, but it must not
-			// pass for compliant: judge an empty Pod (it lacks the required labels).
-			next = map[string]any{}
-		}
-		o.template = next
-	}
-	if len(path) > 0 {
-		o.prefixPath = strings.Join(path, ".") + "."
 	}
 	return o, nil
 }
 
-// input is what the Rego sees: the Pod's labels and spec, and where they live in the
-// object so messages point at the right field.
-func (o *Object) input() map[string]any {
-	meta, _ := o.template["metadata"].(map[string]any)
-	spec, _ := o.template["spec"].(map[string]any)
-	in := map[string]any{
-		"kind":        o.Kind,
-		"namespace":   o.Namespace,
-		"name":        o.Name,
-		"labels":      meta["labels"],
-		"labels_path": o.prefixPath + "metadata.labels",
-		"spec":        spec,
-		"spec_path":   o.prefixPath + "spec",
-	}
-	if len(o.NamespaceLabels) > 0 {
-		labels := make(map[string]any, len(o.NamespaceLabels))
-		for k, v := range o.NamespaceLabels {
-			labels[k] = v
-		}
-		in["namespace_labels"] = labels
-	}
-	if in["labels"] == nil {
-		in["labels"] = map[string]any{}
-	}
-	if spec == nil {
-		in["spec"] = map[string]any{}
-	}
-	return in
-}
-
-// JSON encodes the object.
-func (o *Object) JSON() ([]byte, error) {
-	return json.Marshal(o.Raw)
-}
-
-// DeepCopy returns an independent copy, for mutating without touching the original.
-func (o *Object) DeepCopy() *Object {
-	c, err := FromMap(deepCopy(o.Raw).(map[string]any))
+// FromMap reads an object already decoded into Go values (from YAML or a client's list).
+func FromMap(m map[string]any) (*Object, error) {
+	b, err := json.Marshal(m)
 	if err != nil {
-		panic(err) // the original was valid, so its copy is too
+		return nil, fmt.Errorf("encoding object: %w", err)
 	}
-	c.Namespace = o.Namespace
-	c.NamespaceLabels = o.NamespaceLabels
-	return c
+	return decode(string(b))
 }
 
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = deepCopy(x)
+func decode(text string) (*Object, error) {
+	o := &Object{text: text}
+	p := scanner{s: text}
+	var metadata, spec string
+	var hasKind, specRead bool
+	isObject, err := p.members(func(key string) error {
+		var err error
+		switch key {
+		case "kind":
+			o.Kind, _, err = p.stringValue()
+			hasKind = true
+		case "apiVersion":
+			o.APIVersion, _, err = p.stringValue()
+		case "metadata":
+			metadata, err = p.span()
+		case "spec":
+			// The API server writes kind first; then a Pod's spec is read as it comes.
+			// Otherwise, and for workloads, it is read once the kind is known.
+			if o.Kind == "Pod" {
+				o.pod = podFacts{}
+				start := p.pos
+				err = p.readPodSpec(&o.pod)
+				spec, specRead = p.s[start:p.pos], true
+			} else {
+				spec, specRead = "", false
+				spec, err = p.span()
+			}
+		default:
+			err = p.skip()
 		}
-		return m
-	case []any:
-		s := make([]any, len(t))
-		for i, x := range t {
-			s[i] = deepCopy(x)
-		}
-		return s
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return v
-}
-
-// Owner returns the kind and name of the controller that created the object, if any.
-func (o *Object) Owner() (kind, name string) {
-	meta, _ := o.Raw["metadata"].(map[string]any)
-	refs, _ := meta["ownerReferences"].([]any)
-	for _, r := range refs {
-		ref, _ := r.(map[string]any)
-		if ref["controller"] == true {
-			kind, _ = ref["kind"].(string)
-			name, _ = ref["name"].(string)
-			return kind, name
-		}
+	if !isObject {
+		return nil, errors.New("the object is not a JSON object")
 	}
-	return "", ""
-}
-
-// inputValue is input() as OPA's value, converted in one pass without the intermediate
-// map. Keys are converted once per request, which matters for a Pod: most of its
-// objects repeat the same few keys (name, value, valueFrom, ...).
-func (o *Object) inputValue() (ast.Value, error) {
-	c := converter{keys: make(map[string]*ast.Term, 64)}
-	in := o.input()
-	pairs := make([][2]*ast.Term, 0, len(in))
-	for k, v := range in {
-		val, err := c.value(v)
-		if err != nil {
+	if specRead && o.Kind != "Pod" { // the kind changed after the spec was read as a Pod's
+		o.pod, specRead = podFacts{}, false
+	}
+	if p.peek() != 0 {
+		return nil, p.errorf("data after the object")
+	}
+	path, ok := templatePaths[o.Kind]
+	if !ok {
+		if o.Kind == "" {
+			if hasKind {
+				return nil, errors.New("kind is not a string")
+			}
+			return nil, errors.New("object has no kind")
+		}
+		return nil, fmt.Errorf("kind %s is not checked by podguard", o.Kind)
+	}
+	if err := o.readMetadata(metadata); err != nil {
+		return nil, err
+	}
+	if len(path) > 0 {
+		o.prefixPath = strings.Join(path, ".") + "."
+		// Walk down to the template; a workload without one has nothing to judge yet, but
+		// must not pass for compliant: it is judged as an empty Pod (it lacks the
+		// required labels).
+		template := spec
+		for _, key := range path[1:] {
+			if template, err = member(template, key); err != nil {
+				return nil, err
+			}
+		}
+		if metadata, err = member(template, "metadata"); err != nil {
 			return nil, err
 		}
-		pairs = append(pairs, [2]*ast.Term{c.key(k), ast.NewTerm(val)})
-	}
-	return ast.NewObject(pairs...), nil
-}
-
-// converter turns decoded JSON (map[string]any, []any, string, json.Number, bool, nil)
-// into OPA values, as ast.InterfaceToValue does.
-type converter struct {
-	keys map[string]*ast.Term
-}
-
-func (c *converter) key(k string) *ast.Term {
-	if t, ok := c.keys[k]; ok {
-		return t
-	}
-	t := ast.InternedTerm(k)
-	c.keys[k] = t
-	return t
-}
-
-func (c *converter) value(x any) (ast.Value, error) {
-	switch x := x.(type) {
-	case string:
-		return ast.InternedValue(x), nil
-	case map[string]any:
-		terms := make([]ast.Term, len(x))
-		pairs := make([][2]*ast.Term, 0, len(x))
-		i := 0
-		for k, v := range x {
-			val, err := c.value(v)
-			if err != nil {
-				return nil, err
-			}
-			terms[i].Value = val
-			pairs = append(pairs, [2]*ast.Term{c.key(k), &terms[i]})
-			i++
+		if spec, err = member(template, "spec"); err != nil {
+			return nil, err
 		}
-		return ast.NewObject(pairs...), nil
-	case []any:
-		terms := make([]ast.Term, len(x))
-		ptrs := make([]*ast.Term, len(x))
-		for i, v := range x {
-			val, err := c.value(v)
-			if err != nil {
-				return nil, err
-			}
-			terms[i].Value = val
-			ptrs[i] = &terms[i]
-		}
-		return ast.NewArray(ptrs...), nil
 	}
-	return ast.InterfaceToValue(x)
+	if o.pod.labels, err = member(metadata, "labels"); err != nil {
+		return nil, err
+	}
+	o.specText = spec
+	if spec != "" && !specRead {
+		p := scanner{s: spec}
+		if err := p.readPodSpec(&o.pod); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
 }
+
+// readMetadata reads the object's own name, namespace and controller.
+func (o *Object) readMetadata(text string) error {
+	if text == "" {
+		return nil
+	}
+	var generateName, owners string
+	p := scanner{s: text}
+	_, err := p.members(func(key string) error {
+		var err error
+		switch key {
+		case "name":
+			o.Name, _, err = p.stringValue()
+		case "generateName":
+			generateName, _, err = p.stringValue()
+		case "namespace":
+			o.Namespace, _, err = p.stringValue()
+		case "ownerReferences":
+			owners, err = p.span()
+		default:
+			err = p.skip()
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if o.Name == "" {
+		o.Name = generateName
+	}
+	if owners == "" {
+		return nil
+	}
+	p = scanner{s: owners}
+	_, err = p.elements(func(int) error {
+		var kind, name string
+		var controller bool
+		_, err := p.members(func(key string) error {
+			var err error
+			switch key {
+			case "kind":
+				kind, _, err = p.stringValue()
+			case "name":
+				name, _, err = p.stringValue()
+			case "controller":
+				controller = p.peek() == 't'
+				err = p.skip()
+			default:
+				err = p.skip()
+			}
+			return err
+		})
+		if controller && o.owner[0] == "" {
+			o.owner = [2]string{kind, name}
+		}
+		return err
+	})
+	return err
+}
+
+// member returns the text of an object's member (the last one, if repeated), "" when the
+// text is not an object or has no such member.
+func member(text, key string) (string, error) {
+	if text == "" {
+		return "", nil
+	}
+	var out string
+	p := scanner{s: text}
+	_, err := p.members(func(k string) error {
+		if k != key {
+			return p.skip()
+		}
+		var err error
+		out, err = p.span()
+		return err
+	})
+	return out, err
+}
+
+// Unreadable describes the resource values of the object that podguard cannot read as
+// quantities, one line each, e.g.
+// container "app": resources.requests.memory "1e999999" is larger than any quantity
+// Kubernetes can use (9223372036854775807).
+func (o *Object) Unreadable() []string {
+	var out []string
+	for _, c := range o.pod.containers {
+		for _, s := range [...]struct {
+			name   string
+			values []resourceValue
+		}{{"requests", c.resources.requests}, {"limits", c.resources.limits}} {
+			for _, v := range s.values {
+				if v.err != nil {
+					shown := v.raw
+					if len(shown) > maxShownValue {
+						shown = strconv.Quote(shortened(strings.Trim(shown, `"`)))
+					}
+					out = append(out, fmt.Sprintf("container %q: resources.%s.%s %s %v", c.name, s.name, v.name, shown, v.err))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// JSON is the object as it was read.
+func (o *Object) JSON() []byte { return []byte(o.text) }
+
+// Owner returns the kind and name of the controller that created the object, if any.
+func (o *Object) Owner() (kind, name string) { return o.owner[0], o.owner[1] }

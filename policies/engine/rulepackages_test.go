@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -57,9 +58,18 @@ namespaces:
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := storeData(cfg.Data, modules)
-	if got, want := data["pod"].(map[string]any)["rule_packages"], []any{"always_off", "image_tag", "liveness_probe", "no_host_network",
-		"readiness_probe", "required_labels", "resources_limits", "resources_requests", "startup_probe"}; !reflect.DeepEqual(got, want) {
+	data := storeData(cfg, modules)
+	// always-off is off everywhere, so it is not listed; startup-probe is off but an override
+	// switches it on in legacy. The override makes every enforcement depend on the namespace.
+	rule := func(id, enforcement string) map[string]any {
+		return map[string]any{"id": id, "enforcement": enforcement, "static": false}
+	}
+	if got, want := data["pod"].(map[string]any)["rule_packages"], map[string]any{
+		"image_tag": rule("image-tag", "deny"), "liveness_probe": rule("liveness-probe", "warn"),
+		"no_host_network": rule("no-host-network", "deny"), "readiness_probe": rule("readiness-probe", "deny"),
+		"required_labels": rule("required-labels", "deny"), "resources_limits": rule("resources-limits", "deny"),
+		"resources_requests": rule("resources-requests", "deny"), "startup_probe": rule("startup-probe", "off"),
+	}; !reflect.DeepEqual(got, want) {
 		t.Errorf("rule_packages = %v, want %v", got, want)
 	}
 	compiler := ast.NewCompiler().WithCapabilities(capabilities())
@@ -75,11 +85,15 @@ namespaces:
 		return q
 	}
 	listed := prepare(data)
-	found := prepare(map[string]any{"pod": map[string]any{"config": cfg.Data}})
+	withoutList := map[string]any{"pod": maps.Clone(data["pod"].(map[string]any))}
+	delete(withoutList["pod"].(map[string]any), "rule_packages")
+	found := prepare(withoutList)
 	bodies, _ := filepath.Glob(filepath.Join("..", "..", "test", "bench", "bodies", "*.json"))
 	if len(bodies) == 0 {
 		t.Fatal("no bodies in test/bench/bodies")
 	}
+	plan := objectReads(compiler)
+	plan.resources = cfg.ResourceNames()
 	for _, name := range bodies {
 		raw, err := os.ReadFile(name)
 		if err != nil {
@@ -93,14 +107,22 @@ namespaces:
 		if err := json.Unmarshal(raw, &review); err != nil {
 			t.Fatal(err)
 		}
+		var obj map[string]any
+		if err := json.Unmarshal(review.Request.Object, &obj); err != nil {
+			t.Fatal(err)
+		}
+		spec := obj["spec"].(map[string]any)
+		if obj["kind"] != "Pod" {
+			spec = spec["template"].(map[string]any)["spec"].(map[string]any)
+		}
+		spec["hostNetwork"] = true
 		for _, ns := range []string{"shop", "legacy"} {
-			o, err := Decode(review.Request.Object)
+			o, err := FromMap(obj)
 			if err != nil {
 				t.Fatal(err)
 			}
 			o.Namespace = ns
-			o.template["spec"].(map[string]any)["hostNetwork"] = true
-			in, err := o.inputValue()
+			in, err := o.input(&o.pod, nil, false, &plan)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -30,6 +30,10 @@ type Finding struct {
 	// requests taken from limits) or "podguard" (its mutation defaults).
 	Defaulted bool   `json:"defaulted"`
 	FilledBy  string `json:"filledBy,omitempty"`
+	// CausedBy is set for a violation the manifest as written does not have, which a
+	// default brings in (a default limit above the configured maximum, say): whose
+	// default, "kubernetes" or "podguard".
+	CausedBy string `json:"causedBy,omitempty"`
 }
 
 // Result is the verdict on one manifest.
@@ -44,7 +48,7 @@ type Result struct {
 	Reason   string            `json:"reason,omitempty"`
 	Findings []Finding         `json:"violations"`
 	Added    []engine.Addition `json:"defaults,omitempty"`
-	mutated  *engine.Object
+	mutated  map[string]any    // a Pod as the cluster would store it
 }
 
 // Verdicts of a Result.
@@ -240,13 +244,13 @@ func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Res
 			continue
 		}
 		obj.Namespace, r.Name = r.Namespace, obj.Name
-		obj.NamespaceLabels = nsLabels[obj.Namespace]
 		if _, ok := e.Config().Exempted(obj.Namespace); ok {
 			r.Verdict = VerdictExempt
 			out = append(out, r)
 			continue
 		}
-		if err := judge(ctx, e, obj, ranges[obj.Namespace], &r); err != nil {
+		ns := engine.Namespace{Labels: nsLabels[obj.Namespace], LimitRanges: ranges[obj.Namespace]}
+		if err := judge(ctx, e, obj, ns, &r); err != nil {
 			r.Verdict, r.Reason, r.Findings, r.Added, r.mutated = VerdictError, err.Error(), []Finding{}, nil, nil
 		}
 		out = append(out, r)
@@ -254,48 +258,63 @@ func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Res
 	return out
 }
 
-func judge(ctx context.Context, e *engine.Engine, obj *engine.Object, ranges []corev1.LimitRange, r *Result) error {
-	before, err := e.Evaluate(ctx, obj)
-	if err != nil {
-		return err
-	}
-	clusterDefaulted := engine.WithClusterDefaults(obj, ranges)
-	afterCluster, err := e.Evaluate(ctx, clusterDefaulted)
-	if err != nil {
-		return err
-	}
-	mutated, adds, err := e.Mutate(ctx, clusterDefaulted)
-	if err != nil {
-		return err
-	}
-	after, err := e.Evaluate(ctx, mutated)
-	if err != nil {
-		return err
-	}
-	keys := func(d engine.Decision) map[string]bool {
-		m := map[string]bool{}
-		for _, v := range d.All() {
-			m[v.Key()] = true
+func judge(ctx context.Context, e *engine.Engine, obj *engine.Object, ns engine.Namespace, r *Result) error {
+	// The manifest as written, with the cluster's defaults, and as admitted (podguard's
+	// defaults too): a violation of the first that is gone from the next is one that
+	// defaults fill in, and one that appears only as admitted is caused by a default.
+	var decisions [3]engine.Decision
+	for i, stage := range []engine.Stage{engine.AsWritten, engine.WithClusterDefaults, engine.AsAdmitted} {
+		d, err := e.Evaluate(ctx, obj, ns, stage)
+		if err != nil {
+			return err
 		}
-		return m
+		decisions[i] = d
 	}
-	stillAfterCluster, stillAfter := keys(afterCluster), keys(after)
-	for _, v := range before.All() {
+	written, cluster, admitted := keys(decisions[0]), keys(decisions[1]), keys(decisions[2])
+	for _, v := range decisions[0].All() {
 		f := Finding{Violation: v}
 		switch {
-		case !stillAfterCluster[v.Key()]:
+		case !cluster[v.Key()]:
 			f.Defaulted, f.FilledBy = true, "kubernetes"
-		case !stillAfter[v.Key()]:
+		case !admitted[v.Key()]:
 			f.Defaulted, f.FilledBy = true, "podguard"
 		}
 		r.Findings = append(r.Findings, f)
 	}
-	r.Added, r.mutated = adds, mutated
-	r.Verdict = "admit"
-	if len(after.Deny) > 0 {
-		r.Verdict = "refuse"
+	for _, v := range decisions[2].All() {
+		if written[v.Key()] {
+			continue
+		}
+		f := Finding{Violation: v, CausedBy: "podguard"}
+		if cluster[v.Key()] {
+			f.CausedBy = "kubernetes"
+		}
+		r.Findings = append(r.Findings, f)
+	}
+	if obj.Kind == "Pod" {
+		mutated, adds, err := e.Admitted(ctx, obj, ns)
+		if err != nil {
+			return err
+		}
+		r.Added = adds
+		if err := json.Unmarshal(mutated, &r.mutated); err != nil {
+			return err
+		}
+	}
+	r.Verdict = VerdictAdmit
+	if len(decisions[2].Deny) > 0 {
+		r.Verdict = VerdictRefuse
 	}
 	return nil
+}
+
+// keys are the violations of a decision, by Violation.Key.
+func keys(d engine.Decision) map[string]bool {
+	m := map[string]bool{}
+	for _, v := range d.All() {
+		m[v.Key()] = true
+	}
+	return m
 }
 
 // namespaceLabels collects the labels of the Namespaces in the input, which namespace
@@ -357,6 +376,21 @@ func (r Result) id() string {
 
 // label is what a finding's line starts with: its enforcement, or "filled" when the
 // defaults fill the gap, so the cluster would not refuse the manifest for it.
+// Note says what defaults do to the finding when the manifest is admitted, or "".
+func (f Finding) Note() string {
+	switch {
+	case f.FilledBy == "podguard":
+		return "filled in by podguard's defaults"
+	case f.FilledBy == "kubernetes":
+		return "filled in by Kubernetes: LimitRange defaults or requests from limits"
+	case f.CausedBy == "podguard":
+		return "caused by podguard's defaults, when the manifest is admitted"
+	case f.CausedBy == "kubernetes":
+		return "caused by Kubernetes' defaults (LimitRange defaults or requests from limits), when the manifest is admitted"
+	}
+	return ""
+}
+
 func label(f Finding) string {
 	if f.Defaulted {
 		return "filled"
@@ -410,11 +444,8 @@ func writeText(w io.Writer, results []Result, quiet bool) {
 		}
 		for _, f := range r.Findings {
 			note := ""
-			switch f.FilledBy {
-			case "podguard":
-				note = " [filled in by podguard's defaults]"
-			case "kubernetes":
-				note = " [filled in by Kubernetes: LimitRange defaults or requests from limits]"
+			if n := f.Note(); n != "" {
+				note = " [" + n + "]"
 			}
 			fmt.Fprintf(w, "  %-6s %s%s\n", label(f), f.String(), note)
 		}
@@ -460,8 +491,8 @@ func writeMutated(w io.Writer, results []Result, asJSON bool) error {
 			continue
 		}
 		obj := r.Object
-		if r.mutated != nil && r.Kind == "Pod" {
-			obj = r.mutated.Raw
+		if r.mutated != nil {
+			obj = r.mutated
 		}
 		objects = append(objects, obj)
 	}

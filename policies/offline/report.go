@@ -86,8 +86,8 @@ func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result)
 			loc.PhysicalLocation.ArtifactLocation.URI = strings.TrimPrefix(r.File, "./")
 			loc.PhysicalLocation.Region.StartLine = r.FieldLine(f.Field)
 			text := f.String()
-			if f.Defaulted {
-				text += " (filled in by " + f.FilledBy + " defaults when admitted)"
+			if n := f.Note(); n != "" {
+				text += " (" + n + ")"
 			}
 			out = append(out, result{RuleID: f.Rule, Level: level(f), Message: message{text}, Locations: []location{loc}})
 		}
@@ -154,8 +154,8 @@ func writeJUnit(w io.Writer, results []Result) error {
 		var notes, denials []string
 		for _, f := range r.Findings {
 			line := fmt.Sprintf("%s:%d: %s %s", r.File, r.FieldLine(f.Field), label(f), f.String())
-			if f.Defaulted {
-				line += " [filled in by " + f.FilledBy + " defaults]"
+			if n := f.Note(); n != "" {
+				line += " [" + n + "]"
 			}
 			if f.Enforcement == "deny" && !f.Defaulted {
 				denials = append(denials, line)

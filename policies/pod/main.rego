@@ -11,75 +11,72 @@ import data.pod.lib
 # METADATA
 # title: Admission decision
 # description: |
-#   {"deny": [...], "warn": [...], "audit": [...]}: each element is a rule's violation
-#   ({"msg", "field", "container", "fix"}) plus "rule" (the rule id) and "enforcement", and
-#   "enforce_after" when a deny is held back as a warning until that time. Each array is
-#   sorted by rule, field and message. Violations of rules that are off are dropped.
+#   The violations of every rule that has some, with the rule's effective enforcement: a
+#   set of {"rule": id, "enforcement": "deny", "warn" or "audit", "violations": set}, plus
+#   "enforce_after" while a rule with enforceAfter has yet to start denying. The violations
+#   are what the rule emitted ({"msg", "field", "container", "fix"}, or a bare message);
+#   podguard lists them by enforcement, then rule, field and message. Rules that are off
+#   are left out.
 # entrypoint: true
-decision := {
-	"deny": _by_enforcement("deny"),
-	"warn": _by_enforcement("warn"),
-	"audit": _by_enforcement("audit"),
-}
+decision := _groups
 
 _config := lib.config
 
-_by_enforcement(enforcement) := [finding |
-	some [e, _, _, _, finding] in _sorted_findings
-	e == enforcement
-]
-
-# Every finding, sorted once by enforcement, then rule, field and message (and then the
-# rest of it).
-_sorted_findings := sort(_findings)
-
 # Every package under pod.rules that defines violation is a rule, so a custom rule dropped
 # into the policy directory is picked up without being registered anywhere. The engine
-# lists the packages in data.pod.rule_packages when it compiles the policy set, so that a
-# rule that is off is not evaluated at all.
-#
-# Each finding is [enforcement, rule, field, msg, finding], ready to be sorted.
-_findings contains [finding.enforcement, id, finding.field, finding.msg, finding] if {
-	some pkg in data.pod.rule_packages
-	id := replace(pkg, "_", "-")
-	_enforcement(id) != "off"
-	some v in data.pod.rules[pkg].violation
-	finding := object.union_n([_violation_fields, _as_object(v), _identity(id)])
+# lists the packages of the rules that can be on in data.pod.rule_packages when it compiles
+# the policy set ({package: {"id", "enforcement", "static"}}: the rule's id, its configured
+# enforcement, and whether that is its enforcement everywhere and at all times, i.e. no
+# namespace override and no enforceAfter), so that a rule that is off is not evaluated at
+# all, and a static enforcement is not worked out for each review.
+_groups contains {"rule": rule.id, "enforcement": rule.enforcement, "violations": violations} if {
+	some pkg, rule in data.pod.rule_packages
+	rule.static == true
+	violations := data.pod.rules[pkg].violation
+	count(violations) > 0
+}
+
+_groups contains group if {
+	some pkg, rule in data.pod.rule_packages
+	rule.static == false
+	violations := data.pod.rules[pkg].violation
+	count(violations) > 0
+	group := object.union(_effective(rule.id), {"rule": rule.id, "violations": violations})
+	group.enforcement != "off"
 }
 
 # Without that list (opa test), every package's violations are evaluated to find the rules.
-_findings contains [finding.enforcement, id, finding.field, finding.msg, finding] if {
+_groups contains group if {
 	not data.pod.rule_packages
 	some pkg
-	some v in data.pod.rules[pkg].violation
+	violations := data.pod.rules[pkg].violation
+	count(violations) > 0
 	id := replace(pkg, "_", "-")
-	_effective(id).enforcement != "off"
-	finding := object.union_n([_violation_fields, _as_object(v), _identity(id)])
+	group := object.union(_effective(id), {"rule": id, "violations": violations})
+	group.enforcement != "off"
 }
 
-# What the decision adds to each violation of a rule: its id and effective enforcement.
-_identity(id) := object.union({"rule": id}, _effective(id))
+# A namespace override that matches decides. Otherwise a rule with enforceAfter denies from
+# that time on, and until then has its configured enforcement (warn or audit), or warns if
+# that is deny: the time it starts denying goes with each of its warnings.
+_effective(id) := {"enforcement": _overrides[i].enforcement} if {
+	_overrides != []
+	i := _first_override(id)
+} else := {"enforcement": "deny"} if {
+	time.now_ns() >= _enforce_after_ns(id)
+} else := {"enforcement": _until_enforced[_configured(id)], "enforce_after": _config.rules[id].enforceAfter} if {
+	_enforce_after_ns(id)
+} else := {"enforcement": _configured(id)}
 
-# Custom rules may emit bare strings or leave fields out; Go and the sort need all four.
-_violation_fields := {"msg": "", "field": "", "container": "", "fix": ""}
+# enforceAfter of a rule that is not off, in nanoseconds.
+_enforce_after_ns(id) := time.parse_rfc3339_ns(_config.rules[id].enforceAfter) if {
+	_configured(id) != "off"
+}
 
-_as_object(v) := v if is_object(v)
-
-else := {"msg": v}
-
-# A deny whose enforceAfter lies in the future is only a warning until then.
-_effective(id) := {"enforcement": "warn", "enforce_after": after} if {
-	_enforcement(id) == "deny"
-	after := _config.rules[id].enforceAfter
-	is_string(after)
-	time.now_ns() < time.parse_rfc3339_ns(after)
-} else := {"enforcement": _enforcement(id)}
+# A rule's enforcement until its enforceAfter.
+_until_enforced := {"deny": "warn", "warn": "warn", "audit": "audit"}
 
 # A rule the configuration does not know (a custom rule) denies.
-_enforcement(id) := _overrides[i].enforcement if {
-	i := _first_override(id)
-} else := _configured(id)
-
 _configured(id) := object.get(_config, ["rules", id, "enforcement"], "deny")
 
 _overrides := object.get(_config, ["namespaces", "overrides"], [])
@@ -109,7 +106,7 @@ _override_selects_namespace(override) if not "namespaceSelector" in object.keys(
 
 _override_selects_namespace(override) if {
 	selector := override.namespaceSelector
-	labels := object.get(input, "namespace_labels", {})
+	labels := input.namespace_labels
 	every key, value in object.get(selector, "matchLabels", {}) {
 		labels[key] == value
 	}

@@ -1,6 +1,7 @@
 package pod_test
 
 import data.pod
+import data.pod.testing
 
 _good_container := {
 	"name": "app",
@@ -15,8 +16,8 @@ _good_container := {
 
 _pod(namespace, containers) := {
 	"kind": "Pod", "namespace": namespace, "name": "web",
-	"labels": {"app.kubernetes.io/name": "web"}, "labels_path": "metadata.labels",
-	"spec_path": "spec", "spec": {"containers": containers},
+	"labels": {"app.kubernetes.io/name": "web"},
+	"spec": {"containers": containers},
 }
 
 _good := _pod("default", [_good_container])
@@ -26,40 +27,58 @@ _bad := _pod("default", [object.union(object.remove(_good_container, ["livenessP
 
 _config(patch) := object.union(data.pod.config, patch)
 
-# [rule, field] of every element of one list of the decision, in order.
-_list(d, enforcement) := [[v.rule, v.field] | some v in d[enforcement]]
+# The decision on obj under cfg, with the input podguard would give.
+_decision(obj, cfg) := d if {
+	d := pod.decision with input as testing.input_with(obj, cfg) with data.pod.config as cfg
+}
+
+# [rule, field] of every violation the decision gives this enforcement, sorted.
+_list(d, enforcement) := sort([[g.rule, v.field] |
+	some g in d
+	g.enforcement == enforcement
+	some v in g.violations
+])
+
+# The enforcement of each rule in the decision (with enforce_after where there is one).
+_enforcements(d) := {g.rule: object.filter(g, {"enforcement", "enforce_after"}) | some g in d}
 
 _image_field := "spec.containers[0].image"
 
 _liveness_field := "spec.containers[0].livenessProbe"
 
-test_clean_pod_has_all_keys_empty if {
-	pod.decision == {"deny": [], "warn": [], "audit": []} with input as _good
+_image_violation := {
+	"msg": `image "app:latest" uses the disallowed tag "latest"`,
+	"field": _image_field,
+	"container": "app",
+	"fix": `use a version tag or a digest instead of "latest", e.g. "app:<version>"`,
 }
 
-test_violation_shape if {
-	d := pod.decision with input as _bad
-	d.deny[0] == {
-		"rule": "image-tag",
-		"enforcement": "deny",
-		"msg": `image "app:latest" uses the disallowed tag "latest"`,
-		"field": "spec.containers[0].image",
-		"container": "app",
-		"fix": `use a version tag or a digest instead of "latest", e.g. "app:<version>"`,
+_liveness_violation := {
+	"msg": "livenessProbe is not set",
+	"field": _liveness_field,
+	"container": "app",
+	"fix": concat("", [
+		"set livenessProbe (handler: exec, httpGet, tcpSocket or grpc), ",
+		"so the kubelet restarts the container when it stops responding",
+	]),
+}
+
+test_clean_pod_has_no_groups if {
+	_decision(_good, data.pod.config) == set()
+}
+
+# One group per rule with violations: the rule, its enforcement and what it emitted.
+test_decision_shape if {
+	_decision(_bad, data.pod.config) == {
+		{"rule": "image-tag", "enforcement": "deny", "violations": {_image_violation}},
+		{"rule": "liveness-probe", "enforcement": "deny", "violations": {_liveness_violation}},
 	}
-}
-
-test_default_enforcement if {
-	d := pod.decision with input as _bad
-	_list(d, "deny") == [["image-tag", _image_field], ["liveness-probe", _liveness_field]]
-	d.warn == []
-	d.audit == []
 }
 
 # startup-probe is off by default: its violation exists but never reaches the decision.
 test_off_rule_is_dropped if {
-	count(data.pod.rules.startup_probe.violation) == 1 with input as _good
-	pod.decision == {"deny": [], "warn": [], "audit": []} with input as _good
+	count(data.pod.rules.startup_probe.violation) == 1 with input as testing.input_of(_good)
+	_decision(_good, data.pod.config) == set()
 }
 
 test_rule_enforcement_from_config[note] if {
@@ -88,62 +107,95 @@ test_rule_enforcement_from_config[note] if {
 			"warn": [["startup-probe", "spec.containers[0].startupProbe"]],
 			"audit": [],
 		},
-		"unknown enforcement is dropped": {
-			"rules": {"image-tag": {"enforcement": "maybe"}},
-			"deny": [["liveness-probe", _liveness_field]],
-			"warn": [],
-			"audit": [],
-		},
 	}
-	d := pod.decision with input as _bad with data.pod.config as _config({"rules": tc.rules})
+	d := _decision(_bad, _config({"rules": tc.rules}))
 	_list(d, "deny") == tc.deny
 	_list(d, "warn") == tc.warn
 	_list(d, "audit") == tc.audit
-	every v in d[_] {
-		v.enforcement in {"deny", "warn", "audit"}
+	every g in d {
+		g.enforcement in {"deny", "warn", "audit"}
 	}
 }
 
-test_enforcement_recorded_on_each_violation if {
-	cfg := _config({"rules": {"image-tag": {"enforcement": "audit"}}})
-	d := pod.decision with input as _bad with data.pod.config as cfg
-	[v.enforcement | some v in d.audit] == ["audit"]
-	[v.enforcement | some v in d.deny] == ["deny"]
+# podguard refuses a configuration with an enforcement it does not know, and a decision
+# with one; the policy does not turn it into one it knows.
+test_unknown_enforcement_is_passed_on if {
+	d := _decision(_bad, _config({"rules": {"image-tag": {"enforcement": "maybe"}}}))
+	_enforcements(d) == {"image-tag": {"enforcement": "maybe"}, "liveness-probe": {"enforcement": "deny"}}
 }
 
-test_sorted_by_rule_then_field_then_msg if {
-	inp := _pod("default", [
-		{"name": "z", "image": "z:latest"},
-		{"name": "a", "image": "a"},
-	])
-	d := pod.decision with input as object.union(inp, {"labels": null})
-	[[v.rule, v.field, v.msg] | some v in d.deny] == [
-		["image-tag", "spec.containers[0].image", `image "z:latest" uses the disallowed tag "latest"`],
-		["image-tag", "spec.containers[1].image", `image "a" has neither a tag nor a digest, so the runtime pulls "latest"`],
-		["liveness-probe", "spec.containers[0].livenessProbe", "livenessProbe is not set"],
-		["liveness-probe", "spec.containers[1].livenessProbe", "livenessProbe is not set"],
-		["readiness-probe", "spec.containers[0].readinessProbe", "readinessProbe is not set"],
-		["readiness-probe", "spec.containers[1].readinessProbe", "readinessProbe is not set"],
-		["required-labels", `metadata.labels["app.kubernetes.io/name"]`, `required label "app.kubernetes.io/name" is not set`],
-		["resources-limits", "spec.containers[0].resources.limits.cpu", "cpu limit is not set"],
-		["resources-limits", "spec.containers[0].resources.limits.memory", "memory limit is not set"],
-		["resources-limits", "spec.containers[1].resources.limits.cpu", "cpu limit is not set"],
-		["resources-limits", "spec.containers[1].resources.limits.memory", "memory limit is not set"],
-		["resources-requests", "spec.containers[0].resources.requests.cpu", "cpu request is not set"],
-		["resources-requests", "spec.containers[0].resources.requests.memory", "memory request is not set"],
-		["resources-requests", "spec.containers[1].resources.requests.cpu", "cpu request is not set"],
-		["resources-requests", "spec.containers[1].resources.requests.memory", "memory request is not set"],
+test_every_rule_is_one_group_with_all_its_violations if {
+	obj := object.union(_pod("default", [{"name": "z", "image": "z:latest"}, {"name": "a", "image": "a"}]), {"labels": null})
+	d := _decision(obj, data.pod.config)
+	count(d) == 6
+	{[g.rule, g.enforcement, v.field, v.msg] | some g in d; some v in g.violations} == {
+		["image-tag", "deny", "spec.containers[0].image", `image "z:latest" uses the disallowed tag "latest"`],
+		["image-tag", "deny", "spec.containers[1].image", `image "a" has neither a tag nor a digest, so the runtime pulls "latest"`],
+		["liveness-probe", "deny", "spec.containers[0].livenessProbe", "livenessProbe is not set"],
+		["liveness-probe", "deny", "spec.containers[1].livenessProbe", "livenessProbe is not set"],
+		["readiness-probe", "deny", "spec.containers[0].readinessProbe", "readinessProbe is not set"],
+		["readiness-probe", "deny", "spec.containers[1].readinessProbe", "readinessProbe is not set"],
+		["required-labels", "deny", `metadata.labels["app.kubernetes.io/name"]`, `required label "app.kubernetes.io/name" is not set`],
+		["resources-limits", "deny", "spec.containers[0].resources.limits.cpu", "cpu limit is not set"],
+		["resources-limits", "deny", "spec.containers[0].resources.limits.memory", "memory limit is not set"],
+		["resources-limits", "deny", "spec.containers[1].resources.limits.cpu", "cpu limit is not set"],
+		["resources-limits", "deny", "spec.containers[1].resources.limits.memory", "memory limit is not set"],
+		["resources-requests", "deny", "spec.containers[0].resources.requests.cpu", "cpu request is not set"],
+		["resources-requests", "deny", "spec.containers[0].resources.requests.memory", "memory request is not set"],
+		["resources-requests", "deny", "spec.containers[1].resources.requests.cpu", "cpu request is not set"],
+		["resources-requests", "deny", "spec.containers[1].resources.requests.memory", "memory request is not set"],
+	}
+}
+
+# A quantity podguard cannot read reaches the decision as a violation.
+test_unreadable_quantity_denies if {
+	container := object.union(_good_container, {"resources": {
+		"requests": {"cpu": "lots", "memory": "128Mi"},
+		"limits": {"cpu": "500m", "memory": "256Mi"},
+	}})
+	d := _decision(_pod("default", [container]), data.pod.config)
+	d == {{"rule": "resources-requests", "enforcement": "deny", "violations": {{
+		"msg": `cpu request "lots" is not a quantity such as 500m, 2 or 256Mi`,
+		"field": "spec.containers[0].resources.requests.cpu",
+		"container": "app",
+		"fix": `write resources.requests.cpu as a quantity Kubernetes can use, e.g. "100m"`,
+	}}}}
+}
+
+# A workload's pod template is judged with podguard's defaults applied: what the
+# mutation adds is not reported missing.
+test_defaults_applied if {
+	container := object.remove(_good_container, ["resources"])
+	obj := object.union(_pod("default", [container]), {
+		"kind": "Deployment",
+		"labels_path": "spec.template.metadata.labels",
+		"spec_path": "spec.template.spec",
+	})
+	_decision(object.union(obj, {"apply_defaults": true}), data.pod.config) == set()
+	_list(_decision(obj, data.pod.config), "deny") == [
+		["resources-limits", "spec.template.spec.containers[0].resources.limits.cpu"],
+		["resources-limits", "spec.template.spec.containers[0].resources.limits.memory"],
+		["resources-requests", "spec.template.spec.containers[0].resources.requests.cpu"],
+		["resources-requests", "spec.template.spec.containers[0].resources.requests.memory"],
 	]
 }
 
-test_same_field_sorted_by_msg if {
+# Custom rules may emit bare messages or leave fields out: the decision passes them on as
+# they are, and podguard completes and sorts them.
+test_custom_violations_passed_on_as_emitted if {
 	custom := {
 		{"msg": "b", "field": "spec.x", "container": "", "fix": ""},
 		{"msg": "a", "field": "spec.x", "container": "", "fix": ""},
-		{"msg": "c", "field": "spec.a", "container": "", "fix": ""},
+		"privileged container",
+		{"msg": "no field"},
 	}
-	d := pod.decision with input as _good with data.pod.rules.custom.violation as custom
-	[[v.field, v.msg] | some v in d.deny] == [["spec.a", "c"], ["spec.x", "a"], ["spec.x", "b"]]
+	d := pod.decision with input as testing.input_of(_good) with data.pod.rules.custom.violation as custom
+	d == {{"rule": "custom", "enforcement": "deny", "violations": custom}}
+}
+
+test_rule_without_violations_has_no_group if {
+	d := pod.decision with input as testing.input_of(_good) with data.pod.rules.custom.violation as set()
+	d == set()
 }
 
 test_namespace_overrides[note] if {
@@ -293,16 +345,16 @@ test_namespace_overrides[note] if {
 			"audit": [["image-tag", _image_field], ["liveness-probe", _liveness_field]],
 		},
 	}
-	inp := object.union(_bad, {"namespace": tc.namespace, "namespace_labels": object.get(tc, "labels", {})})
-	d := pod.decision with input as inp with data.pod.config as _config({"namespaces": {"overrides": tc.overrides}})
+	obj := object.union(_bad, {"namespace": tc.namespace, "namespace_labels": object.get(tc, "labels", {})})
+	d := _decision(obj, _config({"namespaces": {"overrides": tc.overrides}}))
 	_list(d, "deny") == tc.deny
 	_list(d, "warn") == tc.warn
 	_list(d, "audit") == tc.audit
 }
 
 test_no_namespace_matches_no_override if {
-	inp := object.remove(_bad, ["namespace"])
 	cfg := _config({"namespaces": {"overrides": [{"names": ["*"], "enforcement": "off"}]}})
+	inp := object.remove(testing.input_with(_bad, cfg), ["namespace"])
 	d := pod.decision with input as inp with data.pod.config as cfg
 	_list(d, "deny") == [["image-tag", _image_field], ["liveness-probe", _liveness_field]]
 }
@@ -310,74 +362,109 @@ test_no_namespace_matches_no_override if {
 # 2026-01-01T00:00:00Z
 _now := 1767225600000000000
 
+_future := "2027-03-01T00:00:00Z"
+
+_past := "2025-03-01T00:00:00Z"
+
+# A namespace override that matches decides. Otherwise a rule with enforceAfter denies from
+# then on, and until then has its configured enforcement, warn for a deny.
 test_enforce_after[note] if {
 	some note, tc in {
-		"future deny becomes warn": {
-			"rule": {"enforcement": "deny", "enforceAfter": "2027-03-01T00:00:00Z"},
-			"overrides": [],
-			"want": {"image-tag": {"enforcement": "warn", "enforce_after": "2027-03-01T00:00:00Z"}},
+		"deny warns until then": {
+			"rule": {"enforcement": "deny", "enforceAfter": _future},
+			"want": {"image-tag": {"enforcement": "warn", "enforce_after": _future}},
 		},
-		"past deny stays deny": {
-			"rule": {"enforcement": "deny", "enforceAfter": "2025-03-01T00:00:00Z"},
-			"overrides": [],
+		"deny denies from then on": {
+			"rule": {"enforcement": "deny", "enforceAfter": _past},
 			"want": {"image-tag": {"enforcement": "deny"}},
 		},
 		"exactly now is enforced": {
 			"rule": {"enforcement": "deny", "enforceAfter": "2026-01-01T00:00:00Z"},
-			"overrides": [],
 			"want": {"image-tag": {"enforcement": "deny"}},
+		},
+		"a nanosecond before is not": {
+			"rule": {"enforcement": "deny", "enforceAfter": "2026-01-01T00:00:00.000000001Z"},
+			"want": {"image-tag": {"enforcement": "warn", "enforce_after": "2026-01-01T00:00:00.000000001Z"}},
 		},
 		"time zone offsets count": {
 			"rule": {"enforcement": "deny", "enforceAfter": "2026-01-01T00:30:00+01:00"},
-			"overrides": [],
 			"want": {"image-tag": {"enforcement": "deny"}},
 		},
-		"future audit is untouched": {
-			"rule": {"enforcement": "audit", "enforceAfter": "2027-03-01T00:00:00Z"},
-			"overrides": [],
-			"want": {"image-tag": {"enforcement": "audit"}},
+		"warn warns until then": {
+			"rule": {"enforcement": "warn", "enforceAfter": _future},
+			"want": {"image-tag": {"enforcement": "warn", "enforce_after": _future}},
 		},
-		"future off stays off": {
-			"rule": {"enforcement": "off", "enforceAfter": "2027-03-01T00:00:00Z"},
-			"overrides": [],
+		"warn denies from then on": {
+			"rule": {"enforcement": "warn", "enforceAfter": _past},
+			"want": {"image-tag": {"enforcement": "deny"}},
+		},
+		"audit audits until then": {
+			"rule": {"enforcement": "audit", "enforceAfter": _future},
+			"want": {"image-tag": {"enforcement": "audit", "enforce_after": _future}},
+		},
+		"audit denies from then on": {
+			"rule": {"enforcement": "audit", "enforceAfter": _past},
+			"want": {"image-tag": {"enforcement": "deny"}},
+		},
+		"off stays off before": {
+			"rule": {"enforcement": "off", "enforceAfter": _future},
 			"want": {},
 		},
-		"override to deny is held back too": {
-			"rule": {"enforcement": "warn", "enforceAfter": "2027-03-01T00:00:00Z"},
-			"overrides": [{"names": ["default"], "enforcement": "deny"}],
-			"want": {"image-tag": {"enforcement": "warn", "enforce_after": "2027-03-01T00:00:00Z"}},
+		"off stays off after": {
+			"rule": {"enforcement": "off", "enforceAfter": _past},
+			"want": {},
 		},
-		"override to warn in the past": {
-			"rule": {"enforcement": "deny", "enforceAfter": "2025-03-01T00:00:00Z"},
+		"override wins before": {
+			"rule": {"enforcement": "warn", "enforceAfter": _future},
+			"overrides": [{"names": ["default"], "enforcement": "deny"}],
+			"want": {"image-tag": {"enforcement": "deny"}},
+		},
+		"override wins after": {
+			"rule": {"enforcement": "deny", "enforceAfter": _past},
 			"overrides": [{"names": ["default"], "enforcement": "warn", "rules": ["image-tag"]}],
 			"want": {"image-tag": {"enforcement": "warn"}},
+		},
+		"override to off wins": {
+			"rule": {"enforcement": "deny", "enforceAfter": _past},
+			"overrides": [{"names": ["default"], "enforcement": "off", "rules": ["image-tag"]}],
+			"want": {},
+		},
+		"override of another namespace leaves enforceAfter to decide": {
+			"rule": {"enforcement": "deny", "enforceAfter": _future},
+			"overrides": [{"names": ["prod"], "enforcement": "deny"}],
+			"want": {"image-tag": {"enforcement": "warn", "enforce_after": _future}},
+		},
+		"override of another rule leaves enforceAfter to decide": {
+			"rule": {"enforcement": "audit", "enforceAfter": _past},
+			"overrides": [{"names": ["default"], "enforcement": "audit", "rules": ["readiness-probe"]}],
+			"want": {"image-tag": {"enforcement": "deny"}},
 		},
 	}
 	cfg := _config({
 		"rules": {"image-tag": tc.rule, "liveness-probe": {"enforcement": "off"}},
-		"namespaces": {"overrides": tc.overrides},
+		"namespaces": {"overrides": object.get(tc, "overrides", [])},
 	})
-	d := pod.decision with input as _bad with data.pod.config as cfg with time.now_ns as _now
-	got := {v.rule: object.filter(v, {"enforcement", "enforce_after"}) | some list in d; some v in list}
-	got == tc.want
+	d := pod.decision with input as testing.input_with(_bad, cfg) with data.pod.config as cfg with time.now_ns as _now
+	_enforcements(d) == tc.want
 }
 
-test_enforce_after_element if {
-	cfg := _config({"rules": {"liveness-probe": {"enforceAfter": "2027-03-01T00:00:00Z"}}})
-	d := pod.decision with input as _bad with data.pod.config as cfg with time.now_ns as _now
-	_list(d, "deny") == [["image-tag", _image_field]]
-	d.warn == [{
-		"rule": "liveness-probe",
-		"enforcement": "warn",
-		"enforce_after": "2027-03-01T00:00:00Z",
-		"msg": "livenessProbe is not set",
-		"field": _liveness_field,
-		"container": "app",
-		"fix": concat("", [
-			"set livenessProbe (handler: exec, httpGet, tcpSocket or grpc), ",
-			"so the kubelet restarts the container when it stops responding",
-		]),
-	}]
+test_enforce_after_group if {
+	cfg := _config({"rules": {"liveness-probe": {"enforceAfter": _future}}})
+	d := pod.decision with input as testing.input_with(_bad, cfg) with data.pod.config as cfg with time.now_ns as _now
+	d == {
+		{"rule": "image-tag", "enforcement": "deny", "violations": {_image_violation}},
+		{"rule": "liveness-probe", "enforcement": "warn", "enforce_after": _future, "violations": {_liveness_violation}},
+	}
+}
+
+# The clock decides: the same configuration warns before the time and denies after it.
+test_enforce_after_follows_the_clock if {
+	cfg := _config({"rules": {"liveness-probe": {"enforceAfter": "2026-01-01T00:00:00Z"}}})
+	inp := testing.input_with(_bad, cfg)
+	before := pod.decision with input as inp with data.pod.config as cfg with time.now_ns as _now - 1
+	after := pod.decision with input as inp with data.pod.config as cfg with time.now_ns as _now
+	_enforcements(before)["liveness-probe"] == {"enforcement": "warn", "enforce_after": "2026-01-01T00:00:00Z"}
+	_enforcements(after)["liveness-probe"] == {"enforcement": "deny"}
 }
 
 _custom_violation := {
@@ -388,48 +475,89 @@ _custom_violation := {
 }
 
 test_custom_rule_is_discovered_and_denies if {
-	d := pod.decision with input as _good with data.pod.rules.no_host_network.violation as {_custom_violation}
-	d == {
-		"deny": [object.union(_custom_violation, {"rule": "no-host-network", "enforcement": "deny"})],
-		"warn": [],
-		"audit": [],
-	}
+	d := pod.decision with input as testing.input_of(_good)
+		with data.pod.rules.no_host_network.violation as {_custom_violation}
+	d == {{"rule": "no-host-network", "enforcement": "deny", "violations": {_custom_violation}}}
 }
 
 test_custom_rule_follows_config_and_overrides[note] if {
 	some note, tc in {
-		"configured warn": {"patch": {"rules": {"no-host-network": {"enforcement": "warn"}}}, "list": "warn"},
+		"configured warn": {"patch": {"rules": {"no-host-network": {"enforcement": "warn"}}}, "want": "warn"},
 		"override audit": {
 			"patch": {"namespaces": {"overrides": [
 				{"names": ["default"], "enforcement": "audit", "rules": ["no-host-network"]},
 			]}},
-			"list": "audit",
+			"want": "audit",
 		},
 	}
-	d := pod.decision with input as _good
+	cfg := _config(tc.patch)
+	d := pod.decision with input as testing.input_with(_good, cfg)
 		with data.pod.rules.no_host_network.violation as {_custom_violation}
-		with data.pod.config as _config(tc.patch)
-	[v.rule | some v in d[tc.list]] == ["no-host-network"]
+		with data.pod.config as cfg
+	_enforcements(d) == {"no-host-network": {"enforcement": tc.want}}
 }
 
-test_custom_rule_loose_violations_are_completed if {
-	loose := {"privileged container", {"msg": "no field"}}
-	d := pod.decision with input as _good with data.pod.rules.no_privileged.violation as loose
-	completed := {"rule": "no-privileged", "enforcement": "deny", "field": "", "container": "", "fix": ""}
-	d.deny == [
-		object.union(completed, {"msg": "no field"}),
-		object.union(completed, {"msg": "privileged container"}),
-	]
+# podguard lists the packages of the rules that can be on, with the configured enforcement
+# and whether it is static; a static one is taken as listed, the others are worked out.
+test_rule_packages[note] if {
+	some note, tc in {
+		"static enforcement is taken as listed": {
+			"packages": {
+				"image_tag": {"id": "image-tag", "enforcement": "warn", "static": true},
+				"liveness_probe": {"id": "liveness-probe", "enforcement": "deny", "static": true},
+			},
+			"config": {},
+			"want": {"image-tag": {"enforcement": "warn"}, "liveness-probe": {"enforcement": "deny"}},
+		},
+		"a rule that is not listed is not evaluated": {
+			"packages": {"image_tag": {"id": "image-tag", "enforcement": "deny", "static": true}},
+			"config": {},
+			"want": {"image-tag": {"enforcement": "deny"}},
+		},
+		"enforceAfter is worked out": {
+			"packages": {
+				"image_tag": {"id": "image-tag", "enforcement": "deny", "static": false},
+				"liveness_probe": {"id": "liveness-probe", "enforcement": "deny", "static": true},
+			},
+			"config": {"rules": {"image-tag": {"enforceAfter": _future}}},
+			"want": {
+				"image-tag": {"enforcement": "warn", "enforce_after": _future},
+				"liveness-probe": {"enforcement": "deny"},
+			},
+		},
+		"an override is worked out, off included": {
+			"packages": {
+				"image_tag": {"id": "image-tag", "enforcement": "deny", "static": false},
+				"liveness_probe": {"id": "liveness-probe", "enforcement": "deny", "static": false},
+			},
+			"config": {"namespaces": {"overrides": [
+				{"names": ["default"], "enforcement": "off", "rules": ["image-tag"]},
+				{"names": ["default"], "enforcement": "audit", "rules": ["liveness-probe"]},
+			]}},
+			"want": {"liveness-probe": {"enforcement": "audit"}},
+		},
+		"a custom package is found by its listing": {
+			"packages": {"no_host_network": {"id": "no-host-network", "enforcement": "audit", "static": true}},
+			"config": {},
+			"want": {"no-host-network": {"enforcement": "audit"}},
+		},
+	}
+	cfg := _config(tc.config)
+	d := pod.decision with input as testing.input_with(_bad, cfg)
+		with data.pod.config as cfg
+		with data.pod.rule_packages as tc.packages
+		with data.pod.rules.no_host_network.violation as {_custom_violation}
+		with time.now_ns as _now
+	_enforcements(d) == tc.want
 }
 
 test_workload_decision if {
-	inp := object.union(_bad, {
+	obj := object.union(_bad, {
 		"kind": "Deployment",
 		"labels_path": "spec.template.metadata.labels",
 		"spec_path": "spec.template.spec",
 	})
-	d := pod.decision with input as inp
-	_list(d, "deny") == [
+	_list(_decision(obj, data.pod.config), "deny") == [
 		["image-tag", "spec.template.spec.containers[0].image"],
 		["liveness-probe", "spec.template.spec.containers[0].livenessProbe"],
 	]
@@ -438,7 +566,7 @@ test_workload_decision if {
 # With an empty configuration every rule checks with its built-in settings and, being
 # unknown to the configuration, denies (startup-probe included).
 test_empty_config if {
-	d := pod.decision with input as _bad with data.pod.config as {}
+	d := _decision(_bad, {})
 	_list(d, "deny") == [
 		["image-tag", _image_field],
 		["liveness-probe", _liveness_field],

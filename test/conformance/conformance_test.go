@@ -286,7 +286,7 @@ func (r *runner) denials(c testCase, e *engine.Engine, rules map[string]ruleConf
 	if obj.Namespace == "" {
 		obj.Namespace = "default"
 	}
-	d, err := e.Evaluate(r.ctx, obj)
+	d, err := e.Evaluate(r.ctx, obj, engine.Namespace{}, engine.AsWritten)
 	if err != nil {
 		return nil, err
 	}

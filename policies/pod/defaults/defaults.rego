@@ -6,7 +6,8 @@
 #   containers that lack them, from config.defaults.resources. Only missing values are added
 #   (null and "" count as missing) and a value the user set is never changed. An added value
 #   never makes the container invalid: an added limit is never below the request, and an
-#   added request never above the limit. Ephemeral containers cannot have resources.
+#   added request never above the limit; where that cannot be known (a value podguard cannot
+#   read), nothing is added. Ephemeral containers cannot have resources.
 #   Applying the additions and evaluating again yields no additions.
 # related_resources:
 #   - ref: https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/
@@ -17,46 +18,78 @@ import data.pod.lib
 
 _defaults := object.get(lib.config, ["defaults", "resources"], {})
 
+# What to add, as [container, section, resource, quantity]: every default the container
+# lacks, with the value that keeps it valid.
+_planned contains [c, section, resource, q] if {
+	some c in lib.with_resources(["containers", "initContainers"])
+	some section in ["requests", "limits"]
+	some resource, default_value in object.get(_defaults, section, {})
+	not default_value in {null, ""}
+	not c.resources[section][resource]
+	q := _value(c, section, resource)
+}
+
 # METADATA
 # description: |
 #   One object per value to add:
 #   {"containerType", "index", "container", "section", "resource", "value"},
 #   where containerType is "containers" or "initContainers" and section "requests" or "limits".
 additions contains addition if {
-	some [type, i, container] in lib.container_entries
-	type in {"containers", "initContainers"}
-	some section in ["requests", "limits"]
-	some resource, default_value in object.get(_defaults, section, {})
-	not default_value in {null, ""}
-
-	# As not lib.resource_value(...): missing, null and "" all mean "not set".
-	object.get(container, ["resources", section, resource], null) in {null, ""}
+	some [c, section, resource, q] in _planned
 	addition := {
-		"containerType": type,
-		"index": i,
-		"container": lib.container_name(container),
+		"containerType": c.type,
+		"index": c.index,
+		"container": c.name,
 		"section": section,
 		"resource": resource,
-		"value": _value(container, section, resource),
+		"value": q.value,
 	}
 }
 
-_value(container, "requests", resource) := _request_value(container, resource)
+# METADATA
+# description: |
+#   What the additions set, as quantities by container path, section and resource: what
+#   lib.resource reads for a Pod that podguard's mutation has yet to see. (One object, built
+#   once per evaluation, so that each lookup is a plain one.)
+added := {path: {section: {resource: q |
+	some [c2, section2, resource, q] in _planned
+	c2.path == path
+	section2 == section
+} |
+	some [c1, section, _, _] in _planned
+	c1.path == path
+} |
+	some [c, _, _, _] in _planned
+	path := c.path
+}
 
-_value(container, "limits", resource) := _limit_value(container, resource)
+# The default of a section and resource as a quantity.
+_default(section, resource) := {"value": value, "number": lib.config_quantity(value)} if {
+	value := _defaults[section][resource]
+}
 
-# Capped by the limit the container has, or else by the limit we add alongside.
-_request_value(container, resource) := limit if {
-	limit := lib.resource_value(container, "limits", resource)
-	lib.quantity(_defaults.requests[resource]) > lib.quantity(limit)
+_value(c, "requests", resource) := _request_value(c, resource)
+
+_value(c, "limits", resource) := _limit_value(c, resource)
+
+# Capped by the limit the container has, or else by the limit we add alongside. Nothing is
+# added next to a limit that cannot be read: the cap would be unknown.
+_request_value(c, resource) := limit if {
+	limit := c.resources.limits[resource]
+	limit.number < _default("requests", resource).number
 } else := limit if {
-	not lib.resource_value(container, "limits", resource)
-	limit := _defaults.limits[resource]
-	lib.quantity(_defaults.requests[resource]) > lib.quantity(limit)
-} else := _defaults.requests[resource]
+	not c.resources.limits[resource]
+	limit := _default("limits", resource)
+	limit.number < _default("requests", resource).number
+} else := _default("requests", resource) if {
+	not c.resources.limits[resource].error
+}
 
 # Raised to the request the container has; a request we add is already capped by this limit.
-_limit_value(container, resource) := request if {
-	request := lib.resource_value(container, "requests", resource)
-	lib.quantity(_defaults.limits[resource]) < lib.quantity(request)
-} else := _defaults.limits[resource]
+# Nothing is added next to a request that cannot be read.
+_limit_value(c, resource) := request if {
+	request := c.resources.requests[resource]
+	request.number > _default("limits", resource).number
+} else := _default("limits", resource) if {
+	not c.resources.requests[resource].error
+}

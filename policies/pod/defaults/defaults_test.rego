@@ -2,20 +2,21 @@ package pod.defaults_test
 
 import data.pod.defaults
 import data.pod.lib
+import data.pod.testing
 
-_pod(spec) := {
-	"kind": "Pod", "namespace": "default", "name": "web",
-	"labels_path": "metadata.labels", "spec_path": "spec", "spec": spec,
-}
+_pod(spec) := {"kind": "Pod", "namespace": "default", "name": "web", "spec": spec}
 
 _one(resources) := _pod({"containers": [{"name": "app", "resources": resources}]})
 
 _config(resources) := object.union(object.remove(data.pod.config, ["defaults"]), {"defaults": {"resources": resources}})
 
-# The additions as [section, resource, value], for tests with a single container.
-_added(inp, cfg) := {[a.section, a.resource, a.value] |
-	some a in defaults.additions with input as inp with data.pod.config as cfg
+# The additions for obj under cfg.
+_additions(obj, cfg) := additions if {
+	additions := defaults.additions with input as testing.input_with(obj, cfg) with data.pod.config as cfg
 }
+
+# The additions as [section, resource, value], for tests with a single container.
+_added(obj, cfg) := {[a.section, a.resource, a.value] | some a in _additions(obj, cfg)}
 
 # What the mutating webhook does with the additions: set each value in its container.
 _apply(inp, additions) := object.union(inp, {"spec": {type: list |
@@ -32,12 +33,12 @@ _patched(container, additions) := object.union(container, {"resources": {section
 }})
 
 # Containers whose request for a resource is above its limit, i.e. objects the API server rejects.
-_invalid(inp) := invalid if {
+_invalid(obj) := invalid if {
 	invalid := {[c.path, resource] |
 		some c in lib.with_resources(lib.container_types)
-		some resource, limit in object.get(c.container, ["resources", "limits"], {})
-		lib.quantity(lib.resource_value(c.container, "requests", resource)) > lib.quantity(limit)
-	} with input as inp
+		some resource, limit in object.get(c.resources, "limits", {})
+		c.resources.requests[resource].number > limit.number
+	} with input as testing.input_of(obj)
 }
 
 _cases := {
@@ -132,10 +133,25 @@ _cases := {
 		"defaults": {"requests": {"ephemeral-storage": "1Gi"}},
 		"want": {["requests", "ephemeral-storage", "1Gi"]},
 	},
-	"unparseable existing request keeps the default limit": {
+	"no limit next to a request that cannot be read": {
 		"resources": {"requests": {"cpu": "lots", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
 		"defaults": data.pod.config.defaults.resources,
-		"want": {["limits", "cpu", "500m"]},
+		"want": set(),
+	},
+	"no request next to a limit that cannot be read": {
+		"resources": {"limits": {"cpu": "1 core", "memory": "1Gi"}},
+		"defaults": data.pod.config.defaults.resources,
+		"want": {["requests", "memory", "128Mi"]},
+	},
+	"a value that cannot be read is not replaced": {
+		"resources": {"requests": {"cpu": "lots", "memory": true}, "limits": {"cpu": "lots", "memory": "many"}},
+		"defaults": data.pod.config.defaults.resources,
+		"want": set(),
+	},
+	"only the resource that cannot be read is left alone": {
+		"resources": {"requests": {"cpu": "lots"}},
+		"defaults": data.pod.config.defaults.resources,
+		"want": {["requests", "memory", "128Mi"], ["limits", "memory", "256Mi"]},
 	},
 }
 
@@ -149,8 +165,8 @@ test_idempotent_and_valid[note] if {
 	some note, tc in _cases
 	cfg := _config(tc.defaults)
 	before := _one(tc.resources)
-	after := _apply(before, defaults.additions) with input as before with data.pod.config as cfg
-	count(defaults.additions) == 0 with input as after with data.pod.config as cfg
+	after := _apply(before, _additions(before, cfg))
+	count(_additions(after, cfg)) == 0
 	_invalid(after) == set()
 }
 
@@ -173,15 +189,15 @@ test_container_types_and_indexes if {
 		{"kind": "Deployment", "spec_path": "spec.template.spec"},
 	)
 	got := {[a.containerType, a.index, a.container, a.section, a.resource, a.value] |
-		some a in defaults.additions
-	} with input as inp
+		some a in _additions(inp, data.pod.config)
+	}
 	got == {
 		["containers", 0, "app", "limits", "memory", "1Gi"],
 		["containers", 1, "log", "limits", "cpu", "1"],
 		["initContainers", 0, "migrate", "limits", "memory", "1Gi"],
 		["initContainers", 1, "proxy", "requests", "memory", "128Mi"],
 	}
-	some a in defaults.additions with input as inp
+	some a in _additions(inp, data.pod.config)
 	a == {
 		"containerType": "containers", "index": 0, "container": "app",
 		"section": "limits", "resource": "memory", "value": "1Gi",
@@ -200,7 +216,7 @@ test_hand_written_after_needs_nothing if {
 		}}],
 		"ephemeralContainers": [{"name": "debug"}],
 	})
-	count(defaults.additions) == 0 with input as after
+	count(_additions(after, data.pod.config)) == 0
 }
 
 test_after_mutation_resource_rules_pass if {
@@ -208,11 +224,44 @@ test_after_mutation_resource_rules_pass if {
 		"containers": [{"name": "app"}],
 		"initContainers": [{"name": "init", "resources": {"limits": {"cpu": "50m"}}}],
 	})
-	after := _apply(before, defaults.additions) with input as before
-	count(data.pod.rules.resources_requests.violation) == 0 with input as after
-	count(data.pod.rules.resources_limits.violation) == 0 with input as after
+	after := _apply(before, _additions(before, data.pod.config))
+	count(data.pod.rules.resources_requests.violation) == 0 with input as testing.input_of(after)
+	count(data.pod.rules.resources_limits.violation) == 0 with input as testing.input_of(after)
 }
 
+# Judging a Pod with the defaults applied (a workload's pod template, a manifest checked
+# offline) gives what judging the mutated Pod gives.
+test_defaults_applied_judge_like_the_mutated_pod[note] if {
+	some note, tc in {
+		"nothing set": {"resources": null, "requests": {}, "limits": {}},
+		"request above the default limit": {
+			"resources": {"requests": {"cpu": "2"}},
+			"requests": {"max": {"cpu": "1"}},
+			"limits": {"max": {"cpu": "1"}},
+		},
+		"limit below the default request": {
+			"resources": {"limits": {"memory": "64Mi"}},
+			"requests": {"min": {"memory": "100Mi"}},
+			"limits": {},
+		},
+		"ratio of added values": {"resources": null, "requests": {}, "limits": {"maxLimitRequestRatio": {"cpu": 2}}},
+		"value that cannot be read": {
+			"resources": {"requests": {"cpu": "lots"}},
+			"requests": {},
+			"limits": {"maxLimitRequestRatio": {"cpu": 2}},
+		},
+	}
+	cfg := object.union(data.pod.config, {"rules": {"resources-requests": tc.requests, "resources-limits": tc.limits}})
+	before := _one(tc.resources)
+	after := _apply(before, _additions(before, cfg))
+	applied := _resource_violations with input as testing.input_with(object.union(before, {"apply_defaults": true}), cfg)
+		with data.pod.config as cfg
+	mutated := _resource_violations with input as testing.input_with(after, cfg) with data.pod.config as cfg
+	applied == mutated
+}
+
+_resource_violations := data.pod.rules.resources_requests.violation | data.pod.rules.resources_limits.violation
+
 test_no_spec if {
-	count(defaults.additions) == 0 with input as {"kind": "Pod", "spec_path": "spec"}
+	count(_additions({"kind": "Pod"}, data.pod.config)) == 0
 }

@@ -1,52 +1,105 @@
 package pod.lib_test
 
 import data.pod.lib
+import data.pod.testing
 
-_pod := {
-	"kind": "Pod",
-	"namespace": "default",
-	"name": "web",
-	"spec_path": "spec",
-	"spec": {
-		"containers": [{"name": "app", "image": "app:1"}, {"name": "log", "image": "log:1"}],
-		"initContainers": [
-			{"name": "migrate", "image": "migrate:1"},
-			{"name": "proxy", "image": "proxy:1", "restartPolicy": "Always"},
-			{"name": "never", "image": "never:1", "restartPolicy": "Never"},
-		],
-		"ephemeralContainers": [{"name": "debug", "image": "busybox:1"}],
-	},
+_spec := {
+	"containers": [{"name": "app", "image": "app:1"}, {"name": "log", "image": "log:1"}],
+	"initContainers": [
+		{"name": "migrate", "image": "migrate:1"},
+		{"name": "proxy", "image": "proxy:1", "restartPolicy": "Always"},
+		{"name": "never", "image": "never:1", "restartPolicy": "Never"},
+	],
+	"ephemeralContainers": [{"name": "debug", "image": "busybox:1"}],
 }
+
+_pod := testing.input_of({"kind": "Pod", "namespace": "default", "name": "web", "spec": _spec})
 
 _paths(cs) := {c.path | some c in cs}
 
-test_containers_walks_every_list_with_paths if {
-	got := {[c.type, c.index, c.name, c.path] | some c in lib.containers} with input as _pod
-	got == {
+test_containers_in_order_with_paths if {
+	got := [[c.type, c.index, c.name, c.path] | some c in lib.containers] with input as _pod
+	got == [
 		["containers", 0, "app", "spec.containers[0]"],
 		["containers", 1, "log", "spec.containers[1]"],
 		["initContainers", 0, "migrate", "spec.initContainers[0]"],
 		["initContainers", 1, "proxy", "spec.initContainers[1]"],
 		["initContainers", 2, "never", "spec.initContainers[2]"],
 		["ephemeralContainers", 0, "debug", "spec.ephemeralContainers[0]"],
+	]
+}
+
+test_container_facts if {
+	inp := testing.pod({"initContainers": [{
+		"name": "proxy",
+		"image": "registry:5000/proxy:1.2",
+		"restartPolicy": "Always",
+		"resources": {"requests": {"cpu": "100m", "memory": "lots"}},
+		"livenessProbe": {"httpGet": {"port": 8080}},
+		"readinessProbe": {"periodSeconds": 5},
+	}]})
+	some c in lib.containers with input as inp
+	object.remove(c, ["unset"]) == {
+		"type": "initContainers",
+		"index": 0,
+		"name": "proxy",
+		"path": "spec.initContainers[0]",
+		"long_running": true,
+		"image": {"reference": "registry:5000/proxy:1.2", "name": "registry:5000/proxy", "tag": "1.2", "digest": ""},
+		"resources": {"requests": {
+			"cpu": {"value": "100m", "number": 0.1},
+			"memory": {"value": "lots", "error": "is not a quantity such as 500m, 2 or 256Mi"},
+		}},
+		"probes": {"livenessProbe": ["httpGet"], "readinessProbe": []},
+		"unreadable": {"requests": ["memory"]},
+	}
+	c.unset.probes == {"startupProbe": "spec.initContainers[0].startupProbe"}
+}
+
+# The facts list what a container leaves unset, of the resources the configuration names,
+# with the field path each would have.
+test_container_unset_follows_the_configuration if {
+	cfg := {"rules": {
+		"resources-requests": {"resources": ["ephemeral-storage"]},
+		"resources-limits": {"resources": ["ephemeral-storage"]},
+	}}
+	inp := testing.input_with({"spec": {"containers": [{"name": "app"}]}}, cfg)
+	some c in lib.containers with input as inp
+	c.unset == {
+		"requests": {"ephemeral-storage": "spec.containers[0].resources.requests.ephemeral-storage"},
+		"limits": {"ephemeral-storage": "spec.containers[0].resources.limits.ephemeral-storage"},
+		"probes": {
+			"livenessProbe": "spec.containers[0].livenessProbe",
+			"readinessProbe": "spec.containers[0].readinessProbe",
+			"startupProbe": "spec.containers[0].startupProbe",
+		},
 	}
 }
 
-test_containers_carry_the_container if {
-	some c in lib.containers with input as _pod
-	c.path == "spec.initContainers[1]"
-	c.container == {"name": "proxy", "image": "proxy:1", "restartPolicy": "Always"}
-}
-
 test_containers_of_workload_use_spec_path if {
-	workload := object.union(_pod, {"kind": "CronJob", "spec_path": "spec.jobTemplate.spec.template.spec"})
+	workload := testing.input_of({"kind": "CronJob", "spec_path": "spec.jobTemplate.spec.template.spec", "spec": _spec})
 	got := _paths(lib.containers_of(["containers"])) with input as workload
 	got == {"spec.jobTemplate.spec.template.spec.containers[0]", "spec.jobTemplate.spec.template.spec.containers[1]"}
 }
 
-test_spec_path_defaults_to_spec if {
-	got := _paths(lib.containers) with input as {"spec": {"containers": [{"name": "a"}]}}
-	got == {"spec.containers[0]"}
+test_paths_and_labels[note] if {
+	some note, tc in {
+		"pod": {
+			"obj": {"labels": {"app": "web"}},
+			"want": ["spec", "metadata.labels", {"app": "web"}],
+		},
+		"workload": {
+			"obj": {
+				"kind": "Deployment",
+				"spec_path": "spec.template.spec",
+				"labels_path": "spec.template.metadata.labels",
+				"labels": {"app": "web", "replicas": 3},
+			},
+			"want": ["spec.template.spec", "spec.template.metadata.labels", {"app": "web"}],
+		},
+	}
+	got := [lib.spec_path, lib.labels_path, lib.labels] with input as testing.input_of(tc.obj)
+	got == tc.want
 }
 
 test_containers_tolerate_missing_and_null_parts[note] if {
@@ -57,12 +110,11 @@ test_containers_tolerate_missing_and_null_parts[note] if {
 		"wrong types": {"containers": "app", "initContainers": {"name": "x"}},
 		"null entries": {"containers": [null, "app"]},
 	}
-	inp := {"kind": "Pod", "spec_path": "spec", "spec": spec}
-	count(lib.containers) == 0 with input as inp
+	count(lib.containers) == 0 with input as testing.pod(spec)
 }
 
 test_container_without_name if {
-	got := {[c.name, c.path] | some c in lib.containers} with input as {"spec": {"containers": [{"image": "a:1"}]}}
+	got := {[c.name, c.path] | some c in lib.containers} with input as testing.pod({"containers": [{"image": "a:1"}]})
 	got == {["", "spec.containers[0]"]}
 }
 
@@ -104,28 +156,7 @@ test_long_running_selects_containers_and_native_sidecars[note] if {
 	_paths(lib.long_running(tc.types)) == tc.want with input as _pod
 }
 
-test_resource_value[note] if {
-	some note, tc in {
-		"set": {"container": {"resources": {"limits": {"cpu": "1"}}}, "want": "1"},
-		"number": {"container": {"resources": {"limits": {"cpu": 0.5}}}, "want": 0.5},
-		"zero is set": {"container": {"resources": {"limits": {"cpu": 0}}}, "want": 0},
-	}
-	lib.resource_value(tc.container, "limits", "cpu") == tc.want
-}
-
-test_resource_value_missing[note] if {
-	some note, container in {
-		"no resources": {},
-		"null resources": {"resources": null},
-		"null section": {"resources": {"limits": null}},
-		"other section": {"resources": {"requests": {"cpu": "1"}}},
-		"null value": {"resources": {"limits": {"cpu": null}}},
-		"empty string": {"resources": {"limits": {"cpu": ""}}},
-	}
-	not lib.resource_value(container, "limits", "cpu")
-}
-
-test_quantity[note] if {
+test_config_quantity[note] if {
 	some note, tc in {
 		"milli": {"q": "100m", "want": 0.1},
 		"plain string": {"q": "2", "want": 2},
@@ -143,17 +174,19 @@ test_quantity[note] if {
 		"micro": {"q": "250u", "want": 0.00025},
 		"nano": {"q": "500n", "want": 0.0000005},
 	}
-	lib.quantity(tc.q) == tc.want
+	lib.config_quantity(tc.q) == tc.want
 }
 
-test_quantity_compares_units if {
-	lib.quantity("6G") < lib.quantity("6Gi")
-	lib.quantity("1000m") == lib.quantity(1)
-	lib.quantity("0.1") == lib.quantity("100m")
-	lib.quantity("100Mi") > lib.quantity("104857599")
+test_config_quantity_compares_units if {
+	lib.config_quantity("6G") < lib.config_quantity("6Gi")
+	lib.config_quantity("1000m") == lib.config_quantity(1)
+	lib.config_quantity("0.1") == lib.config_quantity("100m")
+	lib.config_quantity("100Mi") > lib.config_quantity("104857599")
 }
 
-test_quantity_undefined[note] if {
+# podguard reads every quantity of the configuration when it loads it (and refuses a
+# configuration with one it cannot read); a string it has no value for has no value here.
+test_config_quantity_undefined[note] if {
 	some note, q in {
 		"garbage": "abc",
 		"unknown unit": "1Q",
@@ -161,51 +194,16 @@ test_quantity_undefined[note] if {
 		"null": null,
 		"object": {"cpu": 1},
 	}
-	not lib.quantity(q)
+	not lib.config_quantity(q)
+}
+
+test_config_quantity_reads_what_podguard_read if {
+	lib.config_quantity("lots") == 7 with data.pod.quantities as {"lots": 7}
 }
 
 test_show_quantity if {
 	lib.show_quantity("100m") == `"100m"`
 	lib.show_quantity(0.5) == "0.5"
-}
-
-test_parse_image[note] if {
-	some note, tc in {
-		"name only": {"image": "nginx", "want": {"name": "nginx", "tag": "", "digest": ""}},
-		"tag": {"image": "nginx:1.27", "want": {"name": "nginx", "tag": "1.27", "digest": ""}},
-		"path and tag": {"image": "library/nginx:latest", "want": {"name": "library/nginx", "tag": "latest", "digest": ""}},
-		"registry port no tag": {
-			"image": "registry:5000/opa",
-			"want": {"name": "registry:5000/opa", "tag": "", "digest": ""},
-		},
-		"registry port and tag": {
-			"image": "registry:5000/team/opa:0.9",
-			"want": {"name": "registry:5000/team/opa", "tag": "0.9", "digest": ""},
-		},
-		"digest": {
-			"image": "nginx@sha256:0123abcd",
-			"want": {"name": "nginx", "tag": "", "digest": "sha256:0123abcd"},
-		},
-		"tag and digest": {
-			"image": "repo/app:1.2@sha256:0123abcd",
-			"want": {"name": "repo/app", "tag": "1.2", "digest": "sha256:0123abcd"},
-		},
-		"port, tag and digest": {
-			"image": "localhost:5000/app:latest@sha256:0123abcd",
-			"want": {"name": "localhost:5000/app", "tag": "latest", "digest": "sha256:0123abcd"},
-		},
-		"empty": {"image": "", "want": {"name": "", "tag": "", "digest": ""}},
-	}
-	lib.parse_image(tc.image) == tc.want
-}
-
-test_image[note] if {
-	some note, tc in {
-		"set": {"container": {"image": "a:1"}, "want": "a:1"},
-		"missing": {"container": {}, "want": ""},
-		"null": {"container": {"image": null}, "want": ""},
-	}
-	lib.image(tc.container) == tc.want
 }
 
 test_or_list[note] if {

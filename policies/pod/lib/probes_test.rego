@@ -1,13 +1,14 @@
 package pod.lib_test
 
 import data.pod.lib
+import data.pod.testing
 
-_probe_pod(container) := {"kind": "Pod", "spec_path": "spec", "spec": {"containers": [container]}}
+_probe_pod(container) := testing.pod({"containers": [container]})
 
 _probe_config(handlers) := {"rules": {"liveness-probe": {"containerTypes": ["containers"], "handlers": handlers}}}
 
 _probe_result(container, handlers) := result if {
-	result := lib.probe_violations("liveness-probe", "livenessProbe", "so it restarts") with input as _probe_pod(container)
+	result := lib.probe_violations("liveness-probe", "livenessProbe") with input as _probe_pod(container)
 		with data.pod.config as _probe_config(handlers)
 }
 
@@ -20,7 +21,7 @@ test_probe_violations_messages[note] if {
 				"msg": "livenessProbe is not set",
 				"field": "spec.containers[0].livenessProbe",
 				"container": "app",
-				"fix": "set livenessProbe (handler: exec, httpGet, tcpSocket or grpc), so it restarts",
+				"fix": "set livenessProbe (handler: exec, httpGet, tcpSocket or grpc), so the kubelet restarts the container when it stops responding",
 			}},
 		},
 		"null": {
@@ -30,7 +31,7 @@ test_probe_violations_messages[note] if {
 				"msg": "livenessProbe is not set",
 				"field": "spec.containers[0].livenessProbe",
 				"container": "app",
-				"fix": "set livenessProbe (handler: httpGet), so it restarts",
+				"fix": "set livenessProbe (handler: httpGet), so the kubelet restarts the container when it stops responding",
 			}},
 		},
 		"no handler": {
@@ -40,7 +41,7 @@ test_probe_violations_messages[note] if {
 				"msg": "livenessProbe has no handler",
 				"field": "spec.containers[0].livenessProbe",
 				"container": "app",
-				"fix": "set livenessProbe (handler: exec or httpGet), so it restarts",
+				"fix": "set livenessProbe (handler: exec or httpGet), so the kubelet restarts the container when it stops responding",
 			}},
 		},
 		"handler not accepted": {
@@ -60,7 +61,17 @@ test_probe_violations_messages[note] if {
 				"msg": "livenessProbe has no handler",
 				"field": "spec.containers[0].livenessProbe",
 				"container": "app",
-				"fix": "set livenessProbe (handler: exec), so it restarts",
+				"fix": "set livenessProbe (handler: exec), so the kubelet restarts the container when it stops responding",
+			}},
+		},
+		"several handlers, none accepted": {
+			"container": {"name": "app", "livenessProbe": {"exec": {"command": ["true"]}, "httpGet": {"port": 80}}},
+			"handlers": ["grpc"],
+			"want": {{
+				"msg": "livenessProbe uses exec, httpGet, which is not accepted here (accepted: grpc)",
+				"field": "spec.containers[0].livenessProbe",
+				"container": "app",
+				"fix": "replace the exec, httpGet handler of livenessProbe with grpc",
 			}},
 		},
 		"accepted": {
@@ -79,11 +90,11 @@ test_probe_violations_messages[note] if {
 
 # A rule configuration without handlers or containerTypes behaves like the default one.
 test_probe_violations_default_settings if {
-	inp := {"spec_path": "spec", "spec": {
+	inp := testing.pod({
 		"containers": [{"name": "app", "livenessProbe": {"grpc": {"port": 1}}}],
 		"initContainers": [{"name": "proxy", "restartPolicy": "Always"}],
-	}}
-	got := {v.field | some v in lib.probe_violations("liveness-probe", "livenessProbe", "")} with input as inp
+	})
+	got := {v.field | some v in lib.probe_violations("liveness-probe", "livenessProbe")} with input as inp
 		with data.pod.config as {"rules": {}}
 	got == {"spec.initContainers[0].livenessProbe"}
 }

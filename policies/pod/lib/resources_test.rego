@@ -1,12 +1,114 @@
 package pod.lib_test
 
 import data.pod.lib
+import data.pod.testing
 
-_resource_pod(resources) := {"spec_path": "spec", "spec": {"containers": [{"name": "app", "resources": resources}]}}
+_not_a_quantity := "is not a quantity such as 500m, 2 or 256Mi"
+
+_resource_pod(resources) := {"spec": {"containers": [{"name": "app", "resources": resources}]}}
 
 _resource_result(rule, resources) := result if {
-	result := lib.resource_violations("resources-requests", "requests") with input as _resource_pod(resources)
-		with data.pod.config as {"rules": {"resources-requests": rule}}
+	cfg := {"rules": {"resources-requests": rule}}
+	result := lib.resource_violations("resources-requests", "requests") with input as testing.input_with(_resource_pod(resources), cfg)
+		with data.pod.config as cfg
+}
+
+# The only container of obj, as lib.containers gives it, and lib.resource of it, under cfg.
+_resource_of(obj, cfg, section, name) := q if {
+	inp := testing.input_with(obj, cfg)
+	q := lib.resource(inp.containers[0], section, name) with input as inp with data.pod.config as cfg
+}
+
+test_resource[note] if {
+	some note, tc in {
+		"set": {"resources": {"limits": {"cpu": "1"}}, "want": {"value": "1", "number": 1}},
+		"number": {"resources": {"limits": {"cpu": 0.5}}, "want": {"value": 0.5, "number": 0.5}},
+		"zero is set": {"resources": {"limits": {"cpu": 0}}, "want": {"value": 0, "number": 0}},
+		"unit": {"resources": {"limits": {"cpu": "250m"}}, "want": {"value": "250m", "number": 0.25}},
+		"unreadable": {"resources": {"limits": {"cpu": "lots"}}, "want": {"value": "lots", "error": _not_a_quantity}},
+		"not a string": {"resources": {"limits": {"cpu": true}}, "want": {"value": true, "error": _not_a_quantity}},
+	}
+	_resource_of(_resource_pod(tc.resources), data.pod.config, "limits", "cpu") == tc.want
+}
+
+test_resource_missing[note] if {
+	some note, resources in {
+		"no resources": {},
+		"null resources": null,
+		"null section": {"limits": null},
+		"other section": {"requests": {"cpu": "1"}},
+		"null value": {"limits": {"cpu": null}},
+		"empty string": {"limits": {"cpu": ""}},
+	}
+	not _resource_of(_resource_pod(resources), data.pod.config, "limits", "cpu")
+}
+
+# A workload's pod template (or a manifest checked offline) has yet to meet podguard's
+# mutation: with input.apply_defaults, lib.resource reads what the mutation will add.
+test_resource_with_defaults_applied[note] if {
+	some note, tc in {
+		"missing request takes the default": {
+			"resources": null,
+			"section": "requests",
+			"want": {"value": "100m", "number": 0.1},
+		},
+		"missing limit takes the default": {
+			"resources": null,
+			"section": "limits",
+			"want": {"value": "500m", "number": 0.5},
+		},
+		"own value wins": {
+			"resources": {"requests": {"cpu": "250m"}},
+			"section": "requests",
+			"want": {"value": "250m", "number": 0.25},
+		},
+		"added limit raised to the request": {
+			"resources": {"requests": {"cpu": "2"}},
+			"section": "limits",
+			"want": {"value": "2", "number": 2},
+		},
+		"added request capped by the limit": {
+			"resources": {"limits": {"cpu": "50m"}},
+			"section": "requests",
+			"want": {"value": "50m", "number": 0.05},
+		},
+		"unreadable value stays unreadable": {
+			"resources": {"requests": {"cpu": "lots"}},
+			"section": "requests",
+			"want": {"value": "lots", "error": _not_a_quantity},
+		},
+	}
+	obj := object.union(_resource_pod(tc.resources), {"apply_defaults": true})
+	_resource_of(obj, data.pod.config, tc.section, "cpu") == tc.want
+}
+
+test_resource_with_defaults_applied_missing[note] if {
+	some note, tc in {
+		"defaults not applied": {"apply": false, "resources": null, "section": "requests", "name": "cpu"},
+		"no default for the resource": {"apply": true, "resources": null, "section": "requests", "name": "ephemeral-storage"},
+		"no request next to an unreadable limit": {
+			"apply": true,
+			"resources": {"limits": {"cpu": "lots"}},
+			"section": "requests", "name": "cpu",
+		},
+		"no limit next to an unreadable request": {
+			"apply": true,
+			"resources": {"requests": {"cpu": "lots"}},
+			"section": "limits", "name": "cpu",
+		},
+	}
+	obj := object.union(_resource_pod(tc.resources), {"apply_defaults": tc.apply})
+	not _resource_of(obj, data.pod.config, tc.section, tc.name)
+}
+
+test_added_by_defaults if {
+	obj := {"spec": {"containers": [{"name": "app", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]}}
+	lib.added_by_defaults == {} with input as testing.input_of(obj)
+	got := lib.added_by_defaults with input as testing.input_of(object.union(obj, {"apply_defaults": true}))
+	got == {"spec.containers[0]": {"limits": {
+		"cpu": {"value": "1", "number": 1},
+		"memory": {"value": "1Gi", "number": 1073741824},
+	}}}
 }
 
 test_resource_violations[note] if {
@@ -56,23 +158,66 @@ test_resource_violations[note] if {
 			"resources": {"requests": {"cpu": "100m"}},
 			"want": set(),
 		},
-		"unparseable value is left to the API server": {
+		"unreadable value is a violation, not a pass": {
 			"rule": {"resources": ["cpu"], "min": {"cpu": "100m"}},
 			"resources": {"requests": {"cpu": "lots"}},
+			"want": {{
+				"msg": `cpu request "lots" is not a quantity such as 500m, 2 or 256Mi`,
+				"field": "spec.containers[0].resources.requests.cpu",
+				"container": "app",
+				"fix": "write resources.requests.cpu as a quantity such as 500m, 2 or 256Mi",
+			}},
+		},
+		"unreadable value of a bounded resource that is not required": {
+			"rule": {"resources": [], "max": {"memory": "1Gi"}},
+			"resources": {"requests": {"memory": "1 Gi"}},
+			"want": {{
+				"msg": `memory request "1 Gi" is not a quantity such as 500m, 2 or 256Mi`,
+				"field": "spec.containers[0].resources.requests.memory",
+				"container": "app",
+				"fix": "write resources.requests.memory as a quantity such as 500m, 2 or 256Mi",
+			}},
+		},
+		"unreadable value of a resource the rule does not read": {
+			"rule": {"resources": ["cpu"]},
+			"resources": {"requests": {"cpu": "1", "nvidia.com/gpu": "one"}},
 			"want": set(),
+		},
+		"value that is not a string or number": {
+			"rule": {"resources": ["cpu"]},
+			"resources": {"requests": {"cpu": {"amount": 1}}},
+			"want": {{
+				"msg": `cpu request {"amount":1} is not a quantity such as 500m, 2 or 256Mi`,
+				"field": "spec.containers[0].resources.requests.cpu",
+				"container": "app",
+				"fix": "write resources.requests.cpu as a quantity such as 500m, 2 or 256Mi",
+			}},
 		},
 		"other section is not looked at": {
 			"rule": {"resources": ["cpu"], "max": {"cpu": "1"}},
 			"resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "8"}},
 			"want": set(),
 		},
+		"unreadable value in the other section is not looked at": {
+			"rule": {"resources": ["cpu"]},
+			"resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "lots"}},
+			"want": set(),
+		},
 	}
 	_resource_result(tc.rule, tc.resources) == tc.want
 }
 
+# The fix hints give the mutation default as an example where there is one.
 test_resource_violations_example_from_defaults if {
-	cfg := {"rules": {}, "defaults": {"resources": {"requests": {"cpu": 0.25}}}}
-	got := lib.resource_violations("resources-requests", "requests") with input as _resource_pod(null)
+	cfg := {
+		"rules": {"resources-requests": {"resources": ["cpu", "memory"]}},
+		"defaults": {"resources": {"requests": {"cpu": 0.25}}},
+	}
+	obj := {"spec": {"containers": [
+		{"name": "app"},
+		{"name": "db", "resources": {"requests": {"cpu": "a quarter", "memory": "lots"}}},
+	]}}
+	got := lib.resource_violations("resources-requests", "requests") with input as testing.input_with(obj, cfg)
 		with data.pod.config as cfg
 	got == {
 		{
@@ -87,17 +232,64 @@ test_resource_violations_example_from_defaults if {
 			"container": "app",
 			"fix": "set resources.requests.memory",
 		},
+		{
+			"msg": `cpu request "a quarter" is not a quantity such as 500m, 2 or 256Mi`,
+			"field": "spec.containers[1].resources.requests.cpu",
+			"container": "db",
+			"fix": "write resources.requests.cpu as a quantity Kubernetes can use, e.g. 0.25",
+		},
+		{
+			"msg": `memory request "lots" is not a quantity such as 500m, 2 or 256Mi`,
+			"field": "spec.containers[1].resources.requests.memory",
+			"container": "db",
+			"fix": "write resources.requests.memory as a quantity such as 500m, 2 or 256Mi",
+		},
 	}
 }
 
-test_resource_containers_skip_ephemeral if {
-	inp := {"spec_path": "spec", "spec": {
+test_resource_violations_skip_ephemeral_containers if {
+	cfg := {"rules": {"resources-requests": {"resources": ["cpu"], "containerTypes": lib.container_types}}}
+	obj := {"spec": {
 		"containers": [{"name": "a"}],
 		"initContainers": [{"name": "b"}],
-		"ephemeralContainers": [{"name": "c"}],
+		"ephemeralContainers": [{"name": "c", "resources": {"requests": {"cpu": "lots"}}}],
 	}}
-	got := {c.path | some c in lib.resource_containers({"containerTypes": lib.container_types})} with input as inp
-	got == {"spec.containers[0]", "spec.initContainers[0]"}
+	got := {v.field | some v in lib.resource_violations("resources-requests", "requests")}
+		with input as testing.input_with(obj, cfg)
+		with data.pod.config as cfg
+	got == {"spec.containers[0].resources.requests.cpu", "spec.initContainers[0].resources.requests.cpu"}
+}
+
+# With the defaults applied, what the mutation adds is not missing, and the bounds see it.
+test_resource_violations_with_defaults_applied[note] if {
+	some note, tc in {
+		"added values are not missing": {
+			"rule": {"resources": ["cpu", "memory"]},
+			"resources": null,
+			"want": set(),
+		},
+		"a resource without a default is still missing": {
+			"rule": {"resources": ["cpu", "ephemeral-storage"]},
+			"resources": null,
+			"want": {"ephemeral-storage request is not set"},
+		},
+		"bounds see the added value": {
+			"rule": {"resources": ["cpu"], "min": {"cpu": "200m"}},
+			"resources": null,
+			"want": {`cpu request "100m" is below the minimum "200m"`},
+		},
+		"bounds see the request capped by the limit": {
+			"rule": {"resources": ["cpu"], "min": {"cpu": "100m"}},
+			"resources": {"limits": {"cpu": "50m"}},
+			"want": {`cpu request "50m" is below the minimum "100m"`},
+		},
+	}
+	cfg := object.union(data.pod.config, {"rules": {"resources-requests": tc.rule}})
+	obj := object.union(_resource_pod(tc.resources), {"apply_defaults": true})
+	got := {v.msg | some v in lib.resource_violations("resources-requests", "requests")}
+		with input as testing.input_with(obj, cfg)
+		with data.pod.config as cfg
+	got == tc.want
 }
 
 test_resource_field if {

@@ -25,56 +25,45 @@ _disallowed_tags := {tag | some tag in object.get(_config, "disallowedTags", ["l
 
 _exempt_images := object.get(_config, "exemptImages", [])
 
-# The checked containers whose image has no digest, with the image's tag ("" when it has
-# none): [type, index, container, image, tag]. An image with a digest passes both checks.
-_undigested contains [type, i, container, image, tag] if {
-	types := object.get(_config, "containerTypes", ["containers", "initContainers", "ephemeralContainers"])
-	some [type, i, container] in lib.container_entries
-	type in types
+_types := object.get(_config, "containerTypes", ["containers", "initContainers", "ephemeralContainers"])
 
-	# As lib.image(container) != "".
-	image := container.image
-	is_string(image)
-	image != ""
-	not _exempt(image)
-
-	# As lib.parse_image: the digest is everything after the first "@", the tag what
-	# follows a colon in the last path segment of the rest.
-	at_parts := split(image, "@")
-	concat("@", array.slice(at_parts, 1, count(at_parts))) == ""
-	segments := split(at_parts[0], "/")
-	colon_parts := split(segments[count(segments) - 1], ":")
-	tag := concat(":", array.slice(colon_parts, 1, count(colon_parts)))
-}
-
-# glob.match with null delimiters lets "*" cross "/" and ":", so "registry.k8s.io/*"
-# covers every image of that registry and "app:*" every tag of app.
-_exempt(image) if {
+# The images of the Pod that an exemptImages glob matches. glob.match with null delimiters
+# lets "*" cross "/" and ":", so "registry.k8s.io/*" covers every image of that registry and
+# "app:*" every tag of app.
+_exempt contains c.image.reference if {
 	some pattern in _exempt_images
-	glob.match(pattern, null, image)
+	some c in lib.containers
+	glob.match(pattern, null, c.image.reference)
 }
 
+# An image pinned by a digest passes both checks: the runtime pulls the digest.
 violation contains v if {
-	some [type, i, container, image, ""] in _undigested
-	name := lib.parse_image(image).name
+	some c in lib.containers
+	c.image.tag == ""
+	c.image.digest == ""
+	c.type in _types
+	not c.image.reference in _exempt
 	v := {
-		"msg": sprintf("image %q has neither a tag nor a digest, so the runtime pulls \"latest\"", [image]),
-		"field": sprintf("%s.image", [lib.container_path(type, i)]),
-		"container": lib.container_name(container),
+		"msg": sprintf("image %q has neither a tag nor a digest, so the runtime pulls \"latest\"", [c.image.reference]),
+		"field": sprintf("%s.image", [c.path]),
+		"container": c.name,
 		"fix": sprintf("pin the image to a version tag or a digest, e.g. \"%s:<version>\" or \"%s@sha256:<digest>\"", [
-			name,
-			name,
+			c.image.name,
+			c.image.name,
 		]),
 	}
 }
 
 violation contains v if {
-	some [type, i, container, image, tag] in _undigested
-	tag in _disallowed_tags
+	some c in lib.containers
+	c.image.tag in _disallowed_tags
+	c.image.digest == ""
+	c.type in _types
+	not c.image.reference in _exempt
 	v := {
-		"msg": sprintf("image %q uses the disallowed tag %q", [image, tag]),
-		"field": sprintf("%s.image", [lib.container_path(type, i)]),
-		"container": lib.container_name(container),
-		"fix": sprintf("use a version tag or a digest instead of %q, e.g. \"%s:<version>\"", [tag, lib.parse_image(image).name]),
+		"msg": sprintf("image %q uses the disallowed tag %q", [c.image.reference, c.image.tag]),
+		"field": sprintf("%s.image", [c.path]),
+		"container": c.name,
+		"fix": sprintf("use a version tag or a digest instead of %q, e.g. \"%s:<version>\"", [c.image.tag, c.image.name]),
 	}
 }

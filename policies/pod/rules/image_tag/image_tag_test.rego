@@ -1,18 +1,16 @@
 package pod.rules.image_tag_test
 
 import data.pod.rules.image_tag
+import data.pod.testing
 
-_pod(spec) := {
-	"kind": "Pod", "namespace": "default", "name": "web",
-	"labels_path": "metadata.labels", "spec_path": "spec", "spec": spec,
-}
+_pod(spec) := {"kind": "Pod", "namespace": "default", "name": "web", "spec": spec}
 
 _image(image) := _pod({"containers": [{"name": "app", "image": image}]})
 
 _config(rule) := object.union(data.pod.config, {"rules": {"image-tag": rule}})
 
-_got(inp, cfg) := {[v.container, v.field, v.msg] |
-	some v in image_tag.violation with input as inp with data.pod.config as cfg
+_got(obj, cfg) := {[v.container, v.field, v.msg] |
+	some v in image_tag.violation with input as testing.input_with(obj, cfg) with data.pod.config as cfg
 }
 
 _digest := "sha256:4c0fdaa8b6341bfdeca5f18f7837462c80cff90527ee35ef185571e1c327beac"
@@ -74,7 +72,10 @@ test_workload_paths if {
 }
 
 test_missing_image_is_left_alone if {
-	inp := _pod({"containers": [{"name": "a"}, {"name": "b", "image": null}, {"name": "c", "image": ""}]})
+	inp := _pod({"containers": [
+		{"name": "a"}, {"name": "b", "image": null}, {"name": "c", "image": ""},
+		{"name": "d", "image": ["app"]},
+	]})
 	_got(inp, data.pod.config) == set()
 }
 
@@ -134,5 +135,5 @@ test_full_violations if {
 			"container": "db",
 			"fix": `use a version tag or a digest instead of "latest", e.g. "db:<version>"`,
 		},
-	} with input as inp
+	} with input as testing.input_of(inp)
 }

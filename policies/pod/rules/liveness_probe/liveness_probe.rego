@@ -15,9 +15,4 @@ package pod.rules.liveness_probe
 
 import data.pod.lib
 
-violation contains v if {
-	some v in lib.probe_violations(
-		"liveness-probe", "livenessProbe",
-		"so the kubelet restarts the container when it stops responding",
-	)
-}
+violation := lib.probe_violations("liveness-probe", "livenessProbe")

@@ -1,18 +1,16 @@
 package pod.rules.liveness_probe_test
 
 import data.pod.rules.liveness_probe
+import data.pod.testing
 
 _probe := {"httpGet": {"path": "/healthz", "port": 8080}}
 
-_pod(spec) := {
-	"kind": "Pod", "namespace": "default", "name": "web",
-	"labels_path": "metadata.labels", "spec_path": "spec", "spec": spec,
-}
+_pod(spec) := {"kind": "Pod", "namespace": "default", "name": "web", "spec": spec}
 
 _config(rule) := object.union(data.pod.config, {"rules": {"liveness-probe": rule}})
 
-_got(inp, cfg) := {[v.container, v.field, v.msg] |
-	some v in liveness_probe.violation with input as inp with data.pod.config as cfg
+_got(obj, cfg) := {[v.container, v.field, v.msg] |
+	some v in liveness_probe.violation with input as testing.input_with(obj, cfg) with data.pod.config as cfg
 }
 
 # One container of every kind, none with a probe.
@@ -102,7 +100,7 @@ test_liveness_configured[note] if {
 }
 
 test_liveness_full_violation if {
-	got := liveness_probe.violation with input as _pod({"containers": [{"name": "app"}]})
+	got := liveness_probe.violation with input as testing.input_of(_pod({"containers": [{"name": "app"}]}))
 	got == {{
 		"msg": "livenessProbe is not set",
 		"field": "spec.containers[0].livenessProbe",

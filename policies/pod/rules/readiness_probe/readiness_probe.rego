@@ -15,9 +15,4 @@ package pod.rules.readiness_probe
 
 import data.pod.lib
 
-violation contains v if {
-	some v in lib.probe_violations(
-		"readiness-probe", "readinessProbe",
-		"so Services send traffic only when the container is ready to serve it",
-	)
-}
+violation := lib.probe_violations("readiness-probe", "readinessProbe")

@@ -1,16 +1,14 @@
 package pod.rules.readiness_probe_test
 
 import data.pod.rules.readiness_probe
+import data.pod.testing
 
-_pod(spec) := {
-	"kind": "Pod", "namespace": "default", "name": "web",
-	"labels_path": "metadata.labels", "spec_path": "spec", "spec": spec,
-}
+_pod(spec) := {"kind": "Pod", "namespace": "default", "name": "web", "spec": spec}
 
 _config(rule) := object.union(data.pod.config, {"rules": {"readiness-probe": rule}})
 
-_got(inp, cfg) := {[v.container, v.field, v.msg] |
-	some v in readiness_probe.violation with input as inp with data.pod.config as cfg
+_got(obj, cfg) := {[v.container, v.field, v.msg] |
+	some v in readiness_probe.violation with input as testing.input_with(obj, cfg) with data.pod.config as cfg
 }
 
 test_readiness[note] if {
@@ -66,8 +64,8 @@ test_readiness_restricted_handlers if {
 
 test_readiness_full_violation if {
 	inp := _pod({"containers": [{"name": "app", "readinessProbe": {"grpc": {"port": 1}}}]})
-	got := readiness_probe.violation with input as inp
-		with data.pod.config as _config({"handlers": ["httpGet", "tcpSocket"]})
+	cfg := _config({"handlers": ["httpGet", "tcpSocket"]})
+	got := readiness_probe.violation with input as testing.input_with(inp, cfg) with data.pod.config as cfg
 	got == {{
 		"msg": "readinessProbe uses grpc, which is not accepted here (accepted: httpGet, tcpSocket)",
 		"field": "spec.containers[0].readinessProbe",

@@ -16,41 +16,42 @@ import data.pod.lib
 
 _labels := object.get(lib.rule_config("required-labels"), "labels", [{"key": "app.kubernetes.io/name"}])
 
+# An empty value counts as set: Kubernetes allows empty label values, and allowedRegex is
+# the way to require a non-empty one. Label keys contain dots and slashes, so the field
+# path quotes them as a map index.
 violation contains v if {
 	some label in _labels
-
-	# A missing or null label is not set. An empty value counts as set: Kubernetes allows
-	# empty label values, and allowedRegex is the way to require a non-empty one.
-	# (object.get starts from input because input.labels may be something other than an object.)
-	object.get(input, ["labels", label.key], null) == null
+	not lib.labels[label.key]
+	not label.allowedRegex
 	v := {
 		"msg": sprintf("required label %q is not set", [label.key]),
-		"field": _field(label.key),
+		"field": sprintf("%s[%q]", [lib.labels_path, label.key]),
 		"container": "",
-		"fix": _add_fix(label),
+		"fix": sprintf("add label %q to %s", [label.key, lib.labels_path]),
+	}
+}
+
+violation contains v if {
+	some label in _labels
+	not lib.labels[label.key]
+	pattern := label.allowedRegex
+	v := {
+		"msg": sprintf("required label %q is not set", [label.key]),
+		"field": sprintf("%s[%q]", [lib.labels_path, label.key]),
+		"container": "",
+		"fix": sprintf("add label %q to %s with a value matching %s", [label.key, lib.labels_path, pattern]),
 	}
 }
 
 violation contains v if {
 	some label in _labels
 	pattern := label.allowedRegex
-	value := input.labels[label.key]
+	value := lib.labels[label.key]
 	not regex.match(pattern, value)
 	v := {
 		"msg": sprintf("label %q has the value %q, which does not match %s", [label.key, value, pattern]),
-		"field": _field(label.key),
+		"field": sprintf("%s[%q]", [lib.labels_path, label.key]),
 		"container": "",
 		"fix": sprintf("change label %q in %s to a value matching %s", [label.key, lib.labels_path, pattern]),
 	}
 }
-
-# Label keys contain dots and slashes, so the path quotes them as a map index.
-_field(key) := sprintf("%s[%q]", [lib.labels_path, key])
-
-_add_fix(label) := sprintf("add label %q to %s with a value matching %s", [
-	label.key,
-	lib.labels_path,
-	label.allowedRegex,
-]) if {
-	label.allowedRegex
-} else := sprintf("add label %q to %s", [label.key, lib.labels_path])

@@ -1,11 +1,11 @@
 package pod.rules.required_labels_test
 
 import data.pod.rules.required_labels
+import data.pod.testing
 
 _pod(labels) := {
 	"kind": "Pod", "namespace": "default", "name": "web",
-	"labels": labels, "labels_path": "metadata.labels",
-	"spec_path": "spec", "spec": {"containers": [{"name": "app"}]},
+	"labels": labels, "spec": {"containers": [{"name": "app"}]},
 }
 
 _config(labels) := object.union(data.pod.config, {"rules": {"required-labels": {"labels": labels}}})
@@ -16,7 +16,7 @@ _team := [
 ]
 
 _got(inp, cfg) := {[v.container, v.field, v.msg] |
-	some v in required_labels.violation with input as inp with data.pod.config as cfg
+	some v in required_labels.violation with input as testing.input_with(inp, cfg) with data.pod.config as cfg
 }
 
 test_default_label[note] if {
@@ -33,6 +33,10 @@ test_default_label[note] if {
 		},
 		"null labels": {
 			"input": _pod(null),
+			"want": {["", `metadata.labels["app.kubernetes.io/name"]`, `required label "app.kubernetes.io/name" is not set`]},
+		},
+		"a value that is not a string is not a label": {
+			"input": _pod({"app.kubernetes.io/name": 1}),
 			"want": {["", `metadata.labels["app.kubernetes.io/name"]`, `required label "app.kubernetes.io/name" is not set`]},
 		},
 		"labels key absent": {
@@ -90,7 +94,7 @@ test_no_required_labels if {
 }
 
 test_full_violations if {
-	got := required_labels.violation with input as _pod({"team": "A"}) with data.pod.config as _config(_team)
+	got := required_labels.violation with input as testing.input_of(_pod({"team": "A"})) with data.pod.config as _config(_team)
 	got == {
 		{
 			"msg": `required label "app.kubernetes.io/name" is not set`,
@@ -109,7 +113,7 @@ test_full_violations if {
 
 test_missing_with_regex_fix if {
 	inp := _pod({"app.kubernetes.io/name": "x"})
-	got := required_labels.violation with input as inp with data.pod.config as _config(_team)
+	got := required_labels.violation with input as testing.input_of(inp) with data.pod.config as _config(_team)
 	got == {{
 		"msg": `required label "team" is not set`,
 		"field": `metadata.labels["team"]`,

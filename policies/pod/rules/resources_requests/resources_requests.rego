@@ -14,6 +14,4 @@ package pod.rules.resources_requests
 
 import data.pod.lib
 
-violation contains v if {
-	some v in lib.resource_violations("resources-requests", "requests")
-}
+violation := lib.resource_violations("resources-requests", "requests")

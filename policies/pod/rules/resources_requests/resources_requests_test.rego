@@ -1,13 +1,11 @@
 package pod.rules.resources_requests_test
 
 import data.pod.rules.resources_requests
+import data.pod.testing
 
 _full := {"requests": {"cpu": "100m", "memory": "128Mi"}}
 
-_pod(spec) := {
-	"kind": "Pod", "namespace": "default", "name": "web",
-	"labels_path": "metadata.labels", "spec_path": "spec", "spec": spec,
-}
+_pod(spec) := {"kind": "Pod", "namespace": "default", "name": "web", "spec": spec}
 
 _deployment(spec) := object.union(_pod(spec), {
 	"kind": "Deployment",
@@ -17,8 +15,8 @@ _deployment(spec) := object.union(_pod(spec), {
 
 _config(rule) := object.union(data.pod.config, {"rules": {"resources-requests": rule}})
 
-_got(inp, cfg) := {[v.container, v.field, v.msg] |
-	some v in resources_requests.violation with input as inp with data.pod.config as cfg
+_got(obj, cfg) := {[v.container, v.field, v.msg] |
+	some v in resources_requests.violation with input as testing.input_with(obj, cfg) with data.pod.config as cfg
 }
 
 test_requests[note] if {
@@ -152,10 +150,10 @@ test_requests_configured[note] if {
 }
 
 test_requests_full_violation if {
-	got := resources_requests.violation with input as _deployment({"containers": [{
+	got := resources_requests.violation with input as testing.input_of(_deployment({"containers": [{
 		"name": "app",
 		"resources": {"requests": {"cpu": "100m"}},
-	}]})
+	}]}))
 	got == {{
 		"msg": "memory request is not set",
 		"field": "spec.template.spec.containers[0].resources.requests.memory",

@@ -1,13 +1,11 @@
 package pod.rules.startup_probe_test
 
 import data.pod.rules.startup_probe
+import data.pod.testing
 
-_pod(spec) := {
-	"kind": "Pod", "namespace": "default", "name": "web",
-	"labels_path": "metadata.labels", "spec_path": "spec", "spec": spec,
-}
+_pod(spec) := {"kind": "Pod", "namespace": "default", "name": "web", "spec": spec}
 
-_got(inp) := {[v.container, v.field, v.msg] | some v in startup_probe.violation with input as inp}
+_got(obj) := {[v.container, v.field, v.msg] | some v in startup_probe.violation with input as testing.input_of(obj)}
 
 # The rule is off in the default configuration, but still reports: main.rego drops it.
 test_startup[note] if {
@@ -36,7 +34,7 @@ test_startup[note] if {
 }
 
 test_startup_full_violation if {
-	got := startup_probe.violation with input as _pod({"containers": [{"name": "app"}]})
+	got := startup_probe.violation with input as testing.input_of(_pod({"containers": [{"name": "app"}]}))
 	got == {{
 		"msg": "startupProbe is not set",
 		"field": "spec.containers[0].startupProbe",

@@ -22,8 +22,7 @@ _registries := object.get(lib.rule_config("allowed-registries"), "registries", [
 violation contains v if {
 	count(_registries) > 0
 	some c in lib.containers
-	image := object.get(c.container, "image", "")
-	image != ""
+	image := c.image.reference # a container without an image has no image fact
 	not _allowed(image)
 	v := {
 		"msg": sprintf("image %q is not from an allowed registry", [image]),

@@ -1,12 +1,15 @@
 package pod.rules.allowed_registries_test
 
 import data.pod.rules.allowed_registries
+import data.pod.testing
 
 _config := {"rules": {"allowed-registries": {"registries": ["registry.example.com/", "ghcr.io/acme/"]}}}
 
-_pod(images) := {"spec_path": "spec", "spec": {"containers": [{"name": sprintf("c%d", [i]), "image": img} |
+# The input podguard gives the rule for a Pod with these images (pod.testing builds the
+# facts of a PodSpec written as in a manifest).
+_pod(images) := testing.pod({"containers": [{"name": sprintf("c%d", [i]), "image": img} |
 	some i, img in images
-]}}
+]})
 
 test_allowed_images_pass if {
 	count(allowed_registries.violation) == 0 with input as _pod(["registry.example.com/web:1.0", "ghcr.io/acme/api:2"])
