@@ -103,7 +103,7 @@ FUZZTIME ?= 10m
 # FUZZFLAGS passes more go test flags, e.g. FUZZFLAGS=-parallel=1 to leave a core free.
 FUZZFLAGS ?=
 FUZZ_TARGETS := ./webhook:FuzzAdmissionReview ./policies/config:FuzzParse ./policies/offline:FuzzRead \
-	./policies/engine:FuzzDecision ./policies/engine:FuzzQuantity ./policies/engine:FuzzDecodeObject
+	./policies/engine:FuzzDecision ./policies/engine:FuzzDecode ./policies/quantity:FuzzReadQuantity
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10m); make test runs only their seed corpora.

@@ -116,8 +116,8 @@ func TestMerge(t *testing.T) {
 		"partial rule override keeps the other default parameters": {
 			yaml: "rules:\n  resources-limits:\n    max: {memory: 8Gi}\n",
 			want: map[string]string{
-				"rules.resources-limits":   `{"containerTypes":["containers","initContainers"],"enforcement":"deny","max":{"memory":"8Gi"},"resources":["cpu","memory"]}`,
-				"rules.resources-requests": `{"containerTypes":["containers","initContainers"],"enforcement":"deny","resources":["cpu","memory"]}`,
+				"rules.resources-limits":   `{"containerTypes":["containers","initContainers"],"enforcement":"deny","max":{"memory":"8Gi"},"podLevel":"counts","resources":["cpu","memory"]}`,
+				"rules.resources-requests": `{"containerTypes":["containers","initContainers"],"enforcement":"deny","podLevel":"counts","resources":["cpu","memory"]}`,
 			},
 		},
 		"enforcement alone changes only the enforcement": {
@@ -297,7 +297,7 @@ func TestErrors(t *testing.T) {
 		},
 		"maxLimitRequestRatio is not a parameter of resources-requests": {
 			yaml: "rules:\n  resources-requests: {maxLimitRequestRatio: {cpu: 2}}\n",
-			want: "rules.resources-requests.maxLimitRequestRatio: unknown parameter (resources-requests takes containerTypes, enforceAfter, enforcement, max, min, resources)",
+			want: "rules.resources-requests.maxLimitRequestRatio: unknown parameter (resources-requests takes containerTypes, enforceAfter, enforcement, max, min, podLevel, resources)",
 		},
 		"bad enforcement": {
 			yaml: "rules:\n  liveness-probe: {enforcement: block}\n",

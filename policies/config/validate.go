@@ -50,6 +50,8 @@ var (
 			"the smallest value allowed, per resource; a value equal to the minimum passes. Checked only where the value is set."},
 		"max": {mapOf(quantity), "map of resource name to quantity",
 			"the largest value allowed, per resource; a value equal to the maximum passes. Checked only where the value is set."},
+		"podLevel": {oneOf("counts", "ignored"), "`counts` or `ignored`",
+			"what a pod-level value (`spec.resources`, which the Pod's containers share) does for a resource: with `counts` it stands for the values of the containers that set none, as it does for the scheduler and the kubelet; with `ignored` every container must set its own. Pod-level values are held to `min` and `max` too."},
 	}
 	probeParams = map[string]param{
 		"containerTypes": {containerTypesParam.check, containerTypesParam.value,

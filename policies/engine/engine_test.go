@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -228,42 +229,56 @@ violation contains {"msg": "uses the host network", "field": sprintf("%s.hostNet
 	}
 }
 
+// TestEnforceAfter: a rule with enforceAfter denies from that time on; until then it has
+// its enforcement (warn or audit), or warns when that is deny, each warning naming the time.
+// With off, the configuration is refused.
 func TestEnforceAfter(t *testing.T) {
-	dir := writeFiles(t, map[string]string{"config.yaml": `rules: {liveness-probe: {enforceAfter: "2027-03-01T00:00:00Z"}}`})
 	o := fixture(t, "deployment-violating.yaml")
+	before, after := time.Date(2027, 2, 28, 23, 0, 0, 0, time.UTC), time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
 	tests := map[string]struct {
-		now      time.Time
-		wantDeny bool
+		enforcement string
+		now         time.Time
+		want        string // the list the liveness-probe violation is in
 	}{
-		"before the date it warns": {now: time.Date(2027, 2, 28, 23, 0, 0, 0, time.UTC)},
-		"from the date it denies":  {now: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC), wantDeny: true},
+		"warn until the time":          {"warn", before, "warn"},
+		"warn, then deny":              {"warn", after, "deny"},
+		"audit until the time":         {"audit", before, "audit"},
+		"audit, then deny":             {"audit", after, "deny"},
+		"deny warns until the time":    {"deny", before, "warn"},
+		"deny denies from the time on": {"deny", after, "deny"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			dir := writeFiles(t, map[string]string{"config.yaml": fmt.Sprintf(`rules: {liveness-probe: {enforcement: %s, enforceAfter: "2027-03-01T00:00:00Z"}}`, tc.enforcement)})
 			e := load(t, engine.Options{ConfigFile: filepath.Join(dir, "config.yaml"), Now: func() time.Time { return tc.now }})
 			d, err := e.Judge(t.Context(), o, engine.Namespace{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			var in []engine.Violation
-			if tc.wantDeny {
-				in = d.Deny
-			} else {
-				in = d.Warn
-			}
-			found := false
-			for _, v := range in {
-				if v.Rule == "liveness-probe" {
-					found = true
-					if !tc.wantDeny && !strings.Contains(v.String(), "Enforced from 2027-03-01T00:00:00Z.") {
-						t.Errorf("warning does not say when enforcement starts: %s", v)
+			lists := map[string][]engine.Violation{"deny": d.Deny, "warn": d.Warn, "audit": d.Audit}
+			var found *engine.Violation
+			for list, vs := range lists {
+				for _, v := range vs {
+					if v.Rule == "liveness-probe" {
+						if list != tc.want {
+							t.Errorf("liveness-probe is in %s, want %s", list, tc.want)
+						}
+						found = &v
 					}
 				}
 			}
-			if !found {
-				t.Errorf("liveness-probe not in the expected list; decision %+v", d)
+			if found == nil {
+				t.Fatalf("liveness-probe not in the decision %+v", d)
+			}
+			if waiting := tc.now.Before(after); waiting != strings.Contains(found.String(), "Enforced from 2027-03-01T00:00:00Z.") {
+				t.Errorf("%q: says when enforcement starts = %v, want %v", found, !waiting, waiting)
 			}
 		})
+	}
+	dir := writeFiles(t, map[string]string{"config.yaml": `rules: {liveness-probe: {enforcement: "off", enforceAfter: "2027-03-01T00:00:00Z"}}`})
+	_, err := engine.Load(t.Context(), engine.Options{ConfigFile: filepath.Join(dir, "config.yaml")})
+	if err == nil || !strings.Contains(err.Error(), "rules.liveness-probe.enforceAfter: the rule is off") {
+		t.Errorf("off with enforceAfter: error %v, want one naming rules.liveness-probe.enforceAfter", err)
 	}
 }
 

@@ -1,13 +1,18 @@
 package quantity
 
 import (
+	"encoding/json"
 	"errors"
+	"math/big"
 	"regexp"
 	"strings"
 	"testing"
 
 	"gopkg.in/inf.v0"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+
+	"github.com/podguard/podguard/policies"
 )
 
 func TestReadQuantity(t *testing.T) {
@@ -109,4 +114,36 @@ func FuzzReadQuantity(f *testing.F) {
 			t.Fatalf("Read(%q) = %s; ParseQuantity reads %s", s, gd, wd)
 		}
 	})
+}
+
+// TestPolicyTestQuantities: the values the policy tests read quantities with
+// (pod/quantities/data.yaml, which opa test loads as data.pod.quantities) are podguard's own
+// readings of those strings, so the policy tests compare what the rules will compare.
+func TestPolicyTestQuantities(t *testing.T) {
+	raw, err := policies.FS.ReadFile(policies.TestQuantitiesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]json.Number
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		t.Fatal(err)
+	}
+	if len(values) < 10 {
+		t.Fatalf("only %d quantities in %s", len(values), policies.TestQuantitiesPath)
+	}
+	for s, want := range values {
+		q, err := Read(s)
+		if err != nil {
+			t.Errorf("%q: %v", s, err)
+			continue
+		}
+		w, ok := new(big.Rat).SetString(want.String())
+		if !ok {
+			t.Errorf("%q: %s is not a number", s, want)
+			continue
+		}
+		if got, _ := new(big.Rat).SetString(q.Decimal()); got.Cmp(w) != 0 {
+			t.Errorf("%q is %s in %s; podguard reads %s", s, want, policies.TestQuantitiesPath, q.Decimal())
+		}
+	}
 }

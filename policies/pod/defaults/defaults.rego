@@ -7,7 +7,10 @@
 #   (null and "" count as missing) and a value the user set is never changed. An added value
 #   never makes the container invalid: an added limit is never below the request, and an
 #   added request never above the limit; where that cannot be known (a value podguard cannot
-#   read), nothing is added. Ephemeral containers cannot have resources.
+#   read), nothing is added. Nor is anything added for a resource the Pod sets at pod level
+#   (spec.resources): the API server refuses container requests that add up to more than
+#   the pod-level request, and a container limit above the pod-level limit, and the
+#   containers share that budget anyway. Ephemeral containers cannot have resources.
 #   Applying the additions and evaluating again yields no additions.
 # related_resources:
 #   - ref: https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/
@@ -26,8 +29,11 @@ _planned contains [c, section, resource, q] if {
 	some resource, default_value in object.get(_defaults, section, {})
 	not default_value in {null, ""}
 	not c.resources[section][resource]
+	not _pod_level(resource)
 	q := _value(c, section, resource)
 }
+
+_pod_level(resource) if input.pod_resources[_][resource]
 
 # METADATA
 # description: |

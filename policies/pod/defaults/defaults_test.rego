@@ -265,3 +265,22 @@ _resource_violations := data.pod.rules.resources_requests.violation | data.pod.r
 test_no_spec if {
 	count(_additions({"kind": "Pod"}, data.pod.config)) == 0
 }
+
+# The API server refuses container requests that add up to more than the pod-level request,
+# and a container limit above the pod-level limit: for a resource the Pod sets at pod level,
+# no container default is added, in either section.
+test_no_defaults_for_pod_level_resources[note] if {
+	some note, tc in {
+		"requests and limits at pod level, containers bare": {
+			"pod": {"requests": {"cpu": "200m", "memory": "100Mi"}, "limits": {"cpu": "400m", "memory": "200Mi"}},
+			"want": set(),
+		},
+		"only a memory limit at pod level: cpu still defaulted": {
+			"pod": {"limits": {"memory": "200Mi"}},
+			"want": {["requests", "cpu", "100m"], ["limits", "cpu", "500m"]},
+		},
+	}
+	inp := testing.input_of({"spec": {"resources": tc.pod, "containers": [{"name": "app"}]}})
+	got := {[a.section, a.resource, a.value] | some a in defaults.additions with input as inp}
+	got == tc.want
+}

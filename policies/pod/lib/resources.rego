@@ -27,7 +27,7 @@ else := {}
 #   (a value equal to a bound passes). Bounds apply to any resource that is set, listed or
 #   not. A value podguard cannot read is a violation of its own: it is never taken for one
 #   that passes.
-resource_violations(rule_id, section) := ((missing | unreadable) | below) | above if {
+resource_violations(rule_id, section) := (((missing | unreadable) | below) | above) | pod_level if {
 	config := rule_config(rule_id)
 	types := object.get(config, "containerTypes", ["containers", "initContainers"])
 	listed := object.get(config, "resources", ["cpu", "memory"])
@@ -44,6 +44,7 @@ resource_violations(rule_id, section) := ((missing | unreadable) | below) | abov
 		c.type in types
 		c.type != "ephemeralContainers"
 		not added_by_defaults[c.path][section][name]
+		not _pod_level_counts(config, section, name)
 		v := {
 			"msg": derived.unset_messages[section][name],
 			"field": field,
@@ -92,6 +93,51 @@ resource_violations(rule_id, section) := ((missing | unreadable) | below) | abov
 			"container": c.name,
 			"fix": sprintf("lower resources.%s.%s to at most %s", [section, name, show_quantity(bound)]),
 		}
+	}
+
+	# The pod-level values (spec.resources), usually none, are held to the same bounds.
+	pod_level := {v |
+		some name, q in input.pod_resources[section]
+		some v in _pod_level_violations(section, name, q, listed, minimum, maximum, ratios)
+	}
+}
+
+# A pod-level value for a resource (spec.resources, which the Pod's containers share) stands
+# for the containers' own unless the rule's podLevel setting is "ignored". A pod-level limit
+# stands for requests too: the API server takes the pod-level request from it.
+_pod_level_counts(config, section, name) if {
+	object.get(config, "podLevel", "counts") == "counts"
+	input.pod_resources[_pod_level_sections[section][_]][name]
+}
+
+_pod_level_sections := {"requests": ["requests", "limits"], "limits": ["limits"]}
+
+_pod_level_violations(section, name, q, listed, minimum, maximum, ratios) := ({v |
+	q.error
+	_reads(name, listed, object.union(object.union(minimum, maximum), ratios))
+	v := {
+		"msg": sprintf("pod-level %s %s %s %s", [name, _singular[section], show_quantity(q.value), q.error]),
+		"field": sprintf("%s.resources.%s.%s", [spec_path, section, name]),
+		"container": "",
+		"fix": sprintf("write resources.%s.%s of the Pod as a quantity such as 500m, 2 or 256Mi", [section, name]),
+	}
+} | {v |
+	bound := minimum[name]
+	q.number < config_quantity(bound)
+	v := {
+		"msg": sprintf("pod-level %s %s %s is below the minimum %s", [name, _singular[section], show_quantity(q.value), show_quantity(bound)]),
+		"field": sprintf("%s.resources.%s.%s", [spec_path, section, name]),
+		"container": "",
+		"fix": sprintf("raise the Pod's resources.%s.%s to at least %s", [section, name, show_quantity(bound)]),
+	}
+}) | {v |
+	bound := maximum[name]
+	q.number > config_quantity(bound)
+	v := {
+		"msg": sprintf("pod-level %s %s %s is above the maximum %s", [name, _singular[section], show_quantity(q.value), show_quantity(bound)]),
+		"field": sprintf("%s.resources.%s.%s", [spec_path, section, name]),
+		"container": "",
+		"fix": sprintf("lower the Pod's resources.%s.%s to at most %s", [section, name, show_quantity(bound)]),
 	}
 }
 

@@ -296,3 +296,79 @@ test_resource_field if {
 	got := lib.resource_field({"path": "spec.template.spec.initContainers[2]"}, "limits", "memory")
 	got == "spec.template.spec.initContainers[2].resources.limits.memory"
 }
+
+# Pod-level resources (spec.resources) are shared by the containers: with podLevel counts
+# (the default) a pod-level value stands for the containers' own, a pod-level limit stands
+# for the requests too (the API server takes the pod-level request from it), and pod-level
+# values are held to the bounds.
+test_resource_violations_pod_level[note] if {
+	some note, tc in {
+		"pod-level requests stand for the containers' requests": {
+			"rule": {},
+			"pod": {"requests": {"cpu": "200m", "memory": "100Mi"}},
+			"section": "requests",
+			"want": set(),
+		},
+		"a pod-level limit stands for the requests too": {
+			"rule": {},
+			"pod": {"limits": {"cpu": "400m", "memory": "200Mi"}},
+			"section": "requests",
+			"want": set(),
+		},
+		"pod-level requests do not stand for limits": {
+			"rule": {},
+			"pod": {"requests": {"cpu": "200m", "memory": "100Mi"}},
+			"section": "limits",
+			"want": {"cpu limit is not set", "memory limit is not set"},
+		},
+		"a resource the Pod does not set is still required of each container": {
+			"rule": {},
+			"pod": {"limits": {"cpu": "400m"}},
+			"section": "limits",
+			"want": {"memory limit is not set"},
+		},
+		"podLevel ignored: every container sets its own": {
+			"rule": {"podLevel": "ignored"},
+			"pod": {"requests": {"cpu": "200m", "memory": "100Mi"}},
+			"section": "requests",
+			"want": {"cpu request is not set", "memory request is not set"},
+		},
+		"a pod-level value above the maximum": {
+			"rule": {"max": {"memory": "100Mi"}},
+			"pod": {"limits": {"cpu": "400m", "memory": "200Mi"}},
+			"section": "limits",
+			"want": {`pod-level memory limit "200Mi" is above the maximum "100Mi"`},
+		},
+		"a pod-level value below the minimum": {
+			"rule": {"min": {"cpu": "300m"}},
+			"pod": {"requests": {"cpu": "200m", "memory": "100Mi"}},
+			"section": "requests",
+			"want": {`pod-level cpu request "200m" is below the minimum "300m"`},
+		},
+		"a pod-level value that cannot be read": {
+			"rule": {},
+			"pod": {"requests": {"cpu": "lots", "memory": "100Mi"}},
+			"section": "requests",
+			"want": {`pod-level cpu request "lots" is not a quantity such as 500m, 2 or 256Mi`},
+		},
+	}
+	id := {"requests": "resources-requests", "limits": "resources-limits"}[tc.section]
+	cfg := object.union(data.pod.config, {"rules": {id: tc.rule}})
+	obj := {"spec": {"resources": tc.pod, "containers": [{"name": "a"}, {"name": "b"}]}}
+	got := {v.msg | some v in lib.resource_violations(id, tc.section)} with input as testing.input_with(obj, cfg)
+		with data.pod.config as cfg
+	got == tc.want
+}
+
+test_resource_violations_pod_level_field if {
+	cfg := object.union(data.pod.config, {"rules": {"resources-limits": {"max": {"memory": "100Mi"}}}})
+	obj := {"spec_path": "spec.template.spec", "spec": {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}, "containers": []}}
+	got := lib.resource_violations("resources-limits", "limits") with input as testing.input_with(obj, cfg)
+		with data.pod.config as cfg
+	got == {{
+		"msg": `pod-level memory limit "1Gi" is above the maximum "100Mi"`,
+		"field": "spec.template.spec.resources.limits.memory",
+		"container": "",
+		"fix": `lower the Pod's resources.limits.memory to at most "100Mi"`,
+	}}
+}
