@@ -186,6 +186,15 @@ func (c *Config) Enforcement(rule string) (e Enforcement, static bool) {
 	return e, !timed && len(overrides) == 0
 }
 
+// PodLevelCounts reports whether a pod-level value stands for the containers' own in a
+// resource rule (its podLevel setting: counts, the default, or ignored).
+func (c *Config) PodLevelCounts(rule string) bool {
+	rules, _ := c.Data["rules"].(map[string]any)
+	params, _ := rules[rule].(map[string]any)
+	v, set := params["podLevel"]
+	return !set || v == "counts"
+}
+
 // ResourceNames lists, sorted, the resources the configuration names: in the resources,
 // min, max and maxLimitRequestRatio of the resource rules, and in the defaults.
 func (c *Config) ResourceNames() []string {

@@ -165,6 +165,27 @@ func (e *Engine) Evaluate(ctx context.Context, o *Object, ns Namespace, stage St
 		return Decision{}, fmt.Errorf("data.pod.decision is %s, not a set", ast.ValueName(val))
 	}
 	var d Decision
+	// Each list made at its size: count the violations each enforcement gets first.
+	var n [3]int
+	for _, t := range groups.Slice() {
+		if m, ok := t.Value.(ast.Object); ok {
+			if vs, ok := field(m, "violations").(ast.Set); ok {
+				switch str(m, "enforcement") {
+				case "deny":
+					n[0] += vs.Len()
+				case "warn":
+					n[1] += vs.Len()
+				case "audit":
+					n[2] += vs.Len()
+				}
+			}
+		}
+	}
+	for i, list := range []*[]Violation{&d.Deny, &d.Warn, &d.Audit} {
+		if n[i] > 0 {
+			*list = make([]Violation, 0, n[i])
+		}
+	}
 	for _, t := range groups.Slice() {
 		if err := e.readGroup(t.Value, &d); err != nil {
 			return Decision{}, err
@@ -247,7 +268,7 @@ func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, o *Object, 
 	cache := getCache()
 	defer putCache(cache)
 	rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(e.now()),
-		rego.EvalVirtualCache(cache), rego.EvalGenerateJSON(asValue))
+		rego.EvalVirtualCache(cache), resultAsValue)
 	if err != nil {
 		return nil, fmt.Errorf("evaluating policies: %w", err)
 	}
@@ -263,9 +284,9 @@ func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, o *Object, 
 	return v, nil
 }
 
-// asValue hands the result over as OPA computed it: Evaluate and Defaults read the few
-// fields they need from it, instead of having the whole result converted to Go values.
-func asValue(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }
+// resultAsValue hands the result over as OPA computed it: Evaluate and Defaults read the
+// few fields they need from it, instead of having the whole result converted to Go values.
+var resultAsValue = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil })
 
 // field returns the value of key in an object, or nil.
 func field(o ast.Object, key string) ast.Value {
@@ -305,7 +326,6 @@ func (e *Engine) readGroup(group ast.Value, d *Decision) error {
 	default:
 		return fmt.Errorf("data.pod.decision: rule %s has the enforcement %q", rule, enforcement)
 	}
-	*out = slices.Grow(*out, violations.Len())
 	for _, t := range violations.Slice() {
 		v := Violation{Rule: rule, Enforcement: enforcement, EnforceAfter: after}
 		switch x := t.Value.(type) {

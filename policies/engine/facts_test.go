@@ -85,13 +85,17 @@ func TestFactsMatchTheRegoHelper(t *testing.T) {
 		}
 		cases[filepath.Base(b)] = string(review.Request.Object)
 	}
+	compiler := ast.NewCompiler()
+	if compiler.Compile(modules); compiler.Failed() {
+		t.Fatal(compiler.Errors)
+	}
+	plan := planFor(cfg, compiler)
 	for name, text := range cases {
 		t.Run(name, func(t *testing.T) {
 			o, err := decode(text)
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan := inputPlan{resources: cfg.ResourceNames()}
 			want, err := o.input(&o.pod, nil, false, &plan)
 			if err != nil {
 				t.Fatal(err)
@@ -115,10 +119,6 @@ func TestFactsMatchTheRegoHelper(t *testing.T) {
 			quantities := map[string]any{}
 			collectQuantities(anyObj, quantities)
 			store := inmem.NewFromObject(map[string]any{"pod": map[string]any{"config": cfg.Data, "quantities": quantities}})
-			compiler := ast.NewCompiler()
-			if compiler.Compile(modules); compiler.Failed() {
-				t.Fatal(compiler.Errors)
-			}
 			rs, err := rego.New(rego.Query("x := data.pod.testing.input_of(input)"), rego.Compiler(compiler),
 				rego.Store(store), rego.ParsedInput(written), rego.StrictBuiltinErrors(true)).Eval(t.Context())
 			if err != nil {

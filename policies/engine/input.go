@@ -38,6 +38,11 @@ type inputPlan struct {
 	// those it does not set, so that a rule finds what is missing without a negation
 	// per container and resource.
 	resources []string
+	// podLevel says, for requests and limits, whether a pod-level value stands for the
+	// containers' own (the resource rules' podLevel setting): then a resource the Pod
+	// sets at pod level is not unset in any container. A pod-level limit stands for the
+	// requests too, since the API server takes the pod-level request from it.
+	podLevel [2]bool
 	// unset keeps the unset lists of the set, which depend on resources.
 	unset *termCache[unsetKey]
 }
@@ -59,7 +64,7 @@ func (o *Object) input(facts *podFacts, nsLabels map[string]string, applyDefault
 	}
 	containers := make([]*ast.Term, len(facts.containers))
 	for i := range facts.containers {
-		containers[i] = ast.NewTerm(plan.container(&facts.containers[i], specPath))
+		containers[i] = ast.NewTerm(plan.container(&facts.containers[i], &facts.resources, specPath))
 	}
 	pairs := make([][2]*ast.Term, 0, 12)
 	pairs = append(pairs,
@@ -99,7 +104,7 @@ func item(key string, value *ast.Term) [2]*ast.Term {
 // emptyObject is {}, shared: input terms are never changed.
 var emptyObject = ast.ObjectTerm()
 
-func (plan *inputPlan) container(c *containerFacts, specPath string) ast.Value {
+func (plan *inputPlan) container(c *containerFacts, pod *resourceFacts, specPath string) ast.Value {
 	pairs := make([][2]*ast.Term, 0, 10)
 	pairs = append(pairs,
 		item("type", ast.InternedTerm(c.typ)),
@@ -111,7 +116,7 @@ func (plan *inputPlan) container(c *containerFacts, specPath string) ast.Value {
 		item("long_running", ast.InternedTerm(c.longRunning())),
 		item("resources", resourcesTerm(&c.resources)),
 		item("probes", probesTerm(&c.probes)),
-		item("unset", plan.unsetTerm(c, specPath)),
+		item("unset", plan.unsetTerm(c, pod, specPath)),
 	)
 	if c.image != "" {
 		pairs = append(pairs, item("image", imageTerm(c.image)))
@@ -174,14 +179,14 @@ func probesTerm(probes *[len(probeKeys)]probeFacts) *ast.Term {
 }
 
 // unsetTerm is {"requests": {...}, "limits": {...}, "probes": {...}}: the resources of the
-// plan and the probes the container does not set, each with the field path it would have.
-// Empty sections are left out. The paths are made only for what is not set, so a compliant
-// container costs nothing here.
-func (plan *inputPlan) unsetTerm(c *containerFacts, specPath string) *ast.Term {
+// plan and the probes the container does not set (and no pod-level value stands for), each
+// with the field path it would have. Empty sections are left out. The paths are made only
+// for what is not set, so a compliant container costs nothing here.
+func (plan *inputPlan) unsetTerm(c *containerFacts, pod *resourceFacts, specPath string) *ast.Term {
 	key := unsetKey{specPath: specPath, typ: c.typ, index: c.index}
 	for i, values := range [2][]resourceValue{c.resources.requests, c.resources.limits} {
 		for j, name := range plan.resources {
-			if j < 64 && get(values, name) == nil {
+			if j < 64 && get(values, name) == nil && !plan.sharedAtPodLevel(i, pod, name) {
 				key.resources[i] |= 1 << j
 			}
 		}
@@ -195,6 +200,15 @@ func (plan *inputPlan) unsetTerm(c *containerFacts, specPath string) *ast.Term {
 		return plan.buildUnset(key)
 	}
 	return plan.unset.get(key, plan.buildUnset)
+}
+
+// sharedAtPodLevel reports whether a pod-level value stands for resource name in section i
+// (0 requests, 1 limits) of every container.
+func (plan *inputPlan) sharedAtPodLevel(i int, pod *resourceFacts, name string) bool {
+	if !plan.podLevel[i] {
+		return false
+	}
+	return get(pod.limits, name) != nil || (i == 0 && get(pod.requests, name) != nil)
 }
 
 // unsetKey says, for the container at specPath.typ[index], which resources of the plan

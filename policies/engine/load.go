@@ -117,9 +117,7 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, compiler.Errors
 	}
-	e.plan = objectReads(compiler)
-	e.plan.resources = cfg.ResourceNames()
-	e.plan.unset = newTermCache[unsetKey]()
+	e.plan = planFor(cfg, compiler)
 	data := storeData(cfg, modules)
 	// AST values on read: rules read the config on every evaluation, and converting it
 	// from Go values each time cost a third of an evaluation.
@@ -328,6 +326,15 @@ func collectQuantities(v any, out map[string]any) {
 			out[x] = json.Number(q.Decimal())
 		}
 	}
+}
+
+// planFor decides what the inputs of a policy set hold: see inputPlan.
+func planFor(cfg *config.Config, c *ast.Compiler) inputPlan {
+	plan := objectReads(c)
+	plan.resources = cfg.ResourceNames()
+	plan.podLevel = [2]bool{cfg.PodLevelCounts("resources-requests"), cfg.PodLevelCounts("resources-limits")}
+	plan.unset = newTermCache[unsetKey]()
+	return plan
 }
 
 // objectReads says which parts of the object itself, besides the facts, the rules that an

@@ -92,8 +92,7 @@ namespaces:
 	if len(bodies) == 0 {
 		t.Fatal("no bodies in test/bench/bodies")
 	}
-	plan := objectReads(compiler)
-	plan.resources = cfg.ResourceNames()
+	plan := planFor(cfg, compiler)
 	for _, name := range bodies {
 		raw, err := os.ReadFile(name)
 		if err != nil {

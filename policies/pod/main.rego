@@ -33,14 +33,14 @@ _groups contains {"rule": rule.id, "enforcement": rule.enforcement, "violations"
 	some pkg, rule in data.pod.rule_packages
 	rule.static == true
 	violations := data.pod.rules[pkg].violation
-	count(violations) > 0
+	violations != set()
 }
 
 _groups contains group if {
 	some pkg, rule in data.pod.rule_packages
 	rule.static == false
 	violations := data.pod.rules[pkg].violation
-	count(violations) > 0
+	violations != set()
 	group := object.union(_effective(rule.id), {"rule": rule.id, "violations": violations})
 	group.enforcement != "off"
 }
@@ -50,7 +50,7 @@ _groups contains group if {
 	not data.pod.rule_packages
 	some pkg
 	violations := data.pod.rules[pkg].violation
-	count(violations) > 0
+	violations != set()
 	id := replace(pkg, "_", "-")
 	group := object.union(_effective(id), {"rule": id, "violations": violations})
 	group.enforcement != "off"

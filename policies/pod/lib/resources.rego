@@ -44,7 +44,6 @@ resource_violations(rule_id, section) := (((missing | unreadable) | below) | abo
 		c.type in types
 		c.type != "ephemeralContainers"
 		not added_by_defaults[c.path][section][name]
-		not _pod_level_counts(config, section, name)
 		v := {
 			"msg": derived.unset_messages[section][name],
 			"field": field,
@@ -101,16 +100,6 @@ resource_violations(rule_id, section) := (((missing | unreadable) | below) | abo
 		some v in _pod_level_violations(section, name, q, listed, minimum, maximum, ratios)
 	}
 }
-
-# A pod-level value for a resource (spec.resources, which the Pod's containers share) stands
-# for the containers' own unless the rule's podLevel setting is "ignored". A pod-level limit
-# stands for requests too: the API server takes the pod-level request from it.
-_pod_level_counts(config, section, name) if {
-	object.get(config, "podLevel", "counts") == "counts"
-	input.pod_resources[_pod_level_sections[section][_]][name]
-}
-
-_pod_level_sections := {"requests": ["requests", "limits"], "limits": ["limits"]}
 
 _pod_level_violations(section, name, q, listed, minimum, maximum, ratios) := ({v |
 	q.error

@@ -27,7 +27,7 @@ input_of(obj) := {
 	"spec_path": spec_path,
 	"namespace_labels": object.get(obj, "namespace_labels", {}),
 	"apply_defaults": object.get(obj, "apply_defaults", false),
-	"containers": [_container(spec_path, type, i, c) |
+	"containers": [_container(spec_path, spec, type, i, c) |
 		some type in lib.container_types
 		list := object.get(spec, type, [])
 		is_array(list)
@@ -56,7 +56,7 @@ _object(x) := x if is_object(x)
 
 else := {}
 
-_container(spec_path, type, i, c) := object.union(
+_container(spec_path, spec, type, i, c) := object.union(
 	{
 		"type": type,
 		"index": i,
@@ -69,7 +69,7 @@ _container(spec_path, type, i, c) := object.union(
 			probe := object.get(c, key, null)
 			probe != null
 		},
-		"unset": _unset(path, c),
+		"unset": _unset(path, c, _object(object.get(spec, "resources", {}))),
 	},
 	object.union(_image(c), _unreadable(c)),
 ) if {
@@ -152,13 +152,14 @@ _unreadable(c) := {"unreadable": unreadable} if {
 	count(unreadable) > 0
 } else := {}
 
-# What the container does not set, of the resources the configuration names and of the
-# probes, with the field paths.
-_unset(path, c) := {section: fields |
+# What the container does not set, of the resources the configuration names (and no
+# pod-level value stands for) and of the probes, with the field paths.
+_unset(path, c, pod) := {section: fields |
 	some section, fields in object.union(
 		{section: {name: sprintf("%s.resources.%s.%s", [path, section, name]) |
 			some name in plan_resources
 			not _resources(object.get(c, "resources", {}))[section][name]
+			not _shared_at_pod_level(section, name, pod)
 		} |
 			some section in ["requests", "limits"]
 		},
@@ -168,6 +169,15 @@ _unset(path, c) := {section: fields |
 		}},
 	)
 	count(fields) > 0
+}
+
+# A pod-level value stands for the containers' own where the resource rule's podLevel is
+# counts; a pod-level limit stands for the requests too.
+_shared_at_pod_level(section, name, pod) if {
+	id := {"requests": "resources-requests", "limits": "resources-limits"}[section]
+	object.get(lib.config, ["rules", id, "podLevel"], "counts") == "counts"
+	some pod_section in {"requests": ["requests", "limits"], "limits": ["limits"]}[section]
+	_resources(pod)[pod_section][name]
 }
 
 # METADATA

@@ -22,24 +22,11 @@ _labels := object.get(lib.rule_config("required-labels"), "labels", [{"key": "ap
 violation contains v if {
 	some label in _labels
 	not lib.labels[label.key]
-	not label.allowedRegex
 	v := {
 		"msg": sprintf("required label %q is not set", [label.key]),
 		"field": sprintf("%s[%q]", [lib.labels_path, label.key]),
 		"container": "",
-		"fix": sprintf("add label %q to %s", [label.key, lib.labels_path]),
-	}
-}
-
-violation contains v if {
-	some label in _labels
-	not lib.labels[label.key]
-	pattern := label.allowedRegex
-	v := {
-		"msg": sprintf("required label %q is not set", [label.key]),
-		"field": sprintf("%s[%q]", [lib.labels_path, label.key]),
-		"container": "",
-		"fix": sprintf("add label %q to %s with a value matching %s", [label.key, lib.labels_path, pattern]),
+		"fix": _add_fix(label),
 	}
 }
 
@@ -55,3 +42,11 @@ violation contains v if {
 		"fix": sprintf("change label %q in %s to a value matching %s", [label.key, lib.labels_path, pattern]),
 	}
 }
+
+_add_fix(label) := sprintf("add label %q to %s with a value matching %s", [
+	label.key,
+	lib.labels_path,
+	label.allowedRegex,
+]) if {
+	label.allowedRegex
+} else := sprintf("add label %q to %s", [label.key, lib.labels_path])
