@@ -16,6 +16,7 @@ import (
 
 	"github.com/podguard/podguard/policies/audit"
 	"github.com/podguard/podguard/policies/offline"
+	"github.com/podguard/podguard/policies/selftest"
 	"github.com/podguard/podguard/webhook"
 )
 
@@ -28,6 +29,7 @@ commands:
   serve     run the admission webhook (podguard serve --help)
   eval      check manifests offline (podguard eval --help)
   audit     list what already runs in a cluster and violates the policies (podguard audit --help)
+  selftest  dry-run a compliant and a violating Pod through the cluster's podguard (helm test)
   version   print the version
 `
 
@@ -45,6 +47,8 @@ func main() {
 		os.Exit(offline.Main(ctx, version, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "audit":
 		os.Exit(audit.Main(ctx, os.Args[2:], os.Stdout, os.Stderr))
+	case "selftest":
+		os.Exit(selftest.Main(ctx, os.Args[2:], os.Stdout, os.Stderr))
 	case "version":
 		fmt.Println(version)
 	default:
