@@ -21,6 +21,22 @@ help: ## Show the targets.
 build: ## Build bin/podguard.
 	$(GOBUILD) -o $(BIN)/podguard ./cmd/podguard
 
+IMAGE_REPOSITORY ?= ghcr.io/podguard/podguard
+# The version without its leading v, as the chart's appVersion names it: at tag v0.1.0
+# the image is the chart's default, $(IMAGE_REPOSITORY):0.1.0.
+IMAGE_TAG ?= $(patsubst v%,%,$(VERSION))
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Every time in the image is the last commit's, so a commit gives one image digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: image
+image: export GOOS := linux
+image: build ## Build bin/podguard-image.tar from bin/podguard, without Docker (test/image).
+	platform=$$(go env GOOS)/$$(go env GOARCH) && cd test && env -u GOOS -u GOARCH go run ./cmd/image \
+		-binary $(BIN)/podguard -platform $$platform -version $(VERSION) -revision $(REVISION) \
+		-created $(SOURCE_DATE_EPOCH) -repository $(IMAGE_REPOSITORY) -tag $(IMAGE_TAG) \
+		-o $(BIN)/podguard-image.tar
+
 $(BIN)/opa-$(OPA_VERSION):
 	GOBIN=$(BIN)/opa-build go install github.com/open-policy-agent/opa@$(OPA_VERSION)
 	mv $(BIN)/opa-build/opa $@ && rmdir $(BIN)/opa-build
@@ -69,8 +85,9 @@ test-binaries: ## Build (once, cached outside the clone) kube-apiserver and etcd
 E2E_PACKAGES = $$(go list ./... | grep -v '/conformance$$')
 
 .PHONY: e2e
-e2e: build test-binaries sarif-schema ## Tests of the test module: real kube-apiserver and etcd, chart, image.
-	cd test && PODGUARD_BIN=$(BIN)/podguard go test -count=1 -timeout 40m $(E2E_PACKAGES)
+e2e: build image test-binaries sarif-schema ## Tests of the test module: real kube-apiserver and etcd, chart, image.
+	cd test && PODGUARD_BIN=$(BIN)/podguard PODGUARD_IMAGE=$(BIN)/podguard-image.tar \
+		go test -count=1 -timeout 40m $(E2E_PACKAGES)
 
 .PHONY: test
 test: policy-check unit e2e ## Everything in the clone: Rego, Go unit tests, real API server tests.
