@@ -47,6 +47,8 @@ type Options struct {
 	// APIVersions are extra group/versions (or group/version/Kind) the cluster is said to
 	// serve, e.g. "monitoring.coreos.com/v1".
 	APIVersions []string
+	// KubeVersion is the cluster's version; empty means KubeVersion.
+	KubeVersion string
 }
 
 // Object is one rendered document.
@@ -82,7 +84,10 @@ func Render(ctx context.Context, o Options) (*Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	kv, err := chartutil.ParseKubeVersion(KubeVersion)
+	if o.KubeVersion == "" {
+		o.KubeVersion = KubeVersion
+	}
+	kv, err := chartutil.ParseKubeVersion(o.KubeVersion)
 	if err != nil {
 		return nil, err
 	}
