@@ -244,7 +244,11 @@ func (r *Release) MountConfigMaps(dir string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := d.Spec.Template.Spec
+	return r.MountPodConfigMaps(d.Spec.Template.Spec, dir)
+}
+
+// MountPodConfigMaps is MountConfigMaps for any Pod of the release (the helm test's).
+func (r *Release) MountPodConfigMaps(spec corev1.PodSpec, dir string) (map[string]string, error) {
 	mounts := map[string]string{}
 	for _, v := range spec.Volumes {
 		if v.ConfigMap == nil {
