@@ -102,7 +102,8 @@ func dockerImage(t *testing.T, path string) (v1.Image, DockerManifest) {
 	return img, dms[0]
 }
 
-func member(t *testing.T, path, want string) []byte {
+// members reads the archive's files in order, as name and content.
+func members(t *testing.T, path string, each func(h *tar.Header, data []byte)) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -113,19 +114,31 @@ func member(t *testing.T, path, want string) []byte {
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			t.Fatalf("%s has no %s", path, want)
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h.Name == want {
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
 		}
+		each(h, b)
 	}
+}
+
+func member(t *testing.T, path, want string) []byte {
+	t.Helper()
+	var found []byte
+	members(t, path, func(h *tar.Header, data []byte) {
+		if h.Name == want {
+			found = data
+		}
+	})
+	if found == nil {
+		t.Fatalf("%s has no %s", path, want)
+	}
+	return found
 }
 
 // TestArchiveRunsAsNonRoot checks what the chart and the Dockerfile rely on: the non-root
@@ -322,32 +335,15 @@ func validate(img v1.Image) error {
 
 func untar(t *testing.T, path, dir string) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	members(t, path, func(h *tar.Header, data []byte) {
 		target := filepath.Join(dir, filepath.FromSlash(h.Name))
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
+		if err := os.WriteFile(target, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(target, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 }
 
 // TestArchiveContainerdImport runs containerd's own importer, the code behind
@@ -425,31 +421,19 @@ func TestArchiveContainerdImport(t *testing.T) {
 // copyTar copies the members of a tar that keep accepts.
 func copyTar(t *testing.T, from, to string, keep func(string) bool) {
 	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
 	var out bytes.Buffer
-	tr, tw := tar.NewReader(in), tar.NewWriter(&out)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	tw := tar.NewWriter(&out)
+	members(t, from, func(h *tar.Header, data []byte) {
 		if !keep(h.Name) {
-			continue
+			return
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.Copy(tw, tr); err != nil {
+		if _, err := tw.Write(data); err != nil {
 			t.Fatal(err)
 		}
-	}
+	})
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
