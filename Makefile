@@ -21,6 +21,22 @@ help: ## Show the targets.
 build: ## Build bin/podguard.
 	$(GOBUILD) -o $(BIN)/podguard ./cmd/podguard
 
+IMAGE_REPOSITORY ?= ghcr.io/podguard/podguard
+# The version without its leading v, as the chart's appVersion names it: at tag v0.1.0
+# the image is the chart's default, $(IMAGE_REPOSITORY):0.1.0.
+IMAGE_TAG ?= $(patsubst v%,%,$(VERSION))
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Every time in the image is the last commit's, so a commit gives one image digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: image
+image: export GOOS := linux
+image: build ## Build bin/podguard-image.tar from bin/podguard, without Docker (test/image).
+	platform=$$(go env GOOS)/$$(go env GOARCH) && cd test && env -u GOOS -u GOARCH go run ./cmd/image \
+		-binary $(BIN)/podguard -platform $$platform -version $(VERSION) -revision $(REVISION) \
+		-created $(SOURCE_DATE_EPOCH) -repository $(IMAGE_REPOSITORY) -tag $(IMAGE_TAG) \
+		-o $(BIN)/podguard-image.tar
+
 $(BIN)/opa-$(OPA_VERSION):
 	GOBIN=$(BIN)/opa-build go install github.com/open-policy-agent/opa@$(OPA_VERSION)
 	mv $(BIN)/opa-build/opa $@ && rmdir $(BIN)/opa-build
@@ -65,12 +81,22 @@ unit: ## Go tests of the main module, with the race detector.
 test-binaries: ## Build (once, cached outside the clone) kube-apiserver and etcd for the real-cluster tests.
 	cd test && go run ./cluster/cmd/prebuild
 
+# The test module's packages but the conformance corpus, which lives outside the clone.
+E2E_PACKAGES = $$(go list ./... | grep -v '/conformance$$')
+
 .PHONY: e2e
-e2e: build test-binaries sarif-schema ## Tests against a real kube-apiserver and etcd, and the conformance corpus.
-	cd test && PODGUARD_BIN=$(BIN)/podguard go test -count=1 -timeout 40m ./...
+e2e: build image test-binaries sarif-schema ## Tests of the test module: real kube-apiserver and etcd, chart, image.
+	cd test && PODGUARD_BIN=$(BIN)/podguard PODGUARD_IMAGE=$(BIN)/podguard-image.tar \
+		go test -count=1 -timeout 40m $(E2E_PACKAGES)
 
 .PHONY: test
-test: policy-check unit e2e ## Everything: Rego, Go unit tests, real API server tests.
+test: policy-check unit e2e ## Everything in the clone: Rego, Go unit tests, real API server tests.
+
+# The corpus is ../shared/conformance beside the clone (or $$PODGUARD_CONFORMANCE_DIR);
+# without it this target fails, it never passes having compared nothing. .ci/run runs it.
+.PHONY: conformance
+conformance: ## Rules against the external conformance corpus (Gatekeeper, Kyverno, Polaris verdicts).
+	cd test && go test -count=1 ./conformance/
 
 .PHONY: demo
 demo: build test-binaries ## Real API server + podguard: apply test/samples and show what is admitted, patched, refused.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/podguard/podguard/policies/audit"
 	"github.com/podguard/podguard/policies/offline"
+	"github.com/podguard/podguard/policies/selftest"
 	"github.com/podguard/podguard/webhook"
 )
 
@@ -31,6 +32,7 @@ commands:
   serve     run the admission webhook (podguard serve --help)
   eval      check manifests offline (podguard eval --help)
   audit     list what already runs in a cluster and violates the policies (podguard audit --help)
+  selftest  dry-run a compliant and a violating Pod through the cluster's podguard (helm test)
   version   print podguard's version, commit, Go and OPA versions (also --version)
   help      print this, or a command's help (podguard help eval)
 `
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return offline.Main(ctx, version, rest, stdin, stdout, stderr)
 	case "audit":
 		return audit.Main(ctx, rest, stdout, stderr)
+	case "selftest":
+		return selftest.Main(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprint(stdout, versionText(version))
 		return 0

@@ -120,19 +120,17 @@ func TestChartWithCertManager(t *testing.T) {
 	proxy.route(svcAddr, local.Host)
 	step(fmt.Sprintf("podguard serving the Secret; Service %s/%s (%s) routed to %s", namespace, release, svcAddr, local.Host))
 
-	helmTest := helmTestPods(t, rel)
-	waitUntilEnforced(t, cs, helmTest["violating.yaml"])
+	violating := violatingPod()
+	waitUntilEnforced(t, cs, violating)
 	step("API server calls reach podguard through the Service")
 
-	t.Run("helm test verdicts", func(t *testing.T) {
-		// What the chart's `helm test` Pod checks with kubectl, on the same two Pods.
-		if _, err := dryRun(ctx, cs, helmTest["compliant.yaml"]); err != nil {
-			t.Errorf("compliant Pod refused: %v", err)
-		}
-		_, err := dryRun(ctx, cs, helmTest["violating.yaml"])
-		if err == nil || !strings.Contains(err.Error(), `admission webhook "validate.podguard.io" denied the request`) ||
-			!strings.Contains(err.Error(), "[image-tag]") {
-			t.Errorf("violating Pod: %v; want podguard's denial naming [image-tag]", err)
+	t.Run("helm test", func(t *testing.T) {
+		out, code := runHelmTest(t, c, rel, filepath.Join(dir, "helm-test"))
+		t.Logf("podguard selftest:\n%s", out)
+		if code != 0 || strings.Contains(out, "FAIL") ||
+			!strings.Contains(out, "ok: a Pod that follows the configuration is admitted") ||
+			!strings.Contains(out, "ok: a Pod that breaks image-tag is refused by validate.podguard.io with podguard's message") {
+			t.Errorf("helm test exit %d; want both verdicts ok", code)
 		}
 	})
 	t.Run("defaults filled in", func(t *testing.T) {
@@ -155,7 +153,7 @@ func TestChartWithCertManager(t *testing.T) {
 	})
 	t.Run("excluded namespaces", func(t *testing.T) {
 		for _, ns := range []string{namespace, "kube-system"} {
-			pod := helmTest["violating.yaml"].DeepCopy()
+			pod := violating.DeepCopy()
 			pod.Namespace = ns
 			if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 				t.Errorf("violating Pod in %s: %v; the chart excludes that namespace", ns, err)
@@ -364,29 +362,56 @@ func startPodguard(t *testing.T, c *cluster.Cluster, rel *chart.Release, s *core
 	return pg
 }
 
-// helmTestPods returns the two Pods of the chart's `helm test` ConfigMap, by file name.
-func helmTestPods(t *testing.T, rel *chart.Release) map[string]*corev1.Pod {
-	t.Helper()
-	o, ok := rel.Find("ConfigMap", release+"-test")
-	if !ok {
-		t.Fatal("no helm test ConfigMap")
+// violatingPod has the tag latest: the default rules refuse it.
+func violatingPod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "latest", Namespace: guarded, Labels: map[string]string{"app.kubernetes.io/name": "latest"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:latest"}}},
 	}
-	var cm corev1.ConfigMap
-	if err := o.Into(&cm); err != nil {
+}
+
+// runHelmTest runs what the chart's `helm test` Pod runs: the hook objects (its
+// ServiceAccount and RBAC) applied, its container's args with the ConfigMaps where it
+// mounts them, as that ServiceAccount, against the real API server. It returns the
+// output and the exit code.
+func runHelmTest(t *testing.T, c *cluster.Cluster, rel *chart.Release, dir string) (string, int) {
+	t.Helper()
+	var pod corev1.Pod
+	for _, h := range rel.Hooks {
+		if h.GetKind() == "Pod" {
+			if err := h.Into(&pod); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := c.Client.Create(t.Context(), h.Unstructured.DeepCopy()); err != nil {
+			t.Fatalf("apply hook %s %s: %v", h.GetKind(), h.GetName(), err)
+		}
+	}
+	if len(pod.Spec.Containers) != 1 || len(pod.Spec.Containers[0].Args) == 0 || pod.Spec.Containers[0].Args[0] != "selftest" {
+		t.Fatalf("the helm test Pod does not run podguard selftest: %+v", pod.Spec.Containers)
+	}
+	mounts, err := rel.MountPodConfigMaps(pod.Spec, filepath.Join(dir, "mounts"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	pods := map[string]*corev1.Pod{}
-	for _, name := range []string{"compliant.yaml", "violating.yaml"} {
-		p := &corev1.Pod{}
-		if err := yaml.UnmarshalStrict([]byte(cm.Data[name]), p); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if p.Namespace != guarded {
-			t.Fatalf("%s is for namespace %q, want %q", name, p.Namespace, guarded)
-		}
-		pods[name] = p
+	token, err := c.Clientset.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(t.Context(), pod.Spec.ServiceAccountName,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return pods
+	admin := c.RestConfig()
+	kubeconfig := filepath.Join(dir, "test.kubeconfig")
+	sa := &rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: token.Status.Token}
+	if err := harness.WriteKubeconfig(sa, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	args := append(chart.LocalArgs(pod.Spec.Containers[0].Args[1:], mounts), "--kubeconfig="+kubeconfig)
+	out, code, err := harness.Selftest(t.Context(), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, code
 }
 
 // waitUntilEnforced waits for podguard's own denial of the violating Pod: the webhook

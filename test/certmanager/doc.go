@@ -9,4 +9,8 @@
 // CONNECT proxy on a Unix socket, which the test runs and which connects the Service's
 // address to the local podguard. TLS is verified as in a cluster, against the Service
 // DNS name podguard.<namespace>.svc and the injected caBundle.
+//
+// The chart's `helm test` runs there too: its hook objects are applied and its Pod's
+// command (podguard selftest, with the ConfigMaps where the Pod mounts them) runs as the
+// hook's ServiceAccount against that API server.
 package certmanager

@@ -5,6 +5,6 @@
 // ci/*-values.yaml (golden files in testdata/, refreshed with -update), check that the
 // webhook registration equals the one the real-API-server tests use
 // (harness.Webhooks), that values.schema.json and the template checks refuse bad
-// values, that every Pod the chart runs passes `podguard eval` with podguard's own
-// default policies, and that the Dockerfile builds podguard like the Makefile does.
+// values, and that every Pod the chart runs passes `podguard eval` with podguard's own
+// default policies.
 package chart

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	corev1 "k8s.io/api/core/v1"
 )
 
 // TestPodsPassPodguardEval runs the real podguard binary's offline check, with podguard's
@@ -36,29 +34,6 @@ func TestPodsPassPodguardEval(t *testing.T) {
 				t.Errorf("podguard eval checked %v, want %v", checked, want)
 			}
 		})
-	}
-}
-
-// TestHelmTestManifests checks the two Pods that `helm test` dry-runs against podguard's
-// default policies offline: the compliant one is admitted, the violating one refused for
-// the reason the test Pod's script looks for. The cert-manager end-to-end test sends the
-// same two to a real API server.
-func TestHelmTestManifests(t *testing.T) {
-	r := render(t, Options{})
-	cm, ok := r.Find("ConfigMap", "podguard-test")
-	if !ok {
-		t.Fatal("no podguard-test ConfigMap among the hooks")
-	}
-	var c corev1.ConfigMap
-	if err := cm.Into(&c); err != nil {
-		t.Fatal(err)
-	}
-	if code, res := podguardEval(t, []byte(c.Data["compliant.yaml"])); code != 0 || len(res) != 1 || len(res[0].Violations) != 0 {
-		t.Errorf("compliant.yaml: exit %d, results %+v; want admitted without violations", code, res)
-	}
-	code, res := podguardEval(t, []byte(c.Data["violating.yaml"]))
-	if code != 1 || len(res) != 1 || !slices.ContainsFunc(res[0].Violations, func(v violation) bool { return v.Rule == "image-tag" }) {
-		t.Errorf("violating.yaml: exit %d, results %+v; want refused for image-tag", code, res)
 	}
 }
 

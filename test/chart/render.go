@@ -47,6 +47,8 @@ type Options struct {
 	// APIVersions are extra group/versions (or group/version/Kind) the cluster is said to
 	// serve, e.g. "monitoring.coreos.com/v1".
 	APIVersions []string
+	// KubeVersion is the cluster's version; empty means KubeVersion.
+	KubeVersion string
 }
 
 // Object is one rendered document.
@@ -82,7 +84,10 @@ func Render(ctx context.Context, o Options) (*Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	kv, err := chartutil.ParseKubeVersion(KubeVersion)
+	if o.KubeVersion == "" {
+		o.KubeVersion = KubeVersion
+	}
+	kv, err := chartutil.ParseKubeVersion(o.KubeVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +244,11 @@ func (r *Release) MountConfigMaps(dir string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := d.Spec.Template.Spec
+	return r.MountPodConfigMaps(d.Spec.Template.Spec, dir)
+}
+
+// MountPodConfigMaps is MountConfigMaps for any Pod of the release (the helm test's).
+func (r *Release) MountPodConfigMaps(spec corev1.PodSpec, dir string) (map[string]string, error) {
 	mounts := map[string]string{}
 	for _, v := range spec.Volumes {
 		if v.ConfigMap == nil {

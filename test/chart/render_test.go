@@ -258,14 +258,21 @@ func TestDeployment(t *testing.T) {
 				t.Errorf("livenessProbe %s, want GET /healthz", toYAML(t, c.LivenessProbe))
 			}
 			server := vals["server"].(map[string]any)
+			port := vals["webhook"].(map[string]any)["port"]
 			for _, want := range []string{
 				fmt.Sprintf("--eval-timeout=%vs", server["evalTimeoutSeconds"]),
 				fmt.Sprintf("--shutdown-delay=%vs", server["shutdownDelaySeconds"]),
-				"--cert-dir=/etc/podguard/certs", "--port=9443",
+				"--cert-dir=/etc/podguard/certs", fmt.Sprintf("--port=%v", port),
 			} {
 				if !slices.Contains(c.Args, want) {
 					t.Errorf("args %v lack %s", c.Args, want)
 				}
+			}
+			if len(c.Ports) == 0 || c.Ports[0].Name != "https" || fmt.Sprint(c.Ports[0].ContainerPort) != fmt.Sprint(port) {
+				t.Errorf("container ports %v, want https on webhook.port %v", c.Ports, port)
+			}
+			if spec.HostNetwork != (vals["hostNetwork"] == true) || spec.HostNetwork != (spec.DNSPolicy == corev1.DNSClusterFirstWithHostNet) {
+				t.Errorf("hostNetwork %v with dnsPolicy %q; values say %v", spec.HostNetwork, spec.DNSPolicy, vals["hostNetwork"])
 			}
 			if grace := spec.TerminationGracePeriodSeconds; grace == nil || float64(*grace) <= server["shutdownDelaySeconds"].(float64) {
 				t.Errorf("terminationGracePeriodSeconds %v does not exceed the shutdown delay", grace)

@@ -57,6 +57,10 @@ func TestBadValuesRefused(t *testing.T) {
 			values:  map[string]any{"image": map[string]any{"tag": "latest"}},
 			wantErr: "at '/image/tag'",
 		},
+		"digest without its algorithm": {
+			values:  map[string]any{"image": map[string]any{"digest": strings.Repeat("a", 64)}},
+			wantErr: "at '/image/digest'",
+		},
 		"malformed digest": {
 			values:  map[string]any{"image": map[string]any{"digest": "abc"}},
 			wantErr: "at '/image/digest'",
@@ -93,6 +97,98 @@ func TestBadValuesRefused(t *testing.T) {
 			values:  map[string]any{"tls": map[string]any{"mode": "secret", "secretName": "podguard-tls"}},
 			wantErr: "tls.mode secret needs tls.caBundle",
 		},
+		"webhook port out of range": {
+			values:  map[string]any{"webhook": map[string]any{"port": 70000}},
+			wantErr: "at '/webhook/port'",
+		},
+		"webhook port as a string": {
+			values:  map[string]any{"webhook": map[string]any{"port": "10250"}},
+			wantErr: "at '/webhook/port': got string, want integer",
+		},
+		"host network on the kubelet's port": {
+			values:  map[string]any{"hostNetwork": true},
+			wantErr: "hostNetwork: webhook.port 10250 is the kubelet's port on every node",
+		},
+		"hostNetwork not a boolean": {
+			values:  map[string]any{"hostNetwork": "yes"},
+			wantErr: "at '/hostNetwork': got string, want boolean",
+		},
+		"extra env without a name": {
+			values:  map[string]any{"extraEnv": []any{map[string]any{"value": "x"}}},
+			wantErr: "at '/extraEnv/0': missing property 'name'",
+		},
+		"extra volume mount without a path": {
+			values:  map[string]any{"extraVolumeMounts": []any{map[string]any{"name": "ca"}}},
+			wantErr: "at '/extraVolumeMounts/0': missing property 'mountPath'",
+		},
+		"extra volume mount at a relative path": {
+			values:  map[string]any{"extraVolumeMounts": []any{map[string]any{"name": "ca", "mountPath": "etc/ca"}}},
+			wantErr: "at '/extraVolumeMounts/0/mountPath'",
+		},
+		"extra volume that is not an object": {
+			values:  map[string]any{"extraVolumes": []any{"ca"}},
+			wantErr: "at '/extraVolumes/0'",
+		},
+		"annotation value that is not a string": {
+			values:  map[string]any{"serviceAnnotations": map[string]any{"example.com/port": 443}},
+			wantErr: "at '/serviceAnnotations/example.com~1port'",
+		},
+		"deployment annotations as a list": {
+			values:  map[string]any{"deploymentAnnotations": []any{"a"}},
+			wantErr: "at '/deploymentAnnotations'",
+		},
+		"webhook annotation that cert-manager's injection owns": {
+			values:  map[string]any{"webhook": map[string]any{"annotations": map[string]any{"cert-manager.io/inject-ca-from": "x/y"}}},
+			wantErr: "cert-manager.io/inject-ca-from is set by the chart",
+		},
+		"ServiceMonitor namespace that is not a name": {
+			values:  map[string]any{"serviceMonitor": map[string]any{"namespace": "Monitoring"}},
+			wantErr: "at '/serviceMonitor/namespace'",
+		},
+		"relabelings as a mapping": {
+			values:  map[string]any{"serviceMonitor": map[string]any{"relabelings": map[string]any{"action": "drop"}}},
+			wantErr: "at '/serviceMonitor/relabelings'",
+		},
+		"metricRelabelings entry that is not an object": {
+			values:  map[string]any{"serviceMonitor": map[string]any{"metricRelabelings": []any{"drop"}}},
+			wantErr: "at '/serviceMonitor/metricRelabelings/0'",
+		},
+		"unknown PrometheusRule key": {
+			values:  map[string]any{"prometheusRule": map[string]any{"rules": []any{}}},
+			wantErr: "additional properties 'rules' not allowed",
+		},
+		"refusal spike factor below 1": {
+			values:  map[string]any{"prometheusRule": map[string]any{"refusalSpikeFactor": 0.5}},
+			wantErr: "at '/prometheusRule/refusalSpikeFactor'",
+		},
+		"certificate expiry threshold of zero days": {
+			values:  map[string]any{"prometheusRule": map[string]any{"certificateExpiryCriticalDays": 0}},
+			wantErr: "at '/prometheusRule/certificateExpiryCriticalDays'",
+		},
+		"the old helm test image": {
+			values:  map[string]any{"tests": map[string]any{"image": map[string]any{"repository": "docker.io/bitnami/kubectl"}}},
+			wantErr: "additional properties 'image' not allowed",
+		},
+		"helm test in an excluded namespace": {
+			values:  map[string]any{"tests": map[string]any{"namespace": "kube-system"}},
+			wantErr: "tests.namespace kube-system is never sent to podguard",
+		},
+		"helm test in the release namespace": {
+			values:  map[string]any{"tests": map[string]any{"namespace": "podguard-system"}},
+			wantErr: "tests.namespace podguard-system is never sent to podguard",
+		},
+		"helm test in a namespace excluded by the values": {
+			values:  map[string]any{"tests": map[string]any{"namespace": "batch"}, "webhook": map[string]any{"excludedNamespaces": []any{"batch"}}},
+			wantErr: "tests.namespace batch is never sent to podguard",
+		},
+		"image tag no registry accepts": {
+			values:  map[string]any{"image": map[string]any{"tag": "v1/beta"}},
+			wantErr: "at '/image/tag'",
+		},
+		"image tag starting with a dot": {
+			values:  map[string]any{"image": map[string]any{"tag": ".1"}},
+			wantErr: "at '/image/tag'",
+		},
 		"autoscaling minimum above maximum": {
 			values:  map[string]any{"autoscaling": map[string]any{"enabled": true, "minReplicas": 6, "maxReplicas": 3}},
 			wantErr: "autoscaling.minReplicas (6) must not exceed autoscaling.maxReplicas (3)",
@@ -108,5 +204,50 @@ func TestBadValuesRefused(t *testing.T) {
 				t.Errorf("error %q, want one containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestImageValuesAccepted renders the image references a user can build and push: the
+// tags make image writes (git describe, with or without a leading v, dirty) and digests.
+func TestImageValuesAccepted(t *testing.T) {
+	tests := map[string]struct {
+		image map[string]any
+		want  string
+	}{
+		"appVersion by default":  {map[string]any{}, "ghcr.io/podguard/podguard:0.1.0"},
+		"release tag":            {map[string]any{"tag": "v0.2.1"}, "ghcr.io/podguard/podguard:v0.2.1"},
+		"git describe of a tree": {map[string]any{"tag": "0.1.0-12-g5de21f9-dirty"}, "ghcr.io/podguard/podguard:0.1.0-12-g5de21f9-dirty"},
+		"commit only":            {map[string]any{"tag": "5de21f9"}, "ghcr.io/podguard/podguard:5de21f9"},
+		"underscores and dots":   {map[string]any{"tag": "build_42.amd64"}, "ghcr.io/podguard/podguard:build_42.amd64"},
+		"own registry with port": {map[string]any{"repository": "registry.local:5000/platform/podguard", "tag": "dev"}, "registry.local:5000/platform/podguard:dev"},
+		"digest": {map[string]any{"digest": "sha256:" + strings.Repeat("0123456789abcdef", 4)},
+			"ghcr.io/podguard/podguard@sha256:" + strings.Repeat("0123456789abcdef", 4)},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r, err := Render(t.Context(), Options{Values: map[string]any{"image": tc.image}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := r.Deployment()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.Spec.Template.Spec.Containers[0].Image; got != tc.want {
+				t.Errorf("image %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestKubeVersion renders for the oldest Kubernetes the chart declares, and refuses an
+// older one (Chart.yaml kubeVersion).
+func TestKubeVersion(t *testing.T) {
+	if _, err := Render(t.Context(), Options{KubeVersion: "v1.23.0"}); err != nil {
+		t.Errorf("Kubernetes 1.23: %v", err)
+	}
+	_, err := Render(t.Context(), Options{KubeVersion: "v1.22.17"})
+	if err == nil || !strings.Contains(err.Error(), "kubeVersion") {
+		t.Errorf("Kubernetes 1.22: %v, want refused by kubeVersion", err)
 	}
 }

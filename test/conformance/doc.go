@@ -10,7 +10,9 @@
 // and counted apart; they are never silently dropped.
 //
 // The corpus lives beside the repository, not in it: <repo>/../shared/conformance, or
-// $PODGUARD_CONFORMANCE_DIR. Without it the test skips.
+// $PODGUARD_CONFORMANCE_DIR. So `make test`, which needs nothing outside the clone, leaves
+// this package out; `make conformance` runs it (and .ci/run after make test). Without the
+// corpus the test fails: it never passes having compared nothing.
 //
-//	cd test && go test ./conformance/ -count=1 -v
+//	make conformance    # or: cd test && go test ./conformance/ -count=1 -v
 package conformance

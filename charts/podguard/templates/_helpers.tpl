@@ -100,6 +100,18 @@ namespaceSelector:
         {{- end }}
 {{- end }}
 
+{{/* Annotations of both webhook configurations: the user's, and cert-manager's CA
+injection in tls.mode certManager. */}}
+{{- define "podguard.webhookAnnotations" -}}
+{{- $a := deepCopy .Values.webhook.annotations }}
+{{- if eq .Values.tls.mode "certManager" }}
+{{- $_ := set $a "cert-manager.io/inject-ca-from" (printf "%s/%s" .Release.Namespace (include "podguard.certificateName" .)) }}
+{{- end }}
+{{- with $a }}
+{{- dict "annotations" . | toYaml }}
+{{- end }}
+{{- end }}
+
 {{- define "podguard.clientConfig" -}}
 clientConfig:
   service:
@@ -129,6 +141,16 @@ Checks of values that the schema cannot express; rendering stops with the reason
 {{- if not (contains "-----BEGIN CERTIFICATE-----" .Values.tls.caBundle) }}
 {{- fail "tls.mode secret needs tls.caBundle: the PEM of the CA that signed tls.secretName's certificate" }}
 {{- end }}
+{{- end }}
+{{- if and .Values.hostNetwork (eq (int .Values.webhook.port) 10250) }}
+{{- fail "hostNetwork: webhook.port 10250 is the kubelet's port on every node; choose another (e.g. 10260) that the control plane may reach" }}
+{{- end }}
+{{- if and (eq .Values.tls.mode "certManager") (hasKey .Values.webhook.annotations "cert-manager.io/inject-ca-from") }}
+{{- fail "webhook.annotations: cert-manager.io/inject-ca-from is set by the chart in tls.mode certManager" }}
+{{- end }}
+{{- $excluded := concat (list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace) .Values.webhook.excludedNamespaces }}
+{{- if has .Values.tests.namespace $excluded }}
+{{- fail (printf "tests.namespace %s is never sent to podguard (excluded namespaces %v): the helm test must run where podguard guards" .Values.tests.namespace $excluded) }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail (printf "autoscaling.minReplicas (%v) must not exceed autoscaling.maxReplicas (%v)" .Values.autoscaling.minReplicas .Values.autoscaling.maxReplicas) }}
