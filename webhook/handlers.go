@@ -11,6 +11,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -132,8 +133,8 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		return allowed(ctx, webhookValidate, req, reason)
 	}
 	// A registration that sends more kinds than podguard judges must not block them.
-	if !engine.Supported(req.Kind.Kind) {
-		return allowed(ctx, webhookValidate, req, fmt.Sprintf("podguard does not check kind %s", req.Kind.Kind))
+	if !engine.Supported(req.Kind.Group, req.Kind.Kind) {
+		return allowed(ctx, webhookValidate, req, fmt.Sprintf("podguard does not check %s %s", schema.GroupVersion{Group: req.Kind.Group, Version: req.Kind.Version}, req.Kind.Kind))
 	}
 	obj, err := decode(req.Object.Raw, req.Namespace)
 	if err != nil {
@@ -218,7 +219,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	}
 	// Resources of an existing Pod cannot change through an update, so only new Pods
 	// get defaults; workloads get them on the Pods they create.
-	if req.Operation != admissionv1.Create || req.SubResource != "" || req.Kind.Kind != "Pod" {
+	if req.Operation != admissionv1.Create || req.SubResource != "" || req.Kind.Group != "" || req.Kind.Kind != "Pod" {
 		return allowed(ctx, webhookMutate, req, "podguard adds defaults only to new Pods")
 	}
 	if reason := skip(req, e); reason != "" {
@@ -267,7 +268,7 @@ func respond(ctx context.Context, req admission.Request, obj *engine.Object, d e
 	}
 	// A Pod made by a controller is fixed in its owner's template; say which one.
 	owned := ""
-	if kind, name := obj.Owner(); kind != "" {
+	if _, kind, name := obj.Owner(); kind != "" {
 		owned = fmt.Sprintf(" (Pod created by %s %s: fix its pod template)", kind, name)
 	}
 	warnings := make([]string, 0, len(d.Warn)+len(existing))

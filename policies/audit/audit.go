@@ -161,7 +161,7 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 			if _, exempt := e.Config().Exempted(obj.Namespace); exempt {
 				continue
 			}
-			if kind, _ := obj.Owner(); engine.Supported(kind) {
+			if apiVersion, kind, _ := obj.Owner(); engine.Supported(engine.Group(apiVersion), kind) {
 				continue
 			}
 			d, err := e.Judge(ctx, obj, engine.Namespace{Labels: nsLabels[obj.Namespace], LimitRanges: ranges[obj.Namespace]})

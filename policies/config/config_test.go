@@ -164,10 +164,10 @@ func TestMerge(t *testing.T) {
 			},
 		},
 		"numbers reach Rego as numbers, not strings": {
-			yaml: "rules:\n  resources-limits: {max: {cpu: 2}, maxLimitRequestRatio: {memory: 1.5}}\ndefaults:\n  resources: {requests: {cpu: 0.25}}\n",
+			yaml: "rules:\n  resources-limits: {max: {cpu: 2}, maxLimitRequestRatio: {memory: 2.5}}\ndefaults:\n  resources: {requests: {cpu: 0.25}}\n",
 			want: map[string]string{
 				"rules.resources-limits.max":                  `{"cpu":2}`,
-				"rules.resources-limits.maxLimitRequestRatio": `{"memory":1.5}`,
+				"rules.resources-limits.maxLimitRequestRatio": `{"memory":2.5}`,
 				"defaults.resources.requests":                 `{"cpu":0.25,"memory":"128Mi"}`,
 			},
 		},
@@ -294,6 +294,26 @@ func TestErrors(t *testing.T) {
 		"unknown parameter of a probe rule": {
 			yaml: "rules:\n  liveness-probe: {handler: [exec]}\n",
 			want: "rules.liveness-probe.handler: unknown parameter (liveness-probe takes containerTypes, enforceAfter, enforcement, handlers)",
+		},
+		"a default request below the same configuration's minimum": {
+			yaml: "rules:\n  resources-requests: {min: {cpu: 200m}}\n",
+			want: `defaults.resources.requests.cpu: "100m" is below rules.resources-requests.min.cpu "200m": podguard would add it and then deny the Pod for it`,
+		},
+		"a default limit above the same configuration's maximum": {
+			yaml: "rules:\n  resources-limits: {max: {memory: 128Mi}}\n",
+			want: `defaults.resources.limits.memory: "256Mi" is above rules.resources-limits.max.memory "128Mi": podguard would add it and then deny the Pod for it`,
+		},
+		"default limit and request further apart than the configuration's ratio": {
+			yaml: "rules:\n  resources-limits: {maxLimitRequestRatio: {cpu: 4}}\n",
+			want: `defaults.resources.limits.cpu: "500m" is more than rules.resources-limits.maxLimitRequestRatio.cpu (4) times defaults.resources.requests.cpu "100m": podguard would add both and then deny the Pod for them`,
+		},
+		"enforceAfter with enforcement off": {
+			yaml: "rules:\n  liveness-probe: {enforcement: \"off\", enforceAfter: \"2027-03-01T00:00:00Z\"}\n",
+			want: `rules.liveness-probe.enforceAfter: the rule is off, so nothing would warn before it starts denying; set enforcement to warn (or audit) to be warned until then`,
+		},
+		"a quantity beyond 2^63-1": {
+			yaml: "rules:\n  resources-limits: {max: {memory: 1e999999}}\n",
+			want: `rules.resources-limits.max.memory: "1e999999" is larger than any quantity Kubernetes can use (9223372036854775807)`,
 		},
 		"maxLimitRequestRatio is not a parameter of resources-requests": {
 			yaml: "rules:\n  resources-requests: {maxLimitRequestRatio: {cpu: 2}}\n",

@@ -3,8 +3,10 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"regexp"
 	"slices"
 	"sort"
@@ -13,8 +15,9 @@ import (
 	"time"
 
 	"github.com/gobwas/glob"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	qty "github.com/podguard/podguard/policies/quantity"
 )
 
 // check validates one value found at path (a dotted key path such as
@@ -164,6 +167,9 @@ func validate(m map[string]any, customRules []string) (*Config, error) {
 		return nil, err
 	}
 	if err := json.Unmarshal(js, &cfg.Data); err != nil {
+		return nil, err
+	}
+	if err := checkDefaults(cfg); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -399,10 +405,100 @@ func quantity(p string, v any) error {
 	default:
 		return fmt.Errorf("%s: %s is not a quantity such as 500m or 256Mi", p, show(v))
 	}
-	if _, err := resource.ParseQuantity(s); err != nil {
+	if _, err := qty.Read(s); err != nil {
+		if errors.Is(err, qty.ErrRange) {
+			return fmt.Errorf("%s: %s %v", p, show(v), err)
+		}
 		return fmt.Errorf("%s: %s is not a quantity such as 500m or 256Mi", p, show(v))
 	}
 	return nil
+}
+
+// checkDefaults refuses defaults that the configuration's own resource rules would refuse:
+// a default below the rule's min or above its max, or a default limit more than
+// maxLimitRequestRatio times the default request. podguard would add them to every Pod
+// that lacks the value, and then deny that Pod for what it added.
+func checkDefaults(cfg *Config) error {
+	rules, _ := cfg.Data["rules"].(map[string]any)
+	defaults, _ := cfg.Data["defaults"].(map[string]any)
+	resources, _ := defaults["resources"].(map[string]any)
+	value := func(m map[string]any, key string) (*big.Rat, bool) {
+		q, err := readQuantity(m[key])
+		if err != nil || q == nil {
+			return nil, false
+		}
+		return q, true
+	}
+	for _, section := range []string{"requests", "limits"} {
+		id := "resources-" + section
+		if e, _ := cfg.Enforcement(id); e == Off && !slices.Contains(cfg.switchedOn, id) {
+			continue
+		}
+		rule, _ := rules[id].(map[string]any)
+		values, _ := resources[section].(map[string]any)
+		for _, name := range sortedKeys(values) {
+			d, ok := value(values, name)
+			if !ok {
+				continue
+			}
+			key := fmt.Sprintf("defaults.resources.%s.%s", section, name)
+			minimum, _ := rule["min"].(map[string]any)
+			if m, ok := value(minimum, name); ok && d.Cmp(m) < 0 {
+				return fmt.Errorf("%s: %s is below rules.%s.min.%s %s: podguard would add it and then deny the Pod for it", key, show(values[name]), id, name, show(minimum[name]))
+			}
+			maximum, _ := rule["max"].(map[string]any)
+			if m, ok := value(maximum, name); ok && d.Cmp(m) > 0 {
+				return fmt.Errorf("%s: %s is above rules.%s.max.%s %s: podguard would add it and then deny the Pod for it", key, show(values[name]), id, name, show(maximum[name]))
+			}
+		}
+	}
+	limits, _ := rules["resources-limits"].(map[string]any)
+	ratios, _ := limits["maxLimitRequestRatio"].(map[string]any)
+	requests, _ := resources["requests"].(map[string]any)
+	limitValues, _ := resources["limits"].(map[string]any)
+	if e, _ := cfg.Enforcement("resources-limits"); e == Off && !slices.Contains(cfg.switchedOn, "resources-limits") {
+		return nil
+	}
+	for _, name := range sortedKeys(ratios) {
+		ratio, okRatio := value(ratios, name)
+		limit, okLimit := value(limitValues, name)
+		request, okRequest := value(requests, name)
+		if !okRatio || !okLimit || !okRequest {
+			continue
+		}
+		if limit.Cmp(new(big.Rat).Mul(ratio, request)) > 0 {
+			return fmt.Errorf("defaults.resources.limits.%s: %s is more than rules.resources-limits.maxLimitRequestRatio.%s (%s) times defaults.resources.requests.%s %s: podguard would add both and then deny the Pod for them",
+				name, show(limitValues[name]), name, show(ratios[name]), name, show(requests[name]))
+		}
+	}
+	return nil
+}
+
+// readQuantity is the exact value of a quantity of the configuration (a string or a
+// number), nil when there is none.
+func readQuantity(v any) (*big.Rat, error) {
+	var s string
+	switch q := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		s = q
+	case json.Number:
+		s = q.String()
+	case float64:
+		s = strconv.FormatFloat(q, 'f', -1, 64)
+	default:
+		return nil, fmt.Errorf("%v is not a quantity", v)
+	}
+	q, err := qty.Read(s)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := new(big.Rat).SetString(q.Decimal())
+	if !ok {
+		return nil, fmt.Errorf("%s is not a quantity", s)
+	}
+	return r, nil
 }
 
 var decimal = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)

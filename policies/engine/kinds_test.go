@@ -231,3 +231,36 @@ func mustMarshal(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestKindsByGroup: a kind is podguard's by its API group and name together; a Job of
+// another group (Volcano's batch.volcano.sh) is not a batch Job and is not judged.
+func TestKindsByGroup(t *testing.T) {
+	tests := map[string]struct {
+		apiVersion, kind string
+		judged           bool
+	}{
+		"core Pod":                      {"v1", "Pod", true},
+		"apps Deployment":               {"apps/v1", "Deployment", true},
+		"batch Job":                     {"batch/v1", "Job", true},
+		"batch CronJob":                 {"batch/v1", "CronJob", true},
+		"core ReplicationController":    {"v1", "ReplicationController", true},
+		"Volcano Job":                   {"batch.volcano.sh/v1alpha1", "Job", false},
+		"a Deployment of another group": {"example.com/v1", "Deployment", false},
+		"a Pod of another group":        {"metrics.k8s.io/v1beta1", "Pod", false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := engine.Supported(engine.Group(tc.apiVersion), tc.kind); got != tc.judged {
+				t.Errorf("Supported = %v, want %v", got, tc.judged)
+			}
+			_, err := engine.FromMap(map[string]any{"apiVersion": tc.apiVersion, "kind": tc.kind, "metadata": map[string]any{"name": "x"},
+				"spec": map[string]any{"template": map[string]any{"spec": map[string]any{}}}})
+			if (err == nil) != tc.judged {
+				t.Errorf("FromMap error %v, judged %v", err, tc.judged)
+			}
+			if err != nil && err.Error() != tc.apiVersion+" "+tc.kind+" is not checked by podguard" {
+				t.Errorf("error %q", err)
+			}
+		})
+	}
+}

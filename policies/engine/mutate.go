@@ -48,7 +48,8 @@ func (o *Object) apply(cluster, podguard []Addition) ([]byte, error) {
 		return nil, err
 	}
 	template := m
-	for _, k := range templatePaths[o.Kind] {
+	path, _ := o.templatePath()
+	for _, k := range path {
 		template = child(template, k)
 	}
 	spec, _ := template["spec"].(map[string]any)

@@ -8,23 +8,54 @@ import (
 	"strings"
 )
 
+// groupKind is a kind with its API group ("" for the core group).
+type groupKind struct{ group, kind string }
+
 // templatePaths says where each supported kind keeps the Pod it stands for. A workload is
-// judged by its pod template: the Pod it will create.
-var templatePaths = map[string][]string{
-	"Pod":                   nil,
-	"Deployment":            {"spec", "template"},
-	"StatefulSet":           {"spec", "template"},
-	"DaemonSet":             {"spec", "template"},
-	"ReplicaSet":            {"spec", "template"},
-	"ReplicationController": {"spec", "template"},
-	"Job":                   {"spec", "template"},
-	"CronJob":               {"spec", "jobTemplate", "spec", "template"},
+// judged by its pod template: the Pod it will create. Kinds are told apart by their group
+// as well (a batch.volcano.sh Job is no batch Job); every version of a group keeps the
+// template in the same place.
+var templatePaths = map[groupKind][]string{
+	{"", "Pod"}:                   nil,
+	{"apps", "Deployment"}:        {"spec", "template"},
+	{"apps", "StatefulSet"}:       {"spec", "template"},
+	{"apps", "DaemonSet"}:         {"spec", "template"},
+	{"apps", "ReplicaSet"}:        {"spec", "template"},
+	{"", "ReplicationController"}: {"spec", "template"},
+	{"batch", "Job"}:              {"spec", "template"},
+	{"batch", "CronJob"}:          {"spec", "jobTemplate", "spec", "template"},
 }
 
-// Supported reports whether podguard judges objects of this kind.
-func Supported(kind string) bool {
-	_, ok := templatePaths[kind]
+// Supported reports whether podguard judges objects of this group and kind ("" is the core
+// group).
+func Supported(group, kind string) bool {
+	_, ok := templatePaths[groupKind{group, kind}]
 	return ok
+}
+
+// templatePath is where the object keeps its Pod, and whether podguard judges its kind.
+// An object without an apiVersion (which the API server refuses, but a test or a
+// hand-written manifest may have) is taken for the built-in kind of its name.
+func (o *Object) templatePath() ([]string, bool) {
+	if o.APIVersion == "" {
+		for gk, path := range templatePaths {
+			if gk.kind == o.Kind {
+				return path, true
+			}
+		}
+		return nil, false
+	}
+	path, ok := templatePaths[groupKind{Group(o.APIVersion), o.Kind}]
+	return path, ok
+}
+
+// Group is the API group of an apiVersion: "apps" of "apps/v1", "" of "v1".
+func Group(apiVersion string) string {
+	group, _, found := strings.Cut(apiVersion, "/")
+	if !found {
+		return ""
+	}
+	return group
 }
 
 // Object is a Pod or a workload with a pod template, read once from its JSON: its identity,
@@ -36,7 +67,7 @@ type Object struct {
 	Name       string
 
 	text       string // the object's JSON
-	owner      [2]string
+	owner      [3]string // apiVersion, kind and name of the controller
 	pod        podFacts
 	prefixPath string // "" for a Pod, "spec.template." for a Deployment, ...
 	specText   string // the JSON of the Pod's spec, "" when absent
@@ -104,7 +135,7 @@ func decode(text string) (*Object, error) {
 	if p.peek() != 0 {
 		return nil, p.errorf("data after the object")
 	}
-	path, ok := templatePaths[o.Kind]
+	path, ok := o.templatePath()
 	if !ok {
 		if o.Kind == "" {
 			if hasKind {
@@ -112,7 +143,7 @@ func decode(text string) (*Object, error) {
 			}
 			return nil, errors.New("object has no kind")
 		}
-		return nil, fmt.Errorf("kind %s is not checked by podguard", o.Kind)
+		return nil, fmt.Errorf("%s %s is not checked by podguard", o.APIVersion, o.Kind)
 	}
 	if err := o.readMetadata(metadata); err != nil {
 		return nil, err
@@ -182,11 +213,13 @@ func (o *Object) readMetadata(text string) error {
 	}
 	p = scanner{s: owners}
 	_, err = p.elements(func(int) error {
-		var kind, name string
+		var apiVersion, kind, name string
 		var controller bool
 		_, err := p.members(func(key string) error {
 			var err error
 			switch key {
+			case "apiVersion":
+				apiVersion, _, err = p.stringValue()
 			case "kind":
 				kind, _, err = p.stringValue()
 			case "name":
@@ -199,8 +232,8 @@ func (o *Object) readMetadata(text string) error {
 			}
 			return err
 		})
-		if controller && o.owner[0] == "" {
-			o.owner = [2]string{kind, name}
+		if controller && o.owner[1] == "" {
+			o.owner = [3]string{apiVersion, kind, name}
 		}
 		return err
 	})
@@ -254,5 +287,6 @@ func (o *Object) Unreadable() []string {
 // JSON is the object as it was read.
 func (o *Object) JSON() []byte { return []byte(o.text) }
 
-// Owner returns the kind and name of the controller that created the object, if any.
-func (o *Object) Owner() (kind, name string) { return o.owner[0], o.owner[1] }
+// Owner returns the apiVersion, kind and name of the controller that created the object,
+// if any.
+func (o *Object) Owner() (apiVersion, kind, name string) { return o.owner[0], o.owner[1], o.owner[2] }

@@ -59,6 +59,17 @@ func TestEvalCommand(t *testing.T) {
 		"documents as kubectl reads them: inline separator refused, IPAllowList an object, PodList items are Pods, cluster-scoped kinds without namespace": {
 			args: []string{"-f", fixtures + "kubectl-reading.yaml"}, wantCode: 2, golden: "kubectl-reading.golden.txt",
 		},
+		"kinds by API group: a Volcano Job is not checked, a batch Job is": {
+			args: []string{"-f", fixtures + "kinds.yaml"}, wantCode: 1, golden: "kinds.golden.txt",
+		},
+		"a LimitRange's defaults as the API server completes them; a default above the maximum refuses, and says so": {
+			args:     []string{"-f", fixtures + "limitrange-defaults.yaml", "--config", fixtures + "max-memory-1Gi.config.yaml"},
+			wantCode: 1, golden: "limitrange-defaults.golden.txt",
+		},
+		"the same in JUnit and SARIF terms: the violation a default causes is the failure": {
+			args:     []string{"-f", fixtures + "limitrange-defaults.yaml", "--config", fixtures + "max-memory-1Gi.config.yaml", "-o", "junit"},
+			wantCode: 1, golden: "limitrange-defaults.golden.junit.xml",
+		},
 		"files as plain arguments, flags after them": {
 			args: []string{fixtures + "compliant.yaml", "-o", "text"}, wantCode: 0,
 			wantOut: "../../test/fixtures/eval/compliant.yaml:1 Deployment shop/web: admitted\n1 manifest: 0 refused, 1 admitted\n",

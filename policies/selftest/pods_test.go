@@ -72,7 +72,8 @@ func TestNewPlan(t *testing.T) {
 		"minima above and maxima below the self-test's amounts": {
 			config: `rules:
   resources-requests: {min: {cpu: 250m}}
-  resources-limits: {max: {memory: 16Mi}, maxLimitRequestRatio: {cpu: 1, memory: 1}}`,
+  resources-limits: {max: {memory: 16Mi}, maxLimitRequestRatio: {cpu: 1, memory: 1}}
+defaults: {resources: {requests: {cpu: 250m, memory: 16Mi}, limits: {cpu: 250m, memory: 16Mi}}}`,
 			want: func(t *testing.T, c corev1.Container, _ map[string]string) {
 				eq(t, "cpu request", c.Resources.Requests.Cpu().String(), "250m")
 				eq(t, "cpu limit", c.Resources.Limits.Cpu().String(), "250m")
@@ -188,7 +189,7 @@ func TestNewPlanRefuses(t *testing.T) {
 			wantErr: `namespace team-a is exempt (namespaces.exempt "team-*")`,
 		},
 		"minimum above maximum": {
-			config:    `rules: {resources-requests: {min: {memory: 1Gi}}, resources-limits: {max: {memory: 512Mi}}}`,
+			config:    `{rules: {resources-requests: {min: {memory: 1Gi}}, resources-limits: {max: {memory: 512Mi}}}, defaults: {resources: null}}`,
 			namespace: "team-a", wantErr: "memory: the configured minimum 1Gi is above the maximum 512Mi",
 		},
 		"nothing a client could see": {

@@ -206,7 +206,9 @@ func (r *runner) engine(rules map[string]ruleConfig) (*engine.Engine, string, er
 		}
 		all[id] = on
 	}
-	text, err := yaml.Marshal(map[string]any{"rules": all})
+	// The cases judge objects as written: podguard's mutation defaults play no part, and
+	// leaving them out keeps a case's bounds from being refused for the defaults'.
+	text, err := yaml.Marshal(map[string]any{"rules": all, "defaults": map[string]any{"resources": nil}})
 	if err != nil {
 		return nil, "", err
 	}

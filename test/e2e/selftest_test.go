@@ -19,7 +19,7 @@ const readmeStrict = `rules:
   resources-limits:
     resources: [cpu, memory]
     max: {memory: 8Gi}
-    maxLimitRequestRatio: {cpu: 4}
+    maxLimitRequestRatio: {cpu: 5}
   liveness-probe:
     handlers: [exec, httpGet]
   required-labels:
