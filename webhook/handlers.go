@@ -86,12 +86,17 @@ func checkReview(ctx context.Context, req admission.Request) error {
 	return fmt.Errorf("request.operation %q is not CREATE, UPDATE, DELETE or CONNECT", req.Operation)
 }
 
+// judgedSubresources are the subresources of a Pod that change what the rules read: a debug
+// container's image (ephemeralcontainers), and the containers' resources of a running Pod
+// (resize, in-place, since Kubernetes 1.35). Each arrives as an UPDATE of the whole Pod.
+var judgedSubresources = map[string]bool{"ephemeralcontainers": true, "resize": true}
+
 // skip says why a request is allowed without evaluation, or "" when it must be evaluated.
 func skip(req admission.Request, e *engine.Engine) string {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return fmt.Sprintf("podguard does not check %s", req.Operation)
 	}
-	if req.SubResource != "" && !(req.Resource.Resource == "pods" && req.SubResource == "ephemeralcontainers") {
+	if req.SubResource != "" && !(req.Resource.Resource == "pods" && judgedSubresources[req.SubResource]) {
 		return fmt.Sprintf("podguard does not check the %s subresource", req.SubResource)
 	}
 	if pattern, ok := e.Config().Exempted(req.Namespace); ok {

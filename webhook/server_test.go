@@ -118,6 +118,12 @@ func TestReviews(t *testing.T) {
 			code:      403,
 			denyRules: []string{"image-tag"},
 		},
+		"pods/resize UPDATE raising a memory limit past max is denied": {
+			server: "custom", hook: "validate", request: "custom-resize-past-max",
+			code:      403,
+			denyRules: []string{"resources-limits"},
+			message:   `memory limit "16Gi" is above the maximum "8Gi"`,
+		},
 		"Pod in kube-system is allowed with the exemption in status.message": {
 			server: "default", hook: "validate", request: "pod-create-kube-system",
 			allowed: true, code: 200, message: "namespace kube-system is exempt from podguard (namespaces.exempt: kube-system)",

@@ -85,7 +85,12 @@ func (o *Object) apply(cluster, podguard []Addition) ([]byte, error) {
 		}
 	}
 	if len(notes) > 0 {
+		// Called again after a later webhook added a container (reinvocationPolicy
+		// IfNeeded), podguard adds to what it recorded the first time.
 		annotations := child(child(template, "metadata"), "annotations")
+		if before, ok := annotations[DefaultsAnnotation].(string); ok && before != "" {
+			notes = append([]string{before}, notes...)
+		}
 		annotations[DefaultsAnnotation] = strings.Join(notes, ",")
 	}
 	return json.Marshal(m)

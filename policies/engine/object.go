@@ -66,7 +66,7 @@ type Object struct {
 	Namespace  string
 	Name       string
 
-	text       string // the object's JSON
+	text       string    // the object's JSON
 	owner      [3]string // apiVersion, kind and name of the controller
 	pod        podFacts
 	prefixPath string // "" for a Pod, "spec.template." for a Deployment, ...

@@ -88,6 +88,7 @@ func TestWebhooksMatchHarness(t *testing.T) {
 var allowedRules = map[string][]string{
 	"/pods":                     {"CREATE", "UPDATE"},
 	"/pods/ephemeralcontainers": {"UPDATE"},
+	"/pods/resize":              {"UPDATE"},
 	"/replicationcontrollers":   {"CREATE", "UPDATE"},
 	"apps/deployments":          {"CREATE", "UPDATE"},
 	"apps/statefulsets":         {"CREATE", "UPDATE"},

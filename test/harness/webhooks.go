@@ -54,7 +54,7 @@ func rule(groups, resources []string, ops ...admissionregistrationv1.OperationTy
 func Webhooks(url string, caBundle []byte, policy admissionregistrationv1.FailurePolicyType) (*admissionregistrationv1.ValidatingWebhookConfiguration, *admissionregistrationv1.MutatingWebhookConfiguration) {
 	none := admissionregistrationv1.SideEffectClassNone
 	equivalent := admissionregistrationv1.Equivalent
-	never := admissionregistrationv1.NeverReinvocationPolicy
+	ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
 	timeout := int32(TimeoutSeconds)
 	selector := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: excludedNamespaces,
@@ -70,7 +70,7 @@ func Webhooks(url string, caBundle []byte, policy admissionregistrationv1.Failur
 			ClientConfig: client("/validate"),
 			Rules: append([]admissionregistrationv1.RuleWithOperations{
 				rule([]string{""}, []string{"pods"}, create, update),
-				rule([]string{""}, []string{"pods/ephemeralcontainers"}, update),
+				rule([]string{""}, []string{"pods/ephemeralcontainers", "pods/resize"}, update),
 			}, workloadRules...),
 			FailurePolicy:           &policy,
 			MatchPolicy:             &equivalent,
@@ -92,7 +92,7 @@ func Webhooks(url string, caBundle []byte, policy admissionregistrationv1.Failur
 			SideEffects:             &none,
 			TimeoutSeconds:          &timeout,
 			AdmissionReviewVersions: []string{"v1"},
-			ReinvocationPolicy:      &never,
+			ReinvocationPolicy:      &ifNeeded,
 		}},
 	}
 	return validating, mutating
