@@ -41,7 +41,7 @@ type Violation struct {
 	Field       string `json:"field"`
 	Container   string `json:"container,omitempty"`
 	Fix         string `json:"fix"`
-	// EnforceAfter is set while a deny rule is still in its warning period.
+	// EnforceAfter is set while a rule with enforceAfter has yet to start denying.
 	EnforceAfter string `json:"enforceAfter,omitempty"`
 }
 
