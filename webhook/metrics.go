@@ -2,13 +2,17 @@ package webhook
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// Every label value comes from a fixed set or from the policy set (rule ids and
+// enforcements), never from a request as sent: a client that can reach the port must not
+// be able to add series, which live as long as the process.
 var (
 	decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podguard_decisions_total",
-		Help: "Admission requests answered, by webhook (validate, mutate), operation and decision (allow, warn, deny, patched, skip, error).",
+		Help: "Admission requests answered, by webhook (validate, mutate), operation (CREATE, UPDATE, DELETE, CONNECT, or invalid for anything else) and decision (allow, warn, deny, patched, skip, error).",
 	}, []string{"webhook", "operation", "decision"})
 	violations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podguard_violations_total",
@@ -28,9 +32,20 @@ var (
 
 func init() {
 	// controller-runtime's registry also carries its own webhook latency and in-flight
-	// metrics, so one /metrics shows both.
+	// metrics, so one /metrics shows both. Their labels are the registered paths and the
+	// HTTP codes.
 	registry.MustRegister(decisions, violations, evalDuration, slotWait)
 }
 
 // registry is controller-runtime's, which /metrics serves.
 var registry = metrics.Registry
+
+// operationLabel is the operation label of a request: one of the four operations, or
+// "invalid" for anything else a client sent.
+func operationLabel(op admissionv1.Operation) string {
+	switch op {
+	case admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect:
+		return string(op)
+	}
+	return "invalid"
+}
