@@ -106,9 +106,24 @@ func newTestCA(t *testing.T) *testCA {
 	return &testCA{cert: cert, key: key, pool: pool}
 }
 
-// writeServing issues a serving certificate for localhost and 127.0.0.1 and writes it to
-// dir as tls.crt and tls.key; it returns the certificate's serial number.
+// writeServing issues a serving certificate for localhost and 127.0.0.1, valid for a
+// day, and writes it to dir as tls.crt and tls.key.
 func (ca *testCA) writeServing(t *testing.T, dir string, serial int64) {
+	t.Helper()
+	certPEM, keyPEM := ca.servingPair(t, serial, time.Now().Add(24*time.Hour))
+	// The key first: the watcher reloads on each write, and the pair only matches once
+	// the certificate has been written too.
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// servingPair issues a serving certificate for localhost and 127.0.0.1 on a new key, as
+// PEM.
+func (ca *testCA) servingPair(t *testing.T, serial int64, notAfter time.Time) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -120,7 +135,7 @@ func (ca *testCA) writeServing(t *testing.T, dir string, serial int64) {
 		DNSNames:     []string{"localhost", "podguard.podguard.svc"},
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -132,14 +147,7 @@ func (ca *testCA) writeServing(t *testing.T, dir string, serial int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The key first: the watcher reloads on each write, and the pair only matches once
-	// the certificate has been written too.
-	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }
 
 // freePort returns a TCP port that was free a moment ago.

@@ -25,8 +25,20 @@ var (
 	}, []string{"webhook"})
 	slotWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "podguard_evaluation_slot_wait_seconds",
-		Help:    "Time a review waited for one of the --max-evaluations slots (0 when one was free).",
+		Help:    "Time a review waited for room in the evaluation gate (--max-evaluations and the evaluation memory), 0 when there was room.",
 		Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2},
+	})
+	openConnections = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "podguard_webhook_connections",
+		Help: "Connections open on the webhook port; at --max-connections, new ones wait to be accepted.",
+	})
+	bufferedBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "podguard_request_body_buffer_bytes",
+		Help: "Memory held by review bodies beyond the first 32 KiB of each, against the body memory budget.",
+	})
+	evaluationBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "podguard_evaluation_memory_bytes",
+		Help: "Estimated memory of the reviews being decoded and judged, against the evaluation memory budget.",
 	})
 )
 
@@ -34,7 +46,7 @@ func init() {
 	// controller-runtime's registry also carries its own webhook latency and in-flight
 	// metrics, so one /metrics shows both. Their labels are the registered paths and the
 	// HTTP codes.
-	registry.MustRegister(decisions, violations, evalDuration, slotWait)
+	registry.MustRegister(decisions, violations, evalDuration, slotWait, openConnections, bufferedBytes, evaluationBytes)
 }
 
 // registry is controller-runtime's, which /metrics serves.

@@ -115,6 +115,7 @@ func StartUnready(ctx context.Context, o Options) (*Podguard, error) {
 	}
 	args := []string{"serve",
 		"--cert-dir", certDir,
+		"--bind-address", "127.0.0.1",
 		"--port", strconv.Itoa(ports[0]),
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),

@@ -56,6 +56,7 @@ func startPodguard(t *testing.T, certDir string, args ...string) *process {
 	}
 	all := append([]string{"serve",
 		"--cert-dir", certDir,
+		"--bind-address", "127.0.0.1",
 		"--port", strconv.Itoa(ports[0]),
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),
