@@ -24,7 +24,8 @@ type Podguard struct {
 	URL string
 	// CABundle is the PEM of the CA that signed the serving certificate.
 	CABundle []byte
-	// HealthURL serves /healthz and /readyz; MetricsURL serves /metrics.
+	// HealthURL serves /healthz and /readyz; MetricsURL serves /metrics (over HTTPS,
+	// with the serving certificate, when podguard runs with --metrics-secure).
 	HealthURL, MetricsURL string
 	// Log is the file holding the process's output.
 	Log string
@@ -50,6 +51,20 @@ type Options struct {
 	CertDir string
 	// Args are extra flags for serve.
 	Args []string
+}
+
+// metricsSecure says whether args turn on --metrics-secure.
+func metricsSecure(args []string) bool {
+	secure := false
+	for _, a := range args {
+		switch a {
+		case "--metrics-secure", "-metrics-secure", "--metrics-secure=true", "-metrics-secure=true":
+			secure = true
+		case "--metrics-secure=false", "-metrics-secure=false":
+			secure = false
+		}
+	}
+	return secure
 }
 
 var (
@@ -120,6 +135,9 @@ func StartUnready(ctx context.Context, o Options) (*Podguard, error) {
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),
 		"--shutdown-delay", "0s",
+	}
+	if metricsSecure(o.Args) {
+		p.MetricsURL = "https://127.0.0.1:" + strconv.Itoa(ports[2])
 	}
 	if o.ConfigFile != "" {
 		args = append(args, "--config", o.ConfigFile)
