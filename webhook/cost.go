@@ -1,13 +1,19 @@
 package webhook
 
-// estimatedCost is an upper bound of the memory judging a review takes, from the shape
+// estimatedCost is an upper bound of the memory answering a review takes, from the shape
 // of its body: decoding the review (controller-runtime), then the object into maps and
 // slices, then into OPA values. What costs is structure, not bytes: 6 MB of one string
-// takes about 40 MB, 6 MB of {"a":0} objects about 600 MB. TestEstimatedCostBoundsMemory
-// keeps the factors above what the handlers take, for bodies of every shape.
-func estimatedCost(body []byte) int64 {
+// takes about 40 MB, 6 MB of {"a":0} objects about 600 MB. /mutate also copies the
+// object, encodes it and compares the two to build the patch, which takes up to half as
+// much again. TestEstimatedCostBoundsMemory keeps the factors above what the handlers
+// take, for bodies of every shape.
+func estimatedCost(hook string, body []byte) int64 {
 	s := shapeOf(body)
-	return s.bytes*costPerByte + s.separators*costPerElement + s.members*costPerMember + s.containers*costPerContainer
+	cost := s.bytes*costPerByte + s.separators*costPerElement + s.members*costPerMember + s.containers*costPerContainer
+	if hook == webhookMutate {
+		cost += cost / 2
+	}
+	return cost
 }
 
 const (

@@ -82,7 +82,7 @@ func peakHeap(f func()) int64 {
 
 // TestEstimatedCostBoundsMemory: for bodies of every shape, from a real Pod to dense
 // structure meant to cost, the estimate the gate admits reviews by is above the memory
-// the handlers take to judge them, and not far above it (so the gate does not refuse
+// either webhook takes to answer them, and not far above it (so the gate does not refuse
 // what it could judge). When the decoding or evaluation path changes what it keeps,
 // this test says whether the factors in cost.go still hold.
 func TestEstimatedCostBoundsMemory(t *testing.T) {
@@ -93,8 +93,14 @@ func TestEstimatedCostBoundsMemory(t *testing.T) {
 	var ps PolicySet
 	ps.Set(e)
 	quiet := func(logr.Logger, *admission.Request) logr.Logger { return logr.Discard() }
-	wh := &admission.Webhook{Handler: &Validator{Policies: &ps, EvalTimeout: time.Minute}, LogConstructor: quiet}
-	h := reviewBody(wh, webhookValidate, newGate(1, 8<<30, time.Minute), newBodyBudget(64<<20, time.Minute))
+	hooks := map[string]http.Handler{}
+	for hook, handler := range map[string]admission.Handler{
+		webhookValidate: &Validator{Policies: &ps, EvalTimeout: time.Minute},
+		webhookMutate:   &Mutator{Policies: &ps, EvalTimeout: time.Minute},
+	} {
+		wh := &admission.Webhook{Handler: handler, LogConstructor: quiet}
+		hooks[hook] = reviewBody(wh, hook, newGate(1, 8<<30, time.Minute), newBodyBudget(64<<20, time.Minute))
+	}
 
 	// review wraps JSON as a field of a Pod's spec; the API server would drop the field,
 	// but any client that reaches the port can send it.
@@ -142,26 +148,28 @@ func TestEstimatedCostBoundsMemory(t *testing.T) {
 		t.Fatal("the env var Pod was not built")
 	}
 	for desc, body := range bodies {
-		t.Run(desc, func(t *testing.T) {
-			var answer string
-			used := peakHeap(func() {
-				req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader([]byte(body)))
-				req.Header.Set("Content-Type", "application/json")
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, req)
-				answer = w.Body.String()
+		for _, hook := range []string{webhookValidate, webhookMutate} {
+			t.Run(hook+" "+desc, func(t *testing.T) {
+				var answer string
+				used := peakHeap(func() {
+					req := httptest.NewRequest(http.MethodPost, "/"+hook, bytes.NewReader([]byte(body)))
+					req.Header.Set("Content-Type", "application/json")
+					w := httptest.NewRecorder()
+					hooks[hook].ServeHTTP(w, req)
+					answer = w.Body.String()
+				})
+				if !strings.Contains(answer, `"uid":"`) || strings.Contains(answer, `"code":503`) {
+					t.Fatalf("not judged: %s", answer[:min(len(answer), 300)])
+				}
+				est := estimatedCost(hook, []byte(body))
+				t.Logf("%d KiB body: estimate %d KiB, peak heap %d KiB (%.1fx)", len(body)>>10, est>>10, used>>10, float64(est)/float64(used))
+				if used > est {
+					t.Errorf("answering took %d KiB of heap, more than the estimate of %d KiB", used>>10, est>>10)
+				}
+				if hook == webhookValidate && est > 6*max(used, 512<<10) {
+					t.Errorf("estimate %d KiB is more than 6x the %d KiB used", est>>10, used>>10)
+				}
 			})
-			if !strings.Contains(answer, `"uid":"`) || strings.Contains(answer, `"code":503`) {
-				t.Fatalf("not judged: %s", answer[:min(len(answer), 300)])
-			}
-			est := estimatedCost([]byte(body))
-			t.Logf("%d KiB body: estimate %d KiB, peak heap %d KiB (%.1fx)", len(body)>>10, est>>10, used>>10, float64(est)/float64(used))
-			if used > est {
-				t.Errorf("judging took %d KiB of heap, more than the estimate of %d KiB", used>>10, est>>10)
-			}
-			if est > 6*max(used, 512<<10) {
-				t.Errorf("estimate %d KiB is more than 6x the %d KiB used", est>>10, used>>10)
-			}
-		})
+		}
 	}
 }

@@ -112,7 +112,7 @@ func TestGateWeighsByMemory(t *testing.T) {
 	w := httptest.NewRecorder()
 	start := time.Now()
 	h.ServeHTTP(w, req)
-	msg := fmt.Sprintf("judging this review would take about %s, more than the 32 KiB podguard may use for evaluations (a share of its memory limit, GOMEMLIMIT); raise the container's memory limit", mib(estimatedCost(body)))
+	msg := fmt.Sprintf("judging this review would take about %s, more than the 32 KiB podguard may use for evaluations (a share of its memory limit, GOMEMLIMIT); raise the container's memory limit", mib(estimatedCost(webhookValidate, body)))
 	assertJSON(t, w.Body.Bytes(), reviewError("admission.k8s.io/v1", "00000000-0000-4000-8000-000000000001", 503, msg))
 	if took := time.Since(start); took > 500*time.Millisecond {
 		t.Errorf("refused after %v, want at once", took)

@@ -454,7 +454,7 @@ func reviewBody(wh *admission.Webhook, hook string, gate *Gate, bodies *bodyBudg
 		// evaluation deadline falls within this one.
 		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), reviewTypeKey{}, t), gate.budget)
 		defer cancel()
-		leave, err := gate.enter(ctx, estimatedCost(body))
+		leave, err := gate.enter(ctx, estimatedCost(hook, body))
 		if err != nil {
 			refuse(ctx, w, hook, t, body, err)
 			return
