@@ -177,9 +177,19 @@ type testServer struct {
 // filled in) until ctx ends, and waits until /readyz answers 200.
 func startServer(t *testing.T, ctx context.Context, o Options) *testServer {
 	t.Helper()
-	s := launchServer(t, ctx, o)
-	s.waitReady(t)
-	return s
+	// The free ports are picked, then bound by Run: on a machine where other tests run
+	// too, one may be taken in between, and then the server is started again.
+	for attempt := 1; ; attempt++ {
+		s := launchServer(t, ctx, o)
+		err := s.ready(t)
+		if err == nil {
+			return s
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("starting again: %v", err)
+	}
 }
 
 // launchServer starts webhook.Run without waiting for readiness.
@@ -224,23 +234,31 @@ func launchServer(t *testing.T, ctx context.Context, o Options) *testServer {
 // waitReady waits until /readyz answers 200.
 func (s *testServer) waitReady(t *testing.T) {
 	t.Helper()
+	if err := s.ready(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ready waits until /readyz answers 200, and says why not.
+func (s *testServer) ready(t *testing.T) error {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case err := <-s.done:
 			s.done <- nil // for the cleanup
-			t.Fatalf("Run returned before becoming ready: %v", err)
+			return fmt.Errorf("Run returned before becoming ready: %v", err)
 		default:
 		}
 		resp, err := http.Get(s.health + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 after 60s (last: %v)", err)
+			return fmt.Errorf("/readyz not 200 after 60s (last: %v)", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

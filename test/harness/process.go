@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -167,17 +168,25 @@ func StartUnready(ctx context.Context, o Options) (*Podguard, error) {
 	return p, nil
 }
 
-// Start runs podguard serve (see StartUnready) and waits until /readyz answers 200.
+// Start runs podguard serve (see StartUnready) and waits until /readyz answers 200. The
+// free ports are picked before podguard binds them; when another process took one in
+// between, podguard is started again on new ones.
 func Start(ctx context.Context, o Options) (*Podguard, error) {
-	p, err := StartUnready(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.waitReady(ctx); err != nil {
+	for attempt := 1; ; attempt++ {
+		p, err := StartUnready(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		err = p.waitReady(ctx)
+		if err == nil {
+			return p, nil
+		}
 		p.Stop()
+		if attempt < 3 && strings.Contains(p.LogTail(), "address already in use") {
+			continue
+		}
 		return nil, fmt.Errorf("%w\n%s", err, p.LogTail())
 	}
-	return p, nil
 }
 
 func (p *Podguard) waitReady(ctx context.Context) error {
