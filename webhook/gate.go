@@ -5,49 +5,73 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
-// Gate bounds how many reviews are decoded, judged and answered at once. Evaluation is
-// CPU bound, so running more of them than there are cores finishes none sooner; it only
-// multiplies the memory in use (a 100 KB Pod takes about 3 MB while it is judged) and
-// with it the work of the garbage collector. A review beyond the bound waits, holding
-// only its body, until a slot frees. The wait counts into the review's budget
+// Gate bounds the reviews decoded, judged and answered at once, by count and by memory.
+// Evaluation is CPU bound, so running more of them than there are cores finishes none
+// sooner; and its memory grows with the shape of the body (estimatedCost): a compact
+// 100 KB Pod takes a few MB, 6 MB of nested JSON several hundred. Each review takes room
+// for its estimated memory, at least a --max-evaluations share of the gate, so small
+// reviews run --max-evaluations at once and large ones fewer. A review beyond the bound
+// waits, holding only its body, in arrival order; the wait counts into its budget
 // (--eval-timeout, from the moment its body is in), so a busy podguard still answers
-// within it: with an error (code 503) when no slot freed in time.
+// within it: with an error (code 503) when no room freed in time. A review that would
+// need more than the whole gate is refused at once.
 type Gate struct {
-	slots  chan struct{}
+	sem *semaphore.Weighted
+	// memory is the estimated memory the reviews being judged may take together.
+	memory int64
+	// share is the least room a review takes: memory / --max-evaluations.
+	share  int64
+	slots  int
 	budget time.Duration
 }
 
-// overloadedKey carries the reason a review got no slot to its handler, which answers
-// with it (the handler knows the request's uid).
-type overloadedKey struct{}
-
-// enter takes a slot, waiting while ctx, which carries the review's deadline, allows.
-func (g *Gate) enter(ctx context.Context) error {
-	select {
-	case g.slots <- struct{}{}:
-		slotWait.Observe(0)
-		return nil
-	default:
-	}
-	start := time.Now()
-	defer func() { slotWait.Observe(time.Since(start).Seconds()) }()
-	select {
-	case g.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("podguard is overloaded: no evaluation slot freed within --eval-timeout %s (--max-evaluations %d)", g.budget, cap(g.slots))
-		}
-		return fmt.Errorf("waiting for an evaluation slot: %w", ctx.Err())
-	}
+func newGate(slots int, memory int64, budget time.Duration) *Gate {
+	return &Gate{sem: semaphore.NewWeighted(memory), memory: memory, share: memory / int64(slots), slots: slots, budget: budget}
 }
 
-func (g *Gate) leave() { <-g.slots }
+// enter takes room for a review of the given estimated cost, waiting while ctx, which
+// carries the review's deadline, allows. leave gives it back.
+func (g *Gate) enter(ctx context.Context, cost int64) (leave func(), err error) {
+	if cost > g.memory {
+		return nil, fmt.Errorf("judging this review would take about %s, more than the %s podguard may use for evaluations (a share of its memory limit, GOMEMLIMIT); raise the container's memory limit", mib(cost), mib(g.memory))
+	}
+	weight := max(cost, g.share)
+	start := time.Now()
+	if !g.sem.TryAcquire(weight) {
+		if err := g.sem.Acquire(ctx, weight); err != nil {
+			slotWait.Observe(time.Since(start).Seconds())
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, fmt.Errorf("podguard is overloaded: no evaluation slot freed within --eval-timeout %s (--max-evaluations %d, evaluation memory %s)", g.budget, g.slots, mib(g.memory))
+			}
+			return nil, fmt.Errorf("waiting for an evaluation slot: %w", err)
+		}
+	}
+	slotWait.Observe(time.Since(start).Seconds())
+	evaluationBytes.Add(float64(weight))
+	return func() {
+		evaluationBytes.Sub(float64(weight))
+		g.sem.Release(weight)
+	}, nil
+}
 
-// overloaded is the reason the review got no slot, or nil.
+// overloadedKey carries the reason a review got no slot to its handler.
+type overloadedKey struct{}
+
+// overloaded is the reason the review got no slot, or nil. reviewBody answers such
+// reviews itself, without decoding them, so handlers see nil.
 func overloaded(ctx context.Context) error {
 	err, _ := ctx.Value(overloadedKey{}).(error)
 	return err
+}
+
+// mib formats a byte count for messages and logs, in MiB (KiB below one MiB).
+func mib(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }

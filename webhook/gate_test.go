@@ -2,8 +2,11 @@ package webhook
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -13,8 +16,8 @@ import (
 // that gets a slot is judged as usual. The slot is free again after each review.
 func TestGate(t *testing.T) {
 	validate, _ := fuzzHooks(t)
-	gate := &Gate{slots: make(chan struct{}, 1), budget: 50 * time.Millisecond}
-	h := reviewBody(validate, gate)
+	gate := newGate(1, 64<<20, 50*time.Millisecond)
+	h := reviewBody(validate, webhookValidate, &PolicySet{}, gate, newBodyBudget(8<<20, time.Second))
 	serve := func() []byte {
 		req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(readRequest(t, "pod-create-compliant")))
 		req.Header.Set("Content-Type", "application/json")
@@ -33,29 +36,85 @@ func TestGate(t *testing.T) {
 		want string
 	}{
 		{"every slot taken: refused after the wait", true, reviewError("admission.k8s.io/v1", uid, 503,
-			"podguard is overloaded: no evaluation slot freed within --eval-timeout 50ms (--max-evaluations 1)")},
+			"podguard is overloaded: no evaluation slot freed within --eval-timeout 50ms (--max-evaluations 1, evaluation memory 64.0 MiB)")},
 		{"a slot free: judged", false, `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"` + uid + `","allowed":true,"status":{"metadata":{},"code":200}}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.busy {
-				gate.slots <- struct{}{}
-				defer gate.leave()
+				leave, err := gate.enter(t.Context(), 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer leave()
 			}
 			start := time.Now()
 			assertJSON(t, serve(), tc.want)
 			if took := time.Since(start); tc.busy && took < 50*time.Millisecond {
 				t.Errorf("answered after %v, before the 50ms wait ended", took)
 			}
-			if n := len(gate.slots); n != btoi(tc.busy) {
-				t.Errorf("%d slots taken after the review, want %d", n, btoi(tc.busy))
+			if free := gate.sem.TryAcquire(1); free == tc.busy {
+				t.Errorf("room left after the review: %v, want %v", free, !tc.busy)
+			} else if free {
+				gate.sem.Release(1)
 			}
 		})
 	}
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
+// TestGateWeighsByMemory: small reviews run --max-evaluations at once; a large one takes
+// the room of its estimated memory, so fewer run beside it; one larger than the whole
+// gate is refused at once, with its uid, and costs no room.
+func TestGateWeighsByMemory(t *testing.T) {
+	const memory = 100 << 20
+	gate := newGate(4, memory, 50*time.Millisecond)
+	var leaves []func()
+	defer func() {
+		for _, leave := range leaves {
+			leave()
+		}
+	}()
+	enter := func(cost int64) error {
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		leave, err := gate.enter(ctx, cost)
+		if err == nil {
+			leaves = append(leaves, leave)
+		}
+		return err
 	}
-	return 0
+	for i := range 4 {
+		if err := enter(1 << 10); err != nil {
+			t.Fatalf("small review %d: %v", i, err)
+		}
+	}
+	if err := enter(1 << 10); err == nil || !strings.Contains(err.Error(), "overloaded") {
+		t.Errorf("fifth small review: %v, want overloaded", err)
+	}
+	for _, leave := range leaves {
+		leave()
+	}
+	leaves = nil
+	if err := enter(60 << 20); err != nil {
+		t.Fatalf("large review: %v", err)
+	}
+	if err := enter(1 << 10); err != nil {
+		t.Errorf("a small review beside the large one: %v", err)
+	}
+	if err := enter(1 << 10); err == nil {
+		t.Error("a second small review fits beside a review of 60% of the gate, want it to wait")
+	}
+
+	validate, _ := fuzzHooks(t)
+	h := reviewBody(validate, webhookValidate, &PolicySet{}, newGate(4, 32<<10, time.Second), newBodyBudget(8<<20, time.Second))
+	body := readRequest(t, "pod-create-compliant")
+	req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(w, req)
+	msg := fmt.Sprintf("judging this review would take about %s, more than the 32 KiB podguard may use for evaluations (a share of its memory limit, GOMEMLIMIT); raise the container's memory limit", mib(estimatedCost(webhookValidate, body, true)))
+	assertJSON(t, w.Body.Bytes(), reviewError("admission.k8s.io/v1", "00000000-0000-4000-8000-000000000001", 503, msg))
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("refused after %v, want at once", took)
+	}
 }

@@ -258,7 +258,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 		fields[i] = a.Field(obj) + "=" + a.Value
 	}
 	logf.FromContext(ctx).Info("defaulted", "added", fields)
-	decisions.WithLabelValues(webhookMutate, string(req.Operation), "patched").Inc()
+	decisions.WithLabelValues(webhookMutate, operationLabel(req.Operation), "patched").Inc()
 	return resp
 }
 
@@ -293,7 +293,7 @@ func respond(ctx context.Context, req admission.Request, obj *engine.Object, d e
 		}
 		msg := strings.Join(lines, "\n")
 		log.Info("denied", "decision", "deny", "rules", ruleIDs(d.Deny))
-		decisions.WithLabelValues(webhookValidate, string(req.Operation), "deny").Inc()
+		decisions.WithLabelValues(webhookValidate, operationLabel(req.Operation), "deny").Inc()
 		return admission.Denied(msg).WithWarnings(warnings...)
 	}
 	decision := "allow"
@@ -301,7 +301,7 @@ func respond(ctx context.Context, req admission.Request, obj *engine.Object, d e
 		decision = "warn"
 	}
 	log.Info("allowed", "decision", decision, "rules", ruleIDs(append(d.Warn, existing...)))
-	decisions.WithLabelValues(webhookValidate, string(req.Operation), decision).Inc()
+	decisions.WithLabelValues(webhookValidate, operationLabel(req.Operation), decision).Inc()
 	return admission.Allowed("").WithWarnings(warnings...)
 }
 
@@ -316,13 +316,13 @@ func overDeadline(ctx context.Context, timeout time.Duration, err error) error {
 
 func allowed(ctx context.Context, hook string, req admission.Request, reason string) admission.Response {
 	logf.FromContext(ctx).V(1).Info("allowed without evaluation", "reason", reason)
-	decisions.WithLabelValues(hook, string(req.Operation), "skip").Inc()
+	decisions.WithLabelValues(hook, operationLabel(req.Operation), "skip").Inc()
 	return admission.Allowed(reason)
 }
 
 func errored(ctx context.Context, hook string, req admission.Request, code int32, err error) admission.Response {
 	logf.FromContext(ctx).Error(err, "request failed", "code", code)
-	decisions.WithLabelValues(hook, string(req.Operation), "error").Inc()
+	decisions.WithLabelValues(hook, operationLabel(req.Operation), "error").Inc()
 	return admission.Errored(code, err)
 }
 

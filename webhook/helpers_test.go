@@ -106,9 +106,24 @@ func newTestCA(t *testing.T) *testCA {
 	return &testCA{cert: cert, key: key, pool: pool}
 }
 
-// writeServing issues a serving certificate for localhost and 127.0.0.1 and writes it to
-// dir as tls.crt and tls.key; it returns the certificate's serial number.
+// writeServing issues a serving certificate for localhost and 127.0.0.1, valid for a
+// day, and writes it to dir as tls.crt and tls.key.
 func (ca *testCA) writeServing(t *testing.T, dir string, serial int64) {
+	t.Helper()
+	certPEM, keyPEM := ca.servingPair(t, serial, time.Now().Add(24*time.Hour))
+	// The key first: the watcher reloads on each write, and the pair only matches once
+	// the certificate has been written too.
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// servingPair issues a serving certificate for localhost and 127.0.0.1 on a new key, as
+// PEM.
+func (ca *testCA) servingPair(t *testing.T, serial int64, notAfter time.Time) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -120,7 +135,7 @@ func (ca *testCA) writeServing(t *testing.T, dir string, serial int64) {
 		DNSNames:     []string{"localhost", "podguard.podguard.svc"},
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -132,14 +147,7 @@ func (ca *testCA) writeServing(t *testing.T, dir string, serial int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The key first: the watcher reloads on each write, and the pair only matches once
-	// the certificate has been written too.
-	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }
 
 // freePort returns a TCP port that was free a moment ago.
@@ -169,9 +177,19 @@ type testServer struct {
 // filled in) until ctx ends, and waits until /readyz answers 200.
 func startServer(t *testing.T, ctx context.Context, o Options) *testServer {
 	t.Helper()
-	s := launchServer(t, ctx, o)
-	s.waitReady(t)
-	return s
+	// The free ports are picked, then bound by Run: on a machine where other tests run
+	// too, one may be taken in between, and then the server is started again.
+	for attempt := 1; ; attempt++ {
+		s := launchServer(t, ctx, o)
+		err := s.ready(t)
+		if err == nil {
+			return s
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("starting again: %v", err)
+	}
 }
 
 // launchServer starts webhook.Run without waiting for readiness.
@@ -216,23 +234,31 @@ func launchServer(t *testing.T, ctx context.Context, o Options) *testServer {
 // waitReady waits until /readyz answers 200.
 func (s *testServer) waitReady(t *testing.T) {
 	t.Helper()
+	if err := s.ready(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ready waits until /readyz answers 200, and says why not.
+func (s *testServer) ready(t *testing.T) error {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case err := <-s.done:
 			s.done <- nil // for the cleanup
-			t.Fatalf("Run returned before becoming ready: %v", err)
+			return fmt.Errorf("Run returned before becoming ready: %v", err)
 		default:
 		}
 		resp, err := http.Get(s.health + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 after 60s (last: %v)", err)
+			return fmt.Errorf("/readyz not 200 after 60s (last: %v)", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

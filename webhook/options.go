@@ -6,8 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"time"
 )
 
@@ -17,12 +20,18 @@ type Options struct {
 	CertDir string
 	// Port is the HTTPS port of the webhook endpoints. Defaults to 9443.
 	Port int
+	// BindAddress is the address the webhook listens on; empty means every interface.
+	BindAddress string
 	// ConfigFile is the configuration file; empty means the embedded defaults.
 	ConfigFile string
 	// PolicyDir holds custom Rego rules added to the built-in ones.
 	PolicyDir string
 	// MetricsAddr serves /metrics. Defaults to :8080.
 	MetricsAddr string
+	// MetricsSecure serves /metrics over HTTPS, with the serving certificate, to callers
+	// the API server authenticates (TokenReview) and authorises (SubjectAccessReview for
+	// get on the non-resource URL /metrics). It needs a cluster, like WatchCluster.
+	MetricsSecure bool
 	// HealthAddr serves /healthz and /readyz. Defaults to :8081.
 	HealthAddr string
 	// TLSMinVersion is 1.2 or 1.3. Defaults to 1.2.
@@ -35,6 +44,9 @@ type Options struct {
 	// wait for a slot counts into EvalTimeout.
 	// Zero means twice the cores the process may use.
 	MaxEvaluations int
+	// MaxConnections bounds the connections open on the webhook port; more wait to be
+	// accepted. Zero means one per 512 KiB of the memory limit (see memoryBudgets).
+	MaxConnections int
 	// ReloadInterval is how often --config and --policy-dir are checked for changes.
 	// Defaults to 2s.
 	ReloadInterval time.Duration
@@ -51,6 +63,8 @@ type Options struct {
 	// of the CAs in this PEM file: the certificate the API server presents, set in its
 	// AdmissionConfiguration. Read at start-up.
 	ClientCAFile string
+	// Version is the build's version, for the start-up log line.
+	Version string
 
 	// How long a client may take; zero means the default. They have no flags: the
 	// defaults fit the API server, which sends a review at once, and tests shorten them.
@@ -69,13 +83,16 @@ type Options struct {
 func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CertDir, "cert-dir", "", "directory with tls.crt and tls.key (required)")
 	fs.IntVar(&o.Port, "port", 9443, "HTTPS port of the webhook")
+	fs.StringVar(&o.BindAddress, "bind-address", "", "address the webhook listens on (default: every interface)")
 	fs.StringVar(&o.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
 	fs.StringVar(&o.PolicyDir, "policy-dir", "", "directory of custom Rego rules (package pod.rules.<id>)")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of /metrics")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", false, "serve /metrics over HTTPS with the serving certificate, only to callers the API server authenticates and authorises (get on /metrics); needs a cluster")
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", 2*time.Second, "deadline of one review once its body is read: the wait for an evaluation slot, decoding and policy evaluation")
 	fs.IntVar(&o.MaxEvaluations, "max-evaluations", 0, "reviews decoded and evaluated at once, more wait for a slot within --eval-timeout (default: twice the usable cores)")
+	fs.IntVar(&o.MaxConnections, "max-connections", 0, "connections open at once on the webhook port, more wait to be accepted (default: one per 512 KiB of the memory limit, GOMEMLIMIT)")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "how often to check --config and --policy-dir for changes")
 	fs.BoolVar(&o.WatchCluster, "watch-cluster", true, "watch LimitRanges (their defaults apply to workload templates) and Namespaces (their labels select overrides); needs a cluster")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
@@ -83,31 +100,80 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ClientCAFile, "client-ca", "", "PEM file of CAs; when set, callers must present a client certificate signed by one of them (mutual TLS)")
 }
 
-// Validate reports the first invalid option.
+// OptionError is a start-up error that the operator fixes on the command line or in the
+// files it names. `podguard serve` prints it on one line and exits with status 2.
+type OptionError struct{ Err error }
+
+func (e *OptionError) Error() string { return e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }
+
+func optionError(format string, a ...any) error {
+	return &OptionError{Err: fmt.Errorf(format, a...)}
+}
+
+// Validate reports the first invalid option, as an *OptionError.
 func (o *Options) Validate() error {
 	if o.CertDir == "" {
-		return errors.New("--cert-dir is required")
+		return optionError("--cert-dir is required")
 	}
 	if o.Port <= 0 || o.Port > 65535 {
-		return fmt.Errorf("--port %d is not a TCP port", o.Port)
+		return optionError("--port %d is not a TCP port", o.Port)
 	}
 	if _, err := o.tlsVersion(); err != nil {
-		return err
+		return &OptionError{Err: err}
 	}
 	if o.EvalTimeout <= 0 {
-		return errors.New("--eval-timeout must be positive")
+		return optionError("--eval-timeout must be positive")
 	}
 	if o.MaxEvaluations < 0 {
-		return errors.New("--max-evaluations must not be negative")
+		return optionError("--max-evaluations must not be negative")
+	}
+	if o.MaxConnections < 0 {
+		return optionError("--max-connections must not be negative")
 	}
 	if o.ReloadInterval < 0 {
-		return errors.New("--reload-interval must not be negative")
+		return optionError("--reload-interval must not be negative")
 	}
 	if o.ShutdownDelay < 0 {
-		return errors.New("--shutdown-delay must not be negative")
+		return optionError("--shutdown-delay must not be negative")
 	}
 	if o.ReadHeaderTimeout < 0 || o.ReadTimeout < 0 || o.IdleTimeout < 0 {
-		return errors.New("server timeouts must not be negative")
+		return optionError("server timeouts must not be negative")
+	}
+	return nil
+}
+
+// checkPaths reports, as an *OptionError, a file or directory named on the command line
+// that does not exist: a wrong path does not fix itself, so podguard says so and exits
+// rather than wait, unready, for a file that will never come. (Content that does not
+// load is different: the process stays up, not ready, and loads it once it is fixed.)
+func (o *Options) checkPaths() error {
+	for _, p := range []struct {
+		flag, path string
+		dir        bool
+	}{
+		{"--cert-dir", o.CertDir, true},
+		{"--cert-dir", filepath.Join(o.CertDir, "tls.crt"), false},
+		{"--cert-dir", filepath.Join(o.CertDir, "tls.key"), false},
+		{"--config", o.ConfigFile, false},
+		{"--policy-dir", o.PolicyDir, true},
+		{"--client-ca", o.ClientCAFile, false},
+		{"--kubeconfig", o.Kubeconfig, false},
+	} {
+		if p.path == "" {
+			continue
+		}
+		fi, err := os.Stat(p.path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return optionError("%s: %s does not exist", p.flag, p.path)
+		case err != nil:
+			return optionError("%s: %w", p.flag, err)
+		case p.dir && !fi.IsDir():
+			return optionError("%s: %s is not a directory", p.flag, p.path)
+		case !p.dir && fi.IsDir():
+			return optionError("%s: %s is a directory, not a file", p.flag, p.path)
+		}
 	}
 	return nil
 }
@@ -126,7 +192,44 @@ func (o *Options) withDefaults() Options {
 	if c.MaxEvaluations == 0 {
 		c.MaxEvaluations = 2 * runtime.GOMAXPROCS(0)
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = c.memory().connections
+	}
 	return c
+}
+
+// memoryBudgets are the bounds that keep the request path within the memory limit,
+// whatever clients send. At the default limit of the chart (512 MiB):
+//
+//	evaluations  3/8 of the limit  192 MiB  estimated memory of the reviews being judged
+//	bodies       1/8 of the limit   64 MiB  review bodies beyond their first 32 KiB
+//	connections  one per 512 KiB     1024   each holding at most its TLS state, 16 KiB of
+//	                                        headers and 32 KiB of body (about 100 KiB)
+//
+// which leaves about a fifth of the limit for the compiled policies (some 50 MiB) and
+// the garbage collector's headroom.
+type memoryBudgets struct {
+	// limit is GOMEMLIMIT, or defaultMemoryLimit when it is not set.
+	limit       int64
+	limitSet    bool
+	evaluations int64
+	bodies      int64
+	connections int
+}
+
+// defaultMemoryLimit is assumed without GOMEMLIMIT: the chart's default memory limit.
+const defaultMemoryLimit = 512 << 20
+
+func (o *Options) memory() memoryBudgets {
+	m := memoryBudgets{limit: debug.SetMemoryLimit(-1), limitSet: true}
+	if m.limit == math.MaxInt64 {
+		m.limit, m.limitSet = defaultMemoryLimit, false
+	}
+	m.evaluations = m.limit / 8 * 3
+	// A body of the largest size must fit, or it could never be read.
+	m.bodies = max(m.limit/8, reviewBytesLimit)
+	m.connections = int(max(m.limit/(512<<10), 64))
+	return m
 }
 
 // writeTimeout bounds one request from its headers to the end of its answer: the body,

@@ -1,11 +1,11 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
-	"os"
-	"path/filepath"
+	"fmt"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -16,37 +16,64 @@ import (
 
 // reloader keeps the served policy set in step with --config and --policy-dir. It polls
 // a hash of the files rather than relying on file events: a ConfigMap update is a symlink
-// swap, which event watchers see inconsistently, and a hash only changes when content does.
+// swap, which event watchers see inconsistently, and a hash only changes when content
+// does.
+//
+// A change is loaded only once two reads one interval apart agree, so a file rewritten
+// in place (truncated, then written) is not compiled half-written; and what is compiled
+// is the content of that read, so the revision reported is the one of what is served.
+// An empty configuration file is refused, never taken for "no settings": it is what a
+// file looks like between its truncation and its rewrite. (`{}` or a comment says "the
+// built-in defaults"; without --config they apply too.)
 type reloader struct {
 	opts engine.Options
 	set  *PolicySet
 	log  logr.Logger
-	// tried is the fingerprint of the last attempt, good or bad, so a broken file is
-	// reported once, not on every tick, and fixing it is noticed at once.
+	// tried is the revision of the last content loaded or refused, so a broken file is
+	// reported once, not on every tick, and fixing it is noticed.
 	tried string
+	// pending is the revision of a change read once, loaded when the next read agrees.
+	pending string
+	// unreadable is the last error reading the files, reported once.
+	unreadable string
+	// started is set once the files have been read: from then on a change must be
+	// read twice before it is loaded.
+	started bool
 }
 
-// load compiles the files if they changed since the last attempt. A set that fails to
-// parse, compile, pass its own tests or validate as config is refused; the set being
-// served stays.
+// load reads the files and compiles them if they changed. At start-up (nothing tried
+// yet) the first read is loaded as it is; after, a change waits for a second read. A set
+// that fails to parse, compile, pass its own tests or validate as config is refused; the
+// set being served stays.
 func (r *reloader) load(ctx context.Context) {
-	fp, err := engine.Fingerprint(r.opts)
+	snap, err := engine.ReadSnapshot(r.opts)
 	if err != nil {
-		if r.tried != "unreadable" {
-			r.log.Error(err, "policy files unreadable; keeping the policy set being served", "revision", r.revision())
-			reloads.WithLabelValues("error").Inc()
-			r.tried = "unreadable"
+		r.pending = ""
+		if err.Error() != r.unreadable {
+			r.unreadable = err.Error()
+			r.refused(err, "policy files unreadable")
 		}
 		return
 	}
+	r.unreadable = ""
+	fp := snap.Revision()
 	if fp == r.tried {
+		r.pending = ""
 		return
 	}
-	r.tried = fp
-	e, err := engine.Load(ctx, r.opts)
+	if r.started && fp != r.pending {
+		r.pending = fp
+		r.log.V(1).Info("policy files changed; loading them if they read the same at the next check", "revision", fp)
+		return
+	}
+	r.started, r.pending, r.tried = true, "", fp
+	if r.opts.ConfigFile != "" && len(bytes.TrimSpace(snap.Config())) == 0 {
+		r.refused(fmt.Errorf("config %s is empty: a file being rewritten looks like this, so it is not taken for the defaults (write {} for them)", r.opts.ConfigFile), "policy set refused")
+		return
+	}
+	e, err := engine.LoadSnapshot(ctx, snap, r.opts)
 	if err != nil {
-		r.log.Error(err, "policy set refused; keeping the one being served", "refused", fp, "revision", r.revision())
-		reloads.WithLabelValues("error").Inc()
+		r.refused(err, "policy set refused", "refused", fp)
 		return
 	}
 	r.set.Set(e)
@@ -56,6 +83,15 @@ func (r *reloader) load(ctx context.Context) {
 	r.log.Info("policy set loaded", "revision", e.Revision(), "rules", e.Rules())
 }
 
+func (r *reloader) refused(err error, msg string, kv ...any) {
+	what := "keeping the policy set being served"
+	if r.set.Get() == nil {
+		what = "no policy set is served: not ready until the files load"
+	}
+	r.log.Error(err, msg+"; "+what, append(kv, "revision", r.revision())...)
+	reloads.WithLabelValues("error").Inc()
+}
+
 func (r *reloader) revision() string {
 	if e := r.set.Get(); e != nil {
 		return e.Revision()
@@ -63,12 +99,11 @@ func (r *reloader) revision() string {
 	return "none"
 }
 
-// run reloads on change until ctx ends, and refreshes the certificate expiry metric.
-func (r *reloader) run(ctx context.Context, every time.Duration, certDir string) {
+// run checks for changes until ctx ends.
+func (r *reloader) run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		recordCertExpiry(certDir)
 		select {
 		case <-ctx.Done():
 			return
@@ -78,20 +113,18 @@ func (r *reloader) run(ctx context.Context, every time.Duration, certDir string)
 	}
 }
 
-func recordCertExpiry(certDir string) {
-	b, err := os.ReadFile(filepath.Join(certDir, "tls.crt"))
-	if err != nil {
-		return
+// recordCertExpiry sets the expiry metric from the certificate being served.
+func recordCertExpiry(c *tls.Certificate) {
+	leaf := c.Leaf
+	if leaf == nil && len(c.Certificate) > 0 {
+		var err error
+		if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+			return
+		}
 	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return
+	if leaf != nil {
+		certExpiry.Set(float64(leaf.NotAfter.Unix()))
 	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return
-	}
-	certExpiry.Set(float64(cert.NotAfter.Unix()))
 }
 
 var (
@@ -105,7 +138,7 @@ var (
 	}, []string{"revision"})
 	certExpiry = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podguard_serving_certificate_expiry_timestamp_seconds",
-		Help: "NotAfter of the serving certificate in --cert-dir, in Unix seconds.",
+		Help: "NotAfter of the serving certificate being served (the pair in --cert-dir loaded last), in Unix seconds.",
 	})
 )
 

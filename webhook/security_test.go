@@ -311,6 +311,7 @@ func TestClientCertificates(t *testing.T) {
 // serving without the client check the operator asked for.
 func TestClientCAFileRefused(t *testing.T) {
 	dir := t.TempDir()
+	newTestCA(t).writeServing(t, dir, 2)
 	notPEM := filepath.Join(dir, "not-pem.crt")
 	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -320,14 +321,15 @@ func TestClientCAFileRefused(t *testing.T) {
 		file string
 		want string
 	}{
-		"missing file": {missing, "--client-ca: open " + missing + ": no such file or directory"},
+		"missing file": {missing, "--client-ca: " + missing + " does not exist"},
 		"not PEM":      {notPEM, "--client-ca " + notPEM + ": no PEM certificate in the file"},
 	}
 	for desc, c := range cases {
 		t.Run(desc, func(t *testing.T) {
 			err := Run(t.Context(), Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ClientCAFile: c.file})
-			if err == nil || err.Error() != c.want {
-				t.Errorf("Run = %v, want %q", err, c.want)
+			var usage *OptionError
+			if err == nil || err.Error() != c.want || !errors.As(err, &usage) {
+				t.Errorf("Run = %v, want the option error %q", err, c.want)
 			}
 		})
 	}

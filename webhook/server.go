@@ -11,18 +11,22 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -30,17 +34,22 @@ import (
 )
 
 // Run serves the webhook until ctx is cancelled, then stays up for the shutdown delay
-// with readiness false, and drains.
+// with readiness false, and drains. Errors the operator fixes on the command line are
+// *OptionError.
 func Run(ctx context.Context, o Options) error {
 	if err := o.Validate(); err != nil {
+		return err
+	}
+	if err := o.checkPaths(); err != nil {
 		return err
 	}
 	o = o.withDefaults()
 	log := logf.FromContext(ctx)
 	tlsConfig, err := o.tlsConfig()
 	if err != nil {
-		return err
+		return &OptionError{Err: err}
 	}
+	mem := o.memory()
 
 	var policies PolicySet
 	rl := &reloader{
@@ -48,24 +57,32 @@ func Run(ctx context.Context, o Options) error {
 		set:  &policies,
 		log:  log,
 	}
-	// A broken policy set at start-up does not stop the process: it stays up, not ready,
-	// answering every review with an error, until the files are fixed.
+	// A policy set that does not load at start-up does not stop the process: it stays
+	// up, not ready, answering every review with an error, until the files are fixed.
 	rl.load(ctx)
 
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
 	validator := &Validator{Policies: &policies, EvalTimeout: o.EvalTimeout}
 	var cluster *clusterCache
-	if o.WatchCluster {
-		cfg, err := restConfig(o.Kubeconfig)
-		if err != nil {
-			return fmt.Errorf("--watch-cluster needs a cluster (use --watch-cluster=false without one): %w", err)
+	var cfg *rest.Config
+	if o.WatchCluster || o.MetricsSecure {
+		if cfg, err = restConfig(o.Kubeconfig); err != nil {
+			return &OptionError{Err: fmt.Errorf("--watch-cluster and --metrics-secure need a cluster (use --watch-cluster=false and --metrics-secure=false without one): %w", err)}
 		}
+	}
+	if o.WatchCluster {
 		if cluster, err = startClusterCache(serveCtx, cfg); err != nil {
 			return err
 		}
 		validator.Cluster = cluster
 	}
+
+	certs, err := watchCertificate(serveCtx, o.CertDir)
+	if err != nil {
+		return &OptionError{Err: fmt.Errorf("--cert-dir %s: %w", o.CertDir, err)}
+	}
+	tlsConfig.GetCertificate = certs.GetCertificate
 
 	var stopping, serving atomic.Bool
 	ready := &readiness{revision: rl.revision, checks: []namedCheck{
@@ -94,31 +111,46 @@ func Run(ctx context.Context, o Options) error {
 	healthMux := http.NewServeMux()
 	healthMux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	healthMux.Handle("/readyz", ready)
+	metricsHandler, err := metricsHandler(cfg, o.MetricsSecure, log)
+	if err != nil {
+		return err
+	}
 	metricsMux := http.NewServeMux()
-	metricsMux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	metricsMux.Handle("/metrics", metricsHandler)
+	var metricsTLS *tls.Config
+	if o.MetricsSecure {
+		// The webhook's certificate and TLS settings; callers prove who they are with a
+		// bearer token, not a client certificate.
+		metricsTLS = tlsConfig.Clone()
+		metricsTLS.ClientAuth, metricsTLS.ClientCAs = tls.NoClientCert, nil
+	}
 	errs := make(chan error, 2)
+	addrs := map[string]string{}
 	for _, s := range []struct {
 		addr, name string
 		h          http.Handler
+		tls        *tls.Config
 	}{
-		{o.HealthAddr, "health", healthMux}, {o.MetricsAddr, "metrics", metricsMux},
+		{o.HealthAddr, "health", healthMux, nil}, {o.MetricsAddr, "metrics", metricsMux, metricsTLS},
 	} {
-		hs, err := listenPlain(serveCtx, s.addr, s.h)
+		url, hs, err := listenPlain(serveCtx, s.addr, s.h, s.tls)
 		if err != nil {
 			return fmt.Errorf("%s server: %w", s.name, err)
 		}
+		addrs[s.name] = url
 		go func() { errs <- hs() }()
 	}
 
 	webhooks := http.NewServeMux()
 	// controller-runtime's server only registers the hooks, which wraps each in its
-	// request metrics. Serving is done by webhookServer, with the timeouts the
+	// request metrics. Serving is done by webhookServer, with the timeouts and limits the
 	// controller-runtime server does not set.
 	registrar := ctrlwebhook.NewServer(ctrlwebhook.Options{WebhookMux: webhooks})
-	// One gate for both hooks: they share the cores.
-	gate := &Gate{slots: make(chan struct{}, o.MaxEvaluations), budget: o.EvalTimeout}
-	registrar.Register("/validate", reviewBody(&admission.Webhook{Handler: validator}, gate))
-	registrar.Register("/mutate", reviewBody(&admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}}, gate))
+	// One gate and one body budget for both hooks: they share the cores and the memory.
+	gate := newGate(o.MaxEvaluations, mem.evaluations, o.EvalTimeout)
+	bodies := newBodyBudget(mem.bodies, o.ReadTimeout)
+	registrar.Register("/validate", reviewBody(&admission.Webhook{Handler: validator}, webhookValidate, &policies, gate, bodies))
+	registrar.Register("/mutate", reviewBody(&admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}}, webhookMutate, &policies, gate, bodies))
 	ws, err := listenWebhook(serveCtx, o, tlsConfig, closeWhileStopping(&stopping, webhooks))
 	if err != nil {
 		return fmt.Errorf("webhook server: %w", err)
@@ -128,12 +160,16 @@ func Run(ctx context.Context, o Options) error {
 		serving.Store(true)
 		webhookDone <- ws.serve()
 	}()
+	log.Info("podguard serving", "version", o.Version, "commit", buildCommit(), "revision", rl.revision(),
+		"webhook", "https://"+ws.ln.Addr().String(), "metrics", addrs["metrics"], "health", addrs["health"],
+		"maxConnections", o.MaxConnections, "maxEvaluations", o.MaxEvaluations,
+		"memoryLimit", memoryLimitText(mem), "evaluationMemory", mib(mem.evaluations), "bodyMemory", mib(mem.bodies))
 
 	every := o.ReloadInterval
 	if every == 0 {
 		every = 2 * time.Second
 	}
-	go rl.run(serveCtx, every, o.CertDir)
+	go rl.run(serveCtx, every)
 
 	select {
 	case err := <-errs:
@@ -170,33 +206,107 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
+func memoryLimitText(m memoryBudgets) string {
+	if !m.limitSet {
+		return mib(m.limit) + " (assumed: GOMEMLIMIT is not set)"
+	}
+	return mib(m.limit) + " (GOMEMLIMIT)"
+}
+
+// buildCommit is the VCS revision the binary was built from, "unknown" without one.
+func buildCommit() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	commit, dirty := "unknown", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if dirty && commit != "unknown" {
+		commit += "-dirty"
+	}
+	return commit
+}
+
+// metricsHandler serves the registry; with secure, only to callers the API server
+// authenticates and authorises for get on /metrics (controller-runtime's filter, which
+// caches its answers: a minute for tokens, five for allowed and 30 s for denied calls).
+func metricsHandler(cfg *rest.Config, secure bool, log logr.Logger) (http.Handler, error) {
+	h := promhttp.HandlerFor(registry, promhttp.HandlerOpts{})
+	if !secure {
+		return h, nil
+	}
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("metrics authentication: %w", err)
+	}
+	filter, err := filters.WithAuthenticationAndAuthorization(cfg, client)
+	if err != nil {
+		return nil, fmt.Errorf("metrics authentication: %w", err)
+	}
+	return filter(log.WithName("metrics"), h)
+}
+
+// watchCertificate loads the serving certificate, then reloads it whenever its files
+// change; a pair that does not load (a certificate that does not match the key) leaves
+// the one loaded last served. The expiry metric follows the pair being served.
+func watchCertificate(ctx context.Context, certDir string) (*certwatcher.CertWatcher, error) {
+	certs, err := certwatcher.New(filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"))
+	if err != nil {
+		return nil, err
+	}
+	// The watcher calls back on a goroutine of its own per change, in no set order, and
+	// the first time with its lock held; so the callback only signals, and the metric is
+	// set from the pair being served at that moment.
+	changed := make(chan struct{}, 1)
+	certs.RegisterCallback(func(tls.Certificate) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	go func() {
+		for {
+			if c, err := certs.GetCertificate(nil); err == nil && c != nil {
+				recordCertExpiry(c)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			}
+		}
+	}()
+	go func() {
+		if err := certs.Start(ctx); err != nil {
+			logf.FromContext(ctx).Error(err, "certificate watcher stopped; the certificate loaded last is served")
+		}
+	}()
+	return certs, nil
+}
+
 // webhookServer serves the webhook endpoints over TLS.
 type webhookServer struct {
 	srv *http.Server
 	ln  net.Listener
 }
 
-// listenWebhook loads the serving certificate and binds the port, so that both fail
-// start-up; the certificate is then reloaded whenever its files change.
+// listenWebhook binds the port, so that a taken one fails start-up.
 func listenWebhook(ctx context.Context, o Options, cfg *tls.Config, h http.Handler) (*webhookServer, error) {
-	certs, err := certwatcher.New(filepath.Join(o.CertDir, "tls.crt"), filepath.Join(o.CertDir, "tls.key"))
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		if err := certs.Start(ctx); err != nil {
-			logf.FromContext(ctx).Error(err, "certificate watcher stopped; the certificate loaded last is served")
-		}
-	}()
-	cfg.GetCertificate = certs.GetCertificate
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(o.Port))
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.BindAddress, strconv.Itoa(o.Port)))
 	if err != nil {
 		return nil, err
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	return &webhookServer{
-		ln: tls.NewListener(ln, cfg),
+		ln: tls.NewListener(limitConnections(ln, o.MaxConnections), cfg),
 		srv: &http.Server{
 			Handler:           h,
 			Protocols:         &protocols,
@@ -204,8 +314,9 @@ func listenWebhook(ctx context.Context, o Options, cfg *tls.Config, h http.Handl
 			ReadTimeout:       o.ReadTimeout,
 			WriteTimeout:      o.writeTimeout(),
 			IdleTimeout:       o.IdleTimeout,
-			// The API server sends a handful of short headers.
-			MaxHeaderBytes: 64 << 10,
+			// The API server sends a handful of short headers; every connection may
+			// hold this much, so it counts in the memory bound.
+			MaxHeaderBytes: maxHeaderBytes,
 			// net/http reports refused handshakes and cut connections here; through
 			// the logger they stay structured log lines.
 			ErrorLog: stdlog.New(logWriter{logf.FromContext(ctx).WithName("http")}, "", 0),
@@ -213,11 +324,63 @@ func listenWebhook(ctx context.Context, o Options, cfg *tls.Config, h http.Handl
 	}, nil
 }
 
+const maxHeaderBytes = 16 << 10
+
 func (s *webhookServer) serve() error {
 	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// limitConnections lets at most n connections be open at once: beyond, Accept waits for
+// one to close, and new connections wait in the kernel's queue. Each connection holds
+// memory (TLS state, buffers, headers, the start of a body), so this bounds what idle or
+// slow clients can make podguard hold.
+func limitConnections(ln net.Listener, n int) net.Listener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, n), closed: make(chan struct{})}
+}
+
+type limitListener struct {
+	net.Listener
+	slots     chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	openConnections.Inc()
+	return &limitConn{Conn: c, l: l}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		openConnections.Dec()
+		<-c.l.slots
+	})
+	return err
 }
 
 type logWriter struct{ log logr.Logger }
@@ -239,18 +402,13 @@ func closeWhileStopping(stopping *atomic.Bool, h http.Handler) http.Handler {
 	})
 }
 
-// reviewBytesLimit is controller-runtime's: a body must be smaller than 7 MiB, room for
-// the two objects of an UPDATE of up to 3 MiB each.
-const reviewBytesLimit = 7 << 20
-
-var errTooLarge = fmt.Errorf("request body is too large: it must be smaller than 7 MiB (%d bytes)", reviewBytesLimit)
-
 // reviewBody reads the body for controller-runtime's webhook, which decodes it. A body
 // declared too large is refused before it is read, and one that turns out too large is
-// not read past the limit. The review's apiVersion and kind go into the context for the
-// handlers: controller-runtime decodes any version but does not say which it got.
-// The decoding and judging happen inside the gate.
-func reviewBody(wh *admission.Webhook, gate *Gate) http.Handler {
+// not read past the limit; the buffer grows as bytes arrive, within the body budget. The
+// review's apiVersion and kind go into the context for the handlers: controller-runtime
+// decodes any version but does not say which it got. The decoding and judging happen
+// inside the gate; a review that gets no room there is answered here, undecoded.
+func reviewBody(wh *admission.Webhook, hook string, policies *PolicySet, gate *Gate, bodies *bodyBudget) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// controller-runtime writes its answers without a Content-Type.
 		w.Header().Set("Content-Type", "application/json")
@@ -263,19 +421,19 @@ func reviewBody(wh *admission.Webhook, gate *Gate) http.Handler {
 			writeError(w, http.StatusRequestEntityTooLarge, errTooLarge)
 			return
 		}
-		buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
-		if _, err := buf.ReadFrom(io.LimitReader(r.Body, reviewBytesLimit)); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				err = errors.New("the request body did not arrive within the read timeout")
-			}
+		body, release, err := bodies.read(r.Context(), r.Body, r.ContentLength)
+		defer release()
+		switch {
+		case errors.Is(err, errTooLarge):
+			writeError(w, http.StatusRequestEntityTooLarge, errTooLarge)
+			return
+		case errors.Is(err, errBusy):
+			writeError(w, http.StatusServiceUnavailable, err)
+			return
+		case err != nil:
 			writeError(w, http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err))
 			return
 		}
-		if buf.Len() >= reviewBytesLimit {
-			writeError(w, http.StatusRequestEntityTooLarge, errTooLarge)
-			return
-		}
-		body := buf.Bytes()
 		r.Body, r.ContentLength = http.NoBody, int64(len(body))
 		if len(body) > 0 {
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -296,13 +454,45 @@ func reviewBody(wh *admission.Webhook, gate *Gate) http.Handler {
 		// evaluation deadline falls within this one.
 		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), reviewTypeKey{}, t), gate.budget)
 		defer cancel()
-		if err := gate.enter(ctx); err != nil {
-			ctx = context.WithValue(ctx, overloadedKey{}, err)
-		} else {
-			defer gate.leave()
+		readsObject := true
+		if e := policies.Get(); e != nil {
+			readsObject = e.ReadsObject()
 		}
+		leave, err := gate.enter(ctx, estimatedCost(hook, body, readsObject))
+		if err != nil {
+			refuse(ctx, w, hook, t, body, err)
+			return
+		}
+		defer leave()
 		wh.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// refuse answers a review that got no room in the gate with a 503 that carries its uid,
+// so the API server reads it as podguard's answer (which refuses the request under
+// either failurePolicy), not as a broken call. Only the uid and operation are decoded:
+// decoding the whole review is what the gate bounds.
+func refuse(ctx context.Context, w http.ResponseWriter, hook string, t reviewType, body []byte, err error) {
+	var review struct {
+		Request struct {
+			UID       string                `json:"uid"`
+			Operation admissionv1.Operation `json:"operation"`
+		} `json:"request"`
+	}
+	_ = json.Unmarshal(body, &review)
+	logf.FromContext(ctx).WithName("admission").Error(err, "request refused", "code", http.StatusServiceUnavailable, "uid", review.Request.UID)
+	decisions.WithLabelValues(hook, operationLabel(review.Request.Operation), "error").Inc()
+	resp := admission.Errored(http.StatusServiceUnavailable, err)
+	resp.UID = types.UID(review.Request.UID)
+	out := admissionv1.AdmissionReview{Response: &resp.AdmissionResponse}
+	apiVersion := admissionv1.SchemeGroupVersion.String()
+	if t.apiVersion == "admission.k8s.io/v1beta1" {
+		apiVersion = t.apiVersion
+	}
+	out.APIVersion, out.Kind = apiVersion, "AdmissionReview"
+	if err := json.NewEncoder(w).Encode(out); err != nil {
+		logf.Log.WithName("admission").Error(err, "writing the error answer")
+	}
 }
 
 // writeError answers with an error as an admission.k8s.io/v1 review, the version the API
@@ -345,20 +535,26 @@ func peekType(body []byte) (apiVersion, kind string, isObject bool) {
 	return apiVersion, kind, true
 }
 
-// listenPlain binds addr now (so a taken port fails start-up) and returns the serve loop.
-func listenPlain(ctx context.Context, addr string, h http.Handler) (func() error, error) {
+// listenPlain binds addr now (so a taken port fails start-up) and returns the URL it
+// serves and the serve loop; with cfg, it serves HTTPS.
+func listenPlain(ctx context.Context, addr string, h http.Handler, cfg *tls.Config) (string, func() error, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	url := "http://" + ln.Addr().String()
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+		url = "https://" + ln.Addr().String()
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: maxHeaderBytes}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
-	return func() error {
+	return url, func() error {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -762,40 +763,70 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-// TestRunRefusesBadStart: start-up errors are returned, not served around.
+// TestRunRefusesBadStart: start-up errors are returned, not served around. Those the
+// operator fixes on the command line (a bad value, a path that does not exist) are
+// *OptionError, which `podguard serve` reports on one line with exit status 2.
 func TestRunRefusesBadStart(t *testing.T) {
 	dir := t.TempDir()
-	cases := map[string]struct {
-		o    Options
-		want string
-	}{
-		"missing cert dir":         {Options{Port: 9443, EvalTimeout: time.Second}, "--cert-dir is required"},
-		"bad TLS version":          {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ReloadInterval: time.Second, TLSMinVersion: "1.1"}, `--tls-min-version "1.1": use 1.2 or 1.3`},
-		"zero eval timeout":        {Options{CertDir: dir, Port: 9443}, "--eval-timeout must be positive"},
-		"negative reload interval": {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ReloadInterval: -time.Second}, "--reload-interval must not be negative"},
-		"negative shutdown":        {Options{CertDir: dir, Port: 9443, EvalTimeout: time.Second, ReloadInterval: time.Second, ShutdownDelay: -1}, "--shutdown-delay must not be negative"},
-		"port out of range":        {Options{CertDir: dir, Port: 70000, EvalTimeout: time.Second}, "--port 70000 is not a TCP port"},
-		"health address taken":     {}, // filled below
-		"cert dir without a certificate": {Options{CertDir: dir, Port: freePort(t, ":0"), EvalTimeout: time.Second, ReloadInterval: time.Second,
-			HealthAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"}, "webhook server"},
+	certDir := filepath.Join(dir, "certs")
+	if err := os.Mkdir(certDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	newTestCA(t).writeServing(t, certDir, 2)
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cases["health address taken"] = struct {
-		o    Options
-		want string
-	}{Options{CertDir: dir, Port: freePort(t, ":0"), EvalTimeout: time.Second, ReloadInterval: time.Second, HealthAddr: ln.Addr().String(), MetricsAddr: "127.0.0.1:0"}, "health server"}
-
+	// ok has every option right; each case breaks one.
+	ok := func(edit func(o *Options)) Options {
+		o := Options{CertDir: certDir, Port: freePort(t, ":0"), EvalTimeout: time.Second, ReloadInterval: time.Second,
+			HealthAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"}
+		edit(&o)
+		return o
+	}
+	cases := map[string]struct {
+		o      Options
+		want   string
+		option bool
+	}{
+		"missing cert dir":         {ok(func(o *Options) { o.CertDir = "" }), "--cert-dir is required", true},
+		"bad TLS version":          {ok(func(o *Options) { o.TLSMinVersion = "1.1" }), `--tls-min-version "1.1": use 1.2 or 1.3`, true},
+		"zero eval timeout":        {ok(func(o *Options) { o.EvalTimeout = 0 }), "--eval-timeout must be positive", true},
+		"negative reload interval": {ok(func(o *Options) { o.ReloadInterval = -time.Second }), "--reload-interval must not be negative", true},
+		"negative shutdown":        {ok(func(o *Options) { o.ShutdownDelay = -1 }), "--shutdown-delay must not be negative", true},
+		"negative connections":     {ok(func(o *Options) { o.MaxConnections = -1 }), "--max-connections must not be negative", true},
+		"port out of range":        {ok(func(o *Options) { o.Port = 70000 }), "--port 70000 is not a TCP port", true},
+		"cert dir without a certificate": {ok(func(o *Options) { o.CertDir = empty }),
+			"--cert-dir: " + filepath.Join(empty, "tls.crt") + " does not exist", true},
+		"cert dir that is a file":        {ok(func(o *Options) { o.CertDir = config }), "--cert-dir: " + config + " is not a directory", true},
+		"config that does not exist":     {ok(func(o *Options) { o.ConfigFile = filepath.Join(dir, "nope.yaml") }), "--config: " + filepath.Join(dir, "nope.yaml") + " does not exist", true},
+		"config that is a directory":     {ok(func(o *Options) { o.ConfigFile = empty }), "--config: " + empty + " is a directory, not a file", true},
+		"policy dir that does not exist": {ok(func(o *Options) { o.PolicyDir = filepath.Join(dir, "nope") }), "--policy-dir: " + filepath.Join(dir, "nope") + " does not exist", true},
+		"kubeconfig that does not exist": {ok(func(o *Options) { o.Kubeconfig = filepath.Join(dir, "kc") }), "--kubeconfig: " + filepath.Join(dir, "kc") + " does not exist", true},
+		"bind address that is not local": {ok(func(o *Options) { o.BindAddress = "192.0.2.1" }), "webhook server: listen tcp 192.0.2.1:", false},
+		"health address taken":           {ok(func(o *Options) { o.HealthAddr = ln.Addr().String() }), "health server: listen tcp " + ln.Addr().String(), false},
+		"metrics address taken":          {ok(func(o *Options) { o.MetricsAddr = ln.Addr().String() }), "metrics server: listen tcp " + ln.Addr().String(), false},
+	}
 	for desc, c := range cases {
 		t.Run(desc, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			err := Run(ctx, c.o)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("Run = %v, want an error containing %q", err, c.want)
+			if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+				t.Fatalf("Run = %v, want an error starting with %q", err, c.want)
+			}
+			var usage *OptionError
+			if errors.As(err, &usage) != c.option {
+				t.Errorf("Run = %v: an option error: %v, want %v", err, !c.option, c.option)
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("Run only returned at the deadline")
@@ -925,5 +956,126 @@ func TestHostileQuantitiesDoNotStallOthers(t *testing.T) {
 	hostileDone.Wait()
 	if hostileAnswers.Load() < 4 {
 		t.Errorf("only %d hostile reviews answered", hostileAnswers.Load())
+	}
+}
+
+// TestCertificateExpiryMetricFollowsServedPair: the expiry metric is the NotAfter of the
+// certificate being served. A tls.crt that does not match tls.key is not loaded (the old
+// pair is still served), so the metric keeps the served certificate's NotAfter, not the
+// new file's; once the matching key arrives, both move together.
+func TestCertificateExpiryMetricFollowsServedPair(t *testing.T) {
+	s := startServer(t, t.Context(), Options{})
+	const series = "podguard_serving_certificate_expiry_timestamp_seconds"
+	served := func() *x509.Certificate {
+		t.Helper()
+		c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port), &tls.Config{RootCAs: s.ca.pool, ServerName: "localhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0]
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	first := served()
+	if got := metricValue(t, s, series); got != float64(first.NotAfter.Unix()) {
+		t.Fatalf("%s = %v, want the served certificate's NotAfter %d", series, got, first.NotAfter.Unix())
+	}
+
+	// A certificate on another key, a day longer: the watcher refuses the pair.
+	errorsBefore := metricValue(t, s, "certwatcher_read_certificate_errors_total")
+	certPEM, keyPEM := s.ca.servingPair(t, 3, first.NotAfter.Add(24*time.Hour))
+	if err := os.WriteFile(filepath.Join(s.certDir, "tls.crt"), certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the mismatched pair is refused", func() bool {
+		return metricValue(t, s, "certwatcher_read_certificate_errors_total") > errorsBefore
+	})
+	// Callbacks and metric updates run on goroutines of their own: give them time.
+	time.Sleep(300 * time.Millisecond)
+	if c := served(); c.SerialNumber.Int64() != first.SerialNumber.Int64() {
+		t.Fatalf("serial %d served after a mismatched certificate, want %d still", c.SerialNumber, first.SerialNumber)
+	}
+	if got := metricValue(t, s, series); got != float64(first.NotAfter.Unix()) {
+		t.Errorf("after a mismatched tls.crt: %s = %v, want the served certificate's NotAfter %d (the file's is %d)",
+			series, got, first.NotAfter.Unix(), first.NotAfter.Add(24*time.Hour).Unix())
+	}
+
+	// The matching key: the new pair is served, and the metric follows.
+	if err := os.WriteFile(filepath.Join(s.certDir, "tls.key"), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the new pair served", func() bool { return served().SerialNumber.Int64() == 3 })
+	want := float64(served().NotAfter.Unix())
+	waitFor("the metric follows the served pair", func() bool { return metricValue(t, s, series) == want })
+}
+
+// TestEmptyConfigIsRefused: an empty configuration file is what a file looks like
+// between its truncation and its rewrite, so it is never taken for "the defaults": at
+// start-up podguard stays unready until the file has content (`{}` says "the defaults"),
+// and later an emptied file is a refused change that keeps the set being served.
+func TestEmptyConfigIsRefused(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "config.yaml")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(config, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	s := launchServer(t, t.Context(), Options{ConfigFile: config})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := func() (int, string) {
+			resp, err := http.Get(s.health + "/readyz")
+			if err != nil {
+				return 0, ""
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}()
+		if code == http.StatusServiceUnavailable {
+			if !strings.Contains(body, "policies: no policy set is loaded") {
+				t.Errorf("/readyz with an empty config: %q, want the policies check failing", body)
+			}
+			break
+		}
+		if code == http.StatusOK || time.Now().After(deadline) {
+			t.Fatalf("/readyz %d %q with an empty config, want 503", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if lines := logs.containing("policy set refused", "config "+config+" is empty"); len(lines) == 0 {
+		t.Error("the empty config was not logged as refused")
+	}
+
+	write("{}\n")
+	s.waitReady(t)
+	errorsBefore := metricValue(t, s, `podguard_policy_reloads_total{result="error"}`)
+	write("")
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("the emptied file refused", func() bool {
+		return metricValue(t, s, `podguard_policy_reloads_total{result="error"}`) > errorsBefore
+	})
+	if code, _ := get(t, s.health+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz %d after the file was emptied, want 200 (the set loaded before is served)", code)
 	}
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -132,17 +133,40 @@ func describeBuild(version string, bi *debug.BuildInfo) string {
 
 func serve(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("podguard serve", flag.ContinueOnError)
-	var o webhook.Options
+	o := webhook.Options{Version: version}
 	o.AddFlags(fs)
+	// controller-runtime's logging flags; without them, JSON lines with RFC 3339 times.
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
+	if f := fs.Lookup("zap-time-encoding"); f != nil {
+		f.Usage = "time encoding of log lines: epoch, millis, nano, iso8601, rfc3339 or rfc3339nano (default rfc3339)"
+	}
+	// Parse errors are reported on one line below; the flags are listed on --help only.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fmt.Println("usage: podguard serve --cert-dir DIR [flags]")
+			fs.PrintDefaults()
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "podguard serve: %v (podguard serve --help lists the flags)\n", err)
 		return 2
 	}
-	log := zap.New(zap.UseFlagOptions(&zopts), zap.JSONEncoder())
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "podguard serve: unexpected argument %q (podguard serve --help lists the flags)\n", fs.Arg(0))
+		return 2
+	}
+	log := zap.New(zap.UseFlagOptions(&zopts))
 	ctrl.SetLogger(log)
 	if err := webhook.Run(ctrl.LoggerInto(ctx, log), o); err != nil {
-		log.Error(err, "podguard serve failed")
+		// One line, without a stack trace: what is wrong and, for the command line, that
+		// the fault is there.
+		fmt.Fprintf(os.Stderr, "podguard serve: %v\n", err)
+		var usage *webhook.OptionError
+		if errors.As(err, &usage) {
+			return 2
+		}
 		return 1
 	}
 	return 0

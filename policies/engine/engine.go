@@ -135,6 +135,11 @@ func (e *Engine) Rules() []string { return e.rules }
 // Info returns what a rule's METADATA says about it.
 func (e *Engine) Info(rule string) RuleInfo { return e.info[rule] }
 
+// ReadsObject says whether some rule reads the object itself (input.object or
+// input.spec), which is then converted for every evaluation: its cost follows the
+// object's structure, not only its size.
+func (e *Engine) ReadsObject() bool { return e.plan.spec || e.plan.object }
+
 // Config is the effective configuration.
 func (e *Engine) Config() *config.Config { return e.cfg }
 

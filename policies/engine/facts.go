@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,6 +96,12 @@ func readResourceValue(name, raw string) resourceValue {
 	return v
 }
 
+// MaxContainers bounds the containers of one PodSpec, of all types together, that
+// podguard reads. Each costs its facts and, when it breaks rules, its violations and
+// their lines in the answer, so a body of empty containers (a few bytes each) would
+// otherwise cost thousands of times its size. No Pod the kubelet could run comes near.
+const MaxContainers = 1000
+
 // readPodSpec reads the facts of a PodSpec. The last of repeated keys wins, as in
 // encoding/json.
 func (p *scanner) readPodSpec(f *podFacts) error {
@@ -104,6 +111,9 @@ func (p *scanner) readPodSpec(f *podFacts) error {
 			if key == name {
 				lists[t] = nil
 				_, err := p.elements(func(i int) error {
+					if n := len(lists[0]) + len(lists[1]) + len(lists[2]); n >= MaxContainers {
+						return fmt.Errorf("the PodSpec has more than %d containers, init containers and ephemeral containers together; podguard judges Pods of up to %d", MaxContainers, MaxContainers)
+					}
 					c := containerFacts{typ: containerTypes[t], index: i}
 					isObject, err := p.readContainer(&c)
 					if isObject {

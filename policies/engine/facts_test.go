@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -173,4 +174,27 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("invalid JSON %q read (error %v)", raw, err)
 		}
 	})
+}
+
+// TestContainerBound: a PodSpec of up to MaxContainers containers, of every type together,
+// is read; one more is refused with the bound, for a Pod and a pod template alike.
+func TestContainerBound(t *testing.T) {
+	pod := func(n int, wrap string) []byte {
+		spec := `{"containers":[` + strings.Repeat(`{},`, n-1) + `{}],"initContainers":[{}]}`
+		return []byte(strings.Replace(wrap, "SPEC", spec, 1))
+	}
+	for desc, wrap := range map[string]string{
+		"Pod":        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":SPEC}`,
+		"Deployment": `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"template":{"spec":SPEC}}}`,
+	} {
+		t.Run(desc, func(t *testing.T) {
+			if _, err := Decode(pod(MaxContainers-1, wrap)); err != nil {
+				t.Errorf("%d containers: %v", MaxContainers, err)
+			}
+			_, err := Decode(pod(MaxContainers, wrap))
+			if want := fmt.Sprintf("more than %d containers, init containers and ephemeral containers together", MaxContainers); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%d containers: error %v, want one saying %q", MaxContainers+1, err, want)
+			}
+		})
+	}
 }

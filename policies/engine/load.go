@@ -73,13 +73,44 @@ type source struct {
 	text []byte
 }
 
-// Load reads, compiles and (optionally) tests a policy set. It is the only way to get an
-// Engine, so every Engine in use has compiled and validated.
+// Load reads, compiles and (optionally) tests a policy set. It and LoadSnapshot are the
+// only ways to get an Engine, so every Engine in use has compiled and validated.
 func Load(ctx context.Context, opts Options) (*Engine, error) {
+	s, err := ReadSnapshot(opts)
+	if err != nil {
+		return nil, err
+	}
+	return LoadSnapshot(ctx, s, opts)
+}
+
+// Snapshot is the policy files and configuration as read at one moment. A watcher reads
+// one, compares its revision with what it serves, and compiles that same content, so the
+// revision it reports is the one of what was compiled, whatever the files say by then.
+type Snapshot struct {
+	srcs      []source
+	rawConfig []byte
+	revision  string
+}
+
+// ReadSnapshot reads the policy directory and the configuration file of opts.
+func ReadSnapshot(opts Options) (*Snapshot, error) {
 	srcs, rawConfig, err := readInputs(opts)
 	if err != nil {
 		return nil, err
 	}
+	return &Snapshot{srcs: srcs, rawConfig: rawConfig, revision: revision(srcs, rawConfig)}, nil
+}
+
+// Revision is the revision an Engine loaded from the snapshot has.
+func (s *Snapshot) Revision() string { return s.revision }
+
+// Config is the configuration file's content as read (nil without one).
+func (s *Snapshot) Config() []byte { return s.rawConfig }
+
+// LoadSnapshot compiles and (optionally) tests the content of s; opts gives what the
+// files do not (ConfigFile only names the file in errors).
+func LoadSnapshot(ctx context.Context, s *Snapshot, opts Options) (*Engine, error) {
+	srcs, rawConfig := s.srcs, s.rawConfig
 	modules, tests, err := parseSources(srcs)
 	if err != nil {
 		return nil, err
@@ -109,7 +140,7 @@ func Load(ctx context.Context, opts Options) (*Engine, error) {
 			lastPassed.Store(regoHash)
 		}
 	}
-	e := &Engine{cfg: cfg, rules: ids, info: ruleInfo(modules), sources: ruleSources(modules), now: opts.Now, revision: revision(srcs, rawConfig)}
+	e := &Engine{cfg: cfg, rules: ids, info: ruleInfo(modules), sources: ruleSources(modules), now: opts.Now, revision: s.revision}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -190,11 +221,11 @@ func evalDerived(ctx context.Context, prepare func(string) (rego.PreparedEvalQue
 // Fingerprint is the revision the policy files and configuration would have if loaded
 // now. It only reads files, so a watcher can call it often and load only on change.
 func Fingerprint(opts Options) (string, error) {
-	srcs, rawConfig, err := readInputs(opts)
+	s, err := ReadSnapshot(opts)
 	if err != nil {
 		return "", err
 	}
-	return revision(srcs, rawConfig), nil
+	return s.Revision(), nil
 }
 
 func readInputs(opts Options) ([]source, []byte, error) {

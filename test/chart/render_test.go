@@ -278,6 +278,29 @@ func TestDeployment(t *testing.T) {
 			if grace := spec.TerminationGracePeriodSeconds; grace == nil || float64(*grace) <= server["shutdownDelaySeconds"].(float64) {
 				t.Errorf("terminationGracePeriodSeconds %v does not exceed the shutdown delay", grace)
 			}
+			var memLimit *corev1.EnvVar
+			for i, e := range c.Env {
+				if e.Name == "GOMEMLIMIT" {
+					memLimit = &c.Env[i]
+				}
+			}
+			if memLimit == nil || memLimit.ValueFrom == nil || memLimit.ValueFrom.ResourceFieldRef == nil ||
+				memLimit.ValueFrom.ResourceFieldRef.Resource != "limits.memory" || !memLimit.ValueFrom.ResourceFieldRef.Divisor.IsZero() {
+				t.Errorf("GOMEMLIMIT %s, want the container's limits.memory in bytes", toYAML(t, memLimit))
+			}
+			if c.Resources.Limits.Memory().IsZero() {
+				t.Error("no memory limit: GOMEMLIMIT would be the node's memory")
+			}
+			secure := vals["metrics"].(map[string]any)["secure"] == true
+			metricsPort := map[bool]int32{true: 8443, false: 8080}[secure]
+			for _, want := range []string{fmt.Sprintf("--metrics-secure=%v", secure), fmt.Sprintf("--metrics-bind-address=:%d", metricsPort)} {
+				if !slices.Contains(c.Args, want) {
+					t.Errorf("args %v lack %s", c.Args, want)
+				}
+			}
+			if i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" }); i < 0 || c.Ports[i].ContainerPort != metricsPort {
+				t.Errorf("ports %v, want metrics on %d", c.Ports, metricsPort)
+			}
 			if strings.HasSuffix(c.Image, ":latest") || !strings.Contains(c.Image, ":") && !strings.Contains(c.Image, "@") {
 				t.Errorf("image %q is not pinned", c.Image)
 			}
@@ -295,22 +318,85 @@ func TestDeployment(t *testing.T) {
 }
 
 // TestRBAC keeps podguard's permissions to what it uses: list and watch LimitRanges and
-// Namespaces.
+// Namespaces, and, with metrics.secure, create TokenReviews and SubjectAccessReviews to
+// check who calls /metrics; readers get the metrics-reader ClusterRole, bound to the
+// subjects of metrics.readers.
 func TestRBAC(t *testing.T) {
-	r := render(t, Options{})
-	var rules []map[string]any
-	for _, o := range r.Objects {
-		switch o.GetKind() {
-		case "ClusterRole", "Role":
-			rs, _ := o.Object["rules"].([]any)
-			for _, x := range rs {
-				rules = append(rules, x.(map[string]any))
-			}
-		}
+	watch := map[string]any{"apiGroups": []any{""}, "resources": []any{"limitranges", "namespaces"}, "verbs": []any{"list", "watch"}}
+	review := []map[string]any{
+		{"apiGroups": []any{"authentication.k8s.io"}, "resources": []any{"tokenreviews"}, "verbs": []any{"create"}},
+		{"apiGroups": []any{"authorization.k8s.io"}, "resources": []any{"subjectaccessreviews"}, "verbs": []any{"create"}},
 	}
-	want := []map[string]any{{"apiGroups": []any{""}, "resources": []any{"limitranges", "namespaces"}, "verbs": []any{"list", "watch"}}}
-	if toYAML(t, rules) != toYAML(t, want) {
-		t.Errorf("RBAC rules:\n%s\nwant:\n%s", toYAML(t, rules), toYAML(t, want))
+	reader := map[string]any{"nonResourceURLs": []any{"/metrics"}, "verbs": []any{"get"}}
+	cases := map[string]struct {
+		values   map[string]any
+		roles    map[string][]map[string]any
+		subjects map[string][]map[string]any
+	}{
+		"default (metrics.secure)": {
+			values: nil,
+			roles: map[string][]map[string]any{
+				"podguard":                {watch, review[0], review[1]},
+				"podguard-metrics-reader": {reader},
+			},
+			subjects: map[string][]map[string]any{
+				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
+			},
+		},
+		"metrics readers": {
+			values: map[string]any{"metrics": map[string]any{"readers": []any{
+				map[string]any{"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"},
+				map[string]any{"kind": "ServiceAccount", "name": "scraper"},
+				map[string]any{"kind": "Group", "name": "sre"},
+			}}},
+			roles: map[string][]map[string]any{
+				"podguard":                {watch, review[0], review[1]},
+				"podguard-metrics-reader": {reader},
+			},
+			subjects: map[string][]map[string]any{
+				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
+				"podguard-metrics-reader": {
+					{"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"},
+					{"kind": "ServiceAccount", "name": "scraper", "namespace": "podguard-system"},
+					{"kind": "Group", "name": "sre", "apiGroup": "rbac.authorization.k8s.io"},
+				},
+			},
+		},
+		"plain metrics": {
+			values: map[string]any{"metrics": map[string]any{"secure": false}},
+			roles:  map[string][]map[string]any{"podguard": {watch}},
+			subjects: map[string][]map[string]any{
+				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
+			},
+		},
+	}
+	for desc, c := range cases {
+		t.Run(desc, func(t *testing.T) {
+			r := render(t, Options{Values: c.values})
+			roles := map[string][]map[string]any{}
+			subjects := map[string][]map[string]any{}
+			for _, o := range r.Objects {
+				switch o.GetKind() {
+				case "ClusterRole", "Role":
+					rs, _ := o.Object["rules"].([]any)
+					roles[o.GetName()] = nil
+					for _, x := range rs {
+						roles[o.GetName()] = append(roles[o.GetName()], x.(map[string]any))
+					}
+				case "ClusterRoleBinding", "RoleBinding":
+					ss, _ := o.Object["subjects"].([]any)
+					for _, x := range ss {
+						subjects[o.GetName()] = append(subjects[o.GetName()], x.(map[string]any))
+					}
+				}
+			}
+			if toYAML(t, roles) != toYAML(t, c.roles) {
+				t.Errorf("roles:\n%s\nwant:\n%s", toYAML(t, roles), toYAML(t, c.roles))
+			}
+			if toYAML(t, subjects) != toYAML(t, c.subjects) {
+				t.Errorf("bindings:\n%s\nwant:\n%s", toYAML(t, subjects), toYAML(t, c.subjects))
+			}
+		})
 	}
 }
 
@@ -401,4 +487,92 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestServiceMonitor: with metrics.secure the ServiceMonitor scrapes over HTTPS with
+// Prometheus's ServiceAccount token, checks the serving certificate by the Service's DNS
+// name (one of the certificate's names) against its CA, and reaches the port podguard
+// serves; without it, plain HTTP.
+func TestServiceMonitor(t *testing.T) {
+	secretTLS := filepath.Join(Dir(), "ci", "secret-tls-values.yaml")
+	cases := map[string]struct {
+		files  []string
+		values map[string]any
+		want   string
+	}{
+		"cert-manager": {nil, map[string]any{"serviceMonitor": map[string]any{"enabled": true}}, `- bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+  interval: 30s
+  path: /metrics
+  port: metrics
+  scheme: https
+  scrapeTimeout: 10s
+  tlsConfig:
+    ca:
+      secret:
+        key: ca.crt
+        name: podguard-tls
+    serverName: podguard.podguard-system.svc
+`},
+		"a Secret of the operator's": {[]string{secretTLS}, map[string]any{"serviceMonitor": map[string]any{"enabled": true}}, `- bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+  interval: 30s
+  path: /metrics
+  port: metrics
+  scheme: https
+  scrapeTimeout: 10s
+  tlsConfig:
+    ca:
+      configMap:
+        key: ca.crt
+        name: podguard-ca
+    serverName: podguard.podguard-system.svc
+`},
+		"plain metrics": {nil, map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "metrics": map[string]any{"secure": false}}, `- interval: 30s
+  path: /metrics
+  port: metrics
+  scheme: http
+  scrapeTimeout: 10s
+`},
+	}
+	for desc, c := range cases {
+		t.Run(desc, func(t *testing.T) {
+			r := render(t, Options{ValueFiles: c.files, Values: c.values})
+			sm, ok := r.Find("ServiceMonitor", "podguard")
+			if !ok {
+				t.Fatalf("no ServiceMonitor; rendered %v", r.Kinds())
+			}
+			endpoints, _ := sm.Object["spec"].(map[string]any)["endpoints"]
+			if got := toYAML(t, endpoints); got != c.want {
+				t.Errorf("endpoints:\n%s\nwant:\n%s", got, c.want)
+			}
+			svc, ok := r.Find("Service", "podguard")
+			if !ok {
+				t.Fatal("no Service")
+			}
+			var s corev1.Service
+			if err := svc.Into(&s); err != nil {
+				t.Fatal(err)
+			}
+			secure := !strings.Contains(c.want, "scheme: http\n")
+			if i := slices.IndexFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "metrics" }); i < 0 ||
+				s.Spec.Ports[i].Port != map[bool]int32{true: 8443, false: 8080}[secure] || s.Spec.Ports[i].TargetPort.String() != "metrics" {
+				t.Errorf("Service ports %v", s.Spec.Ports)
+			}
+			if cert, ok := r.Find("Certificate", "podguard-tls"); ok != (c.files == nil) {
+				t.Errorf("serving Certificate rendered: %v", ok)
+			} else if ok {
+				names, _ := cert.Object["spec"].(map[string]any)["dnsNames"].([]any)
+				if !slices.Contains(names, any("podguard.podguard-system.svc")) {
+					t.Errorf("the serving certificate's names %v lack the ServiceMonitor's serverName", names)
+				}
+			}
+			if ca, ok := r.Find("ConfigMap", "podguard-ca"); ok != strings.Contains(c.want, "configMap") {
+				t.Errorf("ConfigMap podguard-ca rendered: %v", ok)
+			} else if ok {
+				data, _ := ca.Object["data"].(map[string]any)
+				if !strings.HasPrefix(fmt.Sprint(data["ca.crt"]), "-----BEGIN CERTIFICATE-----") {
+					t.Errorf("podguard-ca holds %v, want tls.caBundle", data)
+				}
+			}
+		})
+	}
 }

@@ -189,6 +189,14 @@ func TestBadValuesRefused(t *testing.T) {
 			values:  map[string]any{"image": map[string]any{"tag": ".1"}},
 			wantErr: "at '/image/tag'",
 		},
+		"no memory limit": {
+			values:  map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": nil}}},
+			wantErr: "resources.limits.memory is required: podguard gets it as GOMEMLIMIT",
+		},
+		"metrics reader without a name": {
+			values:  map[string]any{"metrics": map[string]any{"readers": []any{map[string]any{"kind": "ServiceAccount"}}}},
+			wantErr: "at '/metrics/readers/0'",
+		},
 		"autoscaling minimum above maximum": {
 			values:  map[string]any{"autoscaling": map[string]any{"enabled": true, "minReplicas": 6, "maxReplicas": 3}},
 			wantErr: "autoscaling.minReplicas (6) must not exceed autoscaling.maxReplicas (3)",

@@ -66,8 +66,9 @@ func TestValueEffects(t *testing.T) {
 		"extraEnv": {
 			values: map[string]any{"extraEnv": []any{map[string]any{"name": "GODEBUG", "value": "tlsrsakex=0"}}},
 			check: func(x rendered) {
+				// After GOMEMLIMIT, which the chart always sets.
 				env := x.dep.Spec.Template.Spec.Containers[0].Env
-				if len(env) != 1 || env[0].Name != "GODEBUG" || env[0].Value != "tlsrsakex=0" {
+				if len(env) != 2 || env[0].Name != "GOMEMLIMIT" || env[1].Name != "GODEBUG" || env[1].Value != "tlsrsakex=0" {
 					x.t.Errorf("env %v", env)
 				}
 			},

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,7 +25,8 @@ type Podguard struct {
 	URL string
 	// CABundle is the PEM of the CA that signed the serving certificate.
 	CABundle []byte
-	// HealthURL serves /healthz and /readyz; MetricsURL serves /metrics.
+	// HealthURL serves /healthz and /readyz; MetricsURL serves /metrics (over HTTPS,
+	// with the serving certificate, when podguard runs with --metrics-secure).
 	HealthURL, MetricsURL string
 	// Log is the file holding the process's output.
 	Log string
@@ -50,6 +52,20 @@ type Options struct {
 	CertDir string
 	// Args are extra flags for serve.
 	Args []string
+}
+
+// metricsSecure says whether args turn on --metrics-secure.
+func metricsSecure(args []string) bool {
+	secure := false
+	for _, a := range args {
+		switch a {
+		case "--metrics-secure", "-metrics-secure", "--metrics-secure=true", "-metrics-secure=true":
+			secure = true
+		case "--metrics-secure=false", "-metrics-secure=false":
+			secure = false
+		}
+	}
+	return secure
 }
 
 var (
@@ -115,10 +131,14 @@ func StartUnready(ctx context.Context, o Options) (*Podguard, error) {
 	}
 	args := []string{"serve",
 		"--cert-dir", certDir,
+		"--bind-address", "127.0.0.1",
 		"--port", strconv.Itoa(ports[0]),
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),
 		"--shutdown-delay", "0s",
+	}
+	if metricsSecure(o.Args) {
+		p.MetricsURL = "https://127.0.0.1:" + strconv.Itoa(ports[2])
 	}
 	if o.ConfigFile != "" {
 		args = append(args, "--config", o.ConfigFile)
@@ -148,17 +168,25 @@ func StartUnready(ctx context.Context, o Options) (*Podguard, error) {
 	return p, nil
 }
 
-// Start runs podguard serve (see StartUnready) and waits until /readyz answers 200.
+// Start runs podguard serve (see StartUnready) and waits until /readyz answers 200. The
+// free ports are picked before podguard binds them; when another process took one in
+// between, podguard is started again on new ones.
 func Start(ctx context.Context, o Options) (*Podguard, error) {
-	p, err := StartUnready(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.waitReady(ctx); err != nil {
+	for attempt := 1; ; attempt++ {
+		p, err := StartUnready(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		err = p.waitReady(ctx)
+		if err == nil {
+			return p, nil
+		}
 		p.Stop()
+		if attempt < 3 && strings.Contains(p.LogTail(), "address already in use") {
+			continue
+		}
 		return nil, fmt.Errorf("%w\n%s", err, p.LogTail())
 	}
-	return p, nil
 }
 
 func (p *Podguard) waitReady(ctx context.Context) error {

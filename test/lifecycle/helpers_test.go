@@ -36,8 +36,24 @@ type process struct {
 }
 
 // startPodguard runs podguard serve on free loopback ports with the certificate in
-// certDir and the extra args, and waits until it is ready.
+// certDir and the extra args, and waits until it is ready. The ports are picked before
+// podguard binds them; when another process took one in between, podguard is started
+// again on new ones.
 func startPodguard(t *testing.T, certDir string, args ...string) *process {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p, err := launchPodguard(t, certDir, args...)
+		if err == nil {
+			return p
+		}
+		if attempt == 3 || !strings.Contains(p.log(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("starting again: %v", err)
+	}
+}
+
+func launchPodguard(t *testing.T, certDir string, args ...string) (*process, error) {
 	t.Helper()
 	bin, err := harness.Binary()
 	if err != nil {
@@ -56,6 +72,7 @@ func startPodguard(t *testing.T, certDir string, args ...string) *process {
 	}
 	all := append([]string{"serve",
 		"--cert-dir", certDir,
+		"--bind-address", "127.0.0.1",
 		"--port", strconv.Itoa(ports[0]),
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),
@@ -87,15 +104,15 @@ func startPodguard(t *testing.T, certDir string, args ...string) *process {
 	for p.readyz() != http.StatusOK {
 		select {
 		case <-p.done:
-			t.Fatalf("podguard exited before it was ready: %v\n%s", p.exitErr, p.logTail())
+			return p, fmt.Errorf("podguard exited before it was ready: %v\n%s", p.exitErr, p.logTail())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("podguard not ready after 60s\n%s", p.logTail())
+			return p, fmt.Errorf("podguard not ready after 60s\n%s", p.logTail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return p
+	return p, nil
 }
 
 func (p *process) signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }

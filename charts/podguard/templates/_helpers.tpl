@@ -152,7 +152,17 @@ Checks of values that the schema cannot express; rendering stops with the reason
 {{- if has .Values.tests.namespace $excluded }}
 {{- fail (printf "tests.namespace %s is never sent to podguard (excluded namespaces %v): the helm test must run where podguard guards" .Values.tests.namespace $excluded) }}
 {{- end }}
+{{- if not (dig "limits" "memory" "" .Values.resources) }}
+{{- fail "resources.limits.memory is required: podguard gets it as GOMEMLIMIT and sizes what requests may make it hold from it" }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail (printf "autoscaling.minReplicas (%v) must not exceed autoscaling.maxReplicas (%v)" .Values.autoscaling.minReplicas .Values.autoscaling.maxReplicas) }}
 {{- end }}
+{{- end }}
+
+{{/*
+Port of /metrics: HTTPS on 8443 with metrics.secure, plain HTTP on 8080 without.
+*/}}
+{{- define "podguard.metricsPort" -}}
+{{- if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
 {{- end }}

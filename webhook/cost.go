@@ -1,0 +1,114 @@
+package webhook
+
+// estimatedCost is an upper bound of the memory answering a review takes, from the shape
+// of its body. Decoding the review (controller-runtime) and reading the object's facts
+// cost a few times its bytes, and each container of a PodSpec its facts and violations.
+// What else costs is structure, not bytes, when the object is made into values: 6 MB of
+// one string takes about 40 MB, 6 MB of {"a":0} objects about 600 MB. That happens on
+// /mutate, which decodes the object into maps to add the defaults, then encodes it and
+// compares the two to build the patch (half as much again), and on /validate when a rule
+// reads the object itself (input.object or input.spec), which is then converted.
+// TestEstimatedCostBoundsMemory keeps the factors above what the handlers take, for
+// bodies of every shape.
+func estimatedCost(hook string, body []byte, readsObject bool) int64 {
+	s := shapeOf(body)
+	if hook == webhookValidate && !readsObject {
+		return s.bytes*costPerByteRead + s.podContainers*costPerPodContainer
+	}
+	cost := s.bytes*costPerByte + s.separators*costPerElement + s.members*costPerMember + s.containers*costPerContainer +
+		s.podContainers*costPerPodContainer
+	if hook == webhookMutate {
+		cost += cost / 2
+	}
+	return cost
+}
+
+const (
+	costPerByteRead     = 10
+	costPerPodContainer = 12 << 10
+	costPerByte         = 10
+	costPerElement      = 120
+	costPerMember       = 270
+	costPerContainer    = 500
+)
+
+// jsonShape counts what drives that memory: the bytes, the objects and arrays (each a
+// map or slice, then an OPA value), the object members (each a map entry and a term),
+// the separators between members and elements (each an interface value and a term),
+// and the objects in arrays named containers, initContainers or ephemeralContainers,
+// the containers of a PodSpec wherever it is.
+type jsonShape struct {
+	bytes, containers, members, separators, podContainers int64
+}
+
+// shapeOf counts in one pass without allocating. It does not validate: the decoder
+// does, later, and refuses what this pass counted wrong. An object in an array that
+// follows a container list's key is counted as a PodSpec container wherever it is:
+// counting too many only makes the estimate safer.
+func shapeOf(body []byte) jsonShape {
+	s := jsonShape{bytes: int64(len(body))}
+	var lists depthSet // the open arrays that are container lists, by depth
+	depth := 0
+	var key []byte    // the last string, which is a member's key when ':' follows
+	listNext := false // the last key names a container list, whose '[' comes next
+	inString, start := false, 0
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+				key = body[start:i]
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString, start = true, i+1
+		case ':':
+			s.members++
+			listNext = containerLists[string(key)]
+		case '[':
+			s.containers++
+			depth++
+			lists.set(depth, listNext)
+			listNext = false
+		case '{':
+			s.containers++
+			if lists.has(depth) {
+				s.podContainers++
+			}
+			depth++
+			lists.set(depth, false)
+			listNext = false
+		case ']', '}':
+			depth = max(depth-1, 0)
+		case ',':
+			s.separators++
+		}
+	}
+	return s
+}
+
+var containerLists = map[string]bool{"containers": true, "initContainers": true, "ephemeralContainers": true}
+
+// depthSet is a set of nesting depths, up to the deepest JSON the decoders accept;
+// deeper ones are never in it.
+type depthSet [10000/64 + 1]uint64
+
+func (d *depthSet) set(depth int, in bool) {
+	if depth/64 >= len(d) {
+		return
+	}
+	if in {
+		d[depth/64] |= 1 << (depth % 64)
+	} else {
+		d[depth/64] &^= 1 << (depth % 64)
+	}
+}
+
+func (d *depthSet) has(depth int) bool {
+	return depth/64 < len(d) && d[depth/64]&(1<<(depth%64)) != 0
+}
