@@ -81,6 +81,12 @@ func (r *reloader) load(ctx context.Context) {
 	revisionInfo.WithLabelValues(e.Revision()).Set(1)
 	reloads.WithLabelValues("success").Inc()
 	r.log.Info("policy set loaded", "revision", e.Revision(), "rules", e.Rules())
+	// Rego that compiles but most likely does nothing (a rule never run, a setting never
+	// read) is served as written; its author reads why here, as `podguard eval` prints it.
+	warnings, _ := engine.Lint(r.opts)
+	for _, w := range warnings {
+		r.log.Info("policy warning", "file", w.File, "line", w.Line, "warning", w.Message)
+	}
 }
 
 func (r *reloader) refused(err error, msg string, kv ...any) {

@@ -1079,3 +1079,18 @@ func TestEmptyConfigIsRefused(t *testing.T) {
 		t.Errorf("/readyz %d after the file was emptied, want 200 (the set loaded before is served)", code)
 	}
 }
+
+// TestPolicyWarningsLogged: a policy directory whose Rego compiles but does nothing (here
+// a rule package with `deny` instead of `violation`) is served, and the warning
+// `podguard eval` would print is logged with its file and line.
+func TestPolicyWarningsLogged(t *testing.T) {
+	dir := writeRule(t, "no_privileged", `package pod.rules.no_privileged
+
+deny contains "privileged" if input.spec.containers[_].securityContext.privileged
+`)
+	startServer(t, t.Context(), Options{PolicyDir: dir})
+	file := filepath.Join(dir, "no_privileged", "no_privileged.rego")
+	if lines := logs.containing(`"policy warning"`, file, `"line"=3`, "rule deny is never read"); len(lines) == 0 {
+		t.Errorf("no policy warning logged for %s", file)
+	}
+}
