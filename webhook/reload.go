@@ -80,7 +80,12 @@ func (r *reloader) load(ctx context.Context) {
 	revisionInfo.Reset()
 	revisionInfo.WithLabelValues(e.Revision()).Set(1)
 	reloads.WithLabelValues("success").Inc()
-	r.log.Info("policy set loaded", "revision", e.Revision(), "rules", e.Rules())
+	evaluator, why := e.Evaluator()
+	if why != nil {
+		r.log.Info("policy set loaded", "revision", e.Revision(), "rules", e.Rules(), "evaluator", evaluator, "notPlanned", why.Error())
+	} else {
+		r.log.Info("policy set loaded", "revision", e.Revision(), "rules", e.Rules(), "evaluator", evaluator)
+	}
 	// Rego that compiles but most likely does nothing (a rule never run, a setting never
 	// read) is served as written; its author reads why here, as `podguard eval` prints it.
 	warnings, _ := engine.Lint(r.opts)

@@ -15,16 +15,22 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podguard/podguard/policies/config"
+	"github.com/podguard/podguard/policies/vm"
 )
 
 // Engine is one compiled policy set with its configuration. It is immutable and safe for
 // concurrent use; a new policy set means a new Engine.
 type Engine struct {
-	decision rego.PreparedEvalQuery
-	defaults rego.PreparedEvalQuery
-	cfg      *config.Config
-	rules    []string
-	info     map[string]RuleInfo
+	decision query
+	defaults query
+	// program runs both entrypoints when OPA's planner could plan the set; otherwise
+	// (planErr says why) OPA's evaluator does. data is what the program reads as data.
+	program *vm.Program
+	data    *ast.Term
+	planErr error
+	cfg     *config.Config
+	rules   []string
+	info    map[string]RuleInfo
 	// sources maps a rule id to where its violations are defined, for errors.
 	sources         map[string]string
 	plan            inputPlan
@@ -265,11 +271,40 @@ func sortAdditions(out []Addition) {
 	})
 }
 
-func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, o *Object, facts *podFacts, nsLabels map[string]string, applyDefaults bool) (ast.Value, error) {
+// query is one of the two entrypoints, for either evaluator.
+type query struct {
+	query string // "data.pod.decision"
+	rego  rego.PreparedEvalQuery
+}
+
+// Evaluator names what runs the rules: "plan" (OPA's planner, run by package vm) or
+// "rego" (OPA's evaluator, for a set the planner cannot plan, with the reason).
+func (e *Engine) Evaluator() (name string, reason error) {
+	if e.program != nil {
+		return "plan", nil
+	}
+	return "rego", e.planErr
+}
+
+func (e *Engine) eval(ctx context.Context, q query, o *Object, facts *podFacts, nsLabels map[string]string, applyDefaults bool) (ast.Value, error) {
 	input, err := o.input(facts, nsLabels, applyDefaults, &e.plan)
 	if err != nil {
 		return nil, fmt.Errorf("reading the object: %w", err)
 	}
+	if e.program != nil {
+		v, err := e.program.Eval(ctx, q.query, ast.NewTerm(input), e.data, e.now())
+		if err != nil {
+			return nil, fmt.Errorf("evaluating policies: %w", err)
+		}
+		if v == nil {
+			return nil, errors.New("evaluating policies: the entrypoint gave no result")
+		}
+		return v.Value, nil
+	}
+	return e.evalRego(ctx, q.rego, input)
+}
+
+func (e *Engine) evalRego(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value) (ast.Value, error) {
 	cache := getCache()
 	defer putCache(cache)
 	rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(e.now()),

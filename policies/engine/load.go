@@ -26,6 +26,7 @@ import (
 	"github.com/podguard/podguard/policies"
 	"github.com/podguard/podguard/policies/config"
 	"github.com/podguard/podguard/policies/quantity"
+	"github.com/podguard/podguard/policies/vm"
 )
 
 // Options says where a policy set comes from.
@@ -41,6 +42,9 @@ type Options struct {
 	RunTests bool
 	// Now is the clock used for enforceAfter; nil means time.Now.
 	Now func() time.Time
+	// OPAEvaluator runs the rules with OPA's evaluator even when the planner can plan
+	// them: the reference the planned evaluation is checked against.
+	OPAEvaluator bool
 }
 
 // lastPassed is the hash of the last Rego whose tests passed.
@@ -175,12 +179,23 @@ func LoadSnapshot(ctx context.Context, s *Snapshot, opts Options) (*Engine, erro
 	data["pod"].(map[string]any)["derived"] = derived
 	store = inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
 	e.prepareForBench = func(_ context.Context, q string) (rego.PreparedEvalQuery, error) { return prepare(q) }
-	if e.decision, err = prepare("data.pod.decision"); err != nil {
+	e.decision.query, e.defaults.query = "data.pod.decision", "data.pod.defaults.additions"
+	if e.decision.rego, err = prepare(e.decision.query); err != nil {
 		return nil, err
 	}
-	if e.defaults, err = prepare("data.pod.defaults.additions"); err != nil {
+	if e.defaults.rego, err = prepare(e.defaults.query); err != nil {
 		return nil, err
 	}
+	if opts.OPAEvaluator {
+		e.planErr = errors.New("OPA's evaluator was asked for")
+		return e, nil
+	}
+	value, err := ast.InterfaceToValue(data)
+	if err != nil {
+		return nil, fmt.Errorf("converting data: %w", err)
+	}
+	e.data = ast.NewTerm(value)
+	e.program, e.planErr = vm.Plan(ctx, compiler, e.decision.query, e.defaults.query)
 	return e, nil
 }
 

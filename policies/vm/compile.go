@@ -1,0 +1,421 @@
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/ir"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// Program is a planned policy set: one plan per query. It holds no state of its own
+// between evaluations, so one Program serves every evaluation at once.
+type Program struct {
+	plans map[string]*plan
+	// caps go to the built-in functions, which read some of it (allow_net).
+	caps *ast.Capabilities
+}
+
+// plan is one query's plan and the functions (rules) it calls.
+type plan struct {
+	main    *function
+	funcs   []*function
+	dynamic map[string]*function // by path (planner generation, then data path), for CallDynamicStmt
+	memos   int                  // functions whose result is kept for the rest of an evaluation
+}
+
+// Plan plans each query (a reference to a rule, such as "data.pod.decision") of a
+// compiled policy set and prepares the plans for evaluation. It fails for a set the
+// planner or this package cannot handle, with the reason; the caller then evaluates
+// that set with OPA's evaluator.
+func Plan(ctx context.Context, compiler *ast.Compiler, queries ...string) (*Program, error) {
+	p := &Program{plans: map[string]*plan{}, caps: compiler.Capabilities()}
+	// OPA hands a target plugin the plan of a prepared query; the plugin below keeps it.
+	// Preparing for it switches the compiler to the planner's mode, which only leaves
+	// out indices that OPA's evaluator builds; it is switched back.
+	defer compiler.WithEvalMode(ast.EvalModeTopdown)
+	for _, q := range queries {
+		var policy *ir.Policy
+		_, err := rego.New(
+			rego.Query(q),
+			rego.Compiler(compiler),
+			rego.Target(target),
+		).PrepareForEval(context.WithValue(ctx, planSlot{}, &policy))
+		if err != nil {
+			return nil, fmt.Errorf("planning %s: %w", q, err)
+		}
+		if policy == nil {
+			return nil, fmt.Errorf("planning %s: no plan was made", q)
+		}
+		pl, err := load(policy, p.caps)
+		if err != nil {
+			return nil, fmt.Errorf("planning %s: %w", q, err)
+		}
+		p.plans[q] = pl
+	}
+	return p, nil
+}
+
+// target names this package to OPA's rego package, which plans a query prepared for it.
+const target = "podguard-plan"
+
+type planSlot struct{}
+
+// planCatcher is the target plugin: it receives the plan and keeps it in the slot the
+// context carries. Evaluation goes through Program, never through rego.
+type planCatcher struct{}
+
+func (planCatcher) IsTarget(t string) bool { return t == target }
+
+func (planCatcher) PrepareForEval(ctx context.Context, policy *ir.Policy, _ ...rego.PrepareOption) (rego.TargetPluginEval, error) {
+	slot, ok := ctx.Value(planSlot{}).(**ir.Policy)
+	if !ok {
+		return nil, errors.New("podguard's planner target is only for vm.Plan")
+	}
+	*slot = policy
+	return planCatcher{}, nil
+}
+
+func (planCatcher) Eval(context.Context, *rego.EvalContext, ast.Value) (ast.Value, error) {
+	return nil, errors.New("podguard's planner target does not evaluate: use vm.Program")
+}
+
+func init() { rego.RegisterPlugin(target, planCatcher{}) }
+
+// load turns the planner's statements into instructions: string constants become
+// terms, calls point at their function or built-in, and each function knows how many
+// locals a call needs.
+func load(policy *ir.Policy, caps *ast.Capabilities) (*plan, error) {
+	if policy.Static == nil || policy.Plans == nil || len(policy.Plans.Plans) != 1 {
+		return nil, errors.New("the plan is not of one query")
+	}
+	l := &loader{
+		p:        &plan{dynamic: map[string]*function{}},
+		byName:   map[string]*function{},
+		decls:    map[string]*ast.Builtin{},
+		builtins: map[string]*builtin{},
+	}
+	for _, b := range caps.Builtins {
+		l.decls[b.Name] = b
+	}
+	for _, s := range policy.Static.Strings {
+		l.strings = append(l.strings, ast.StringTerm(s.Value))
+	}
+	for _, f := range policy.Static.Files {
+		l.files = append(l.files, f.Value)
+	}
+	if policy.Funcs != nil {
+		// Functions are made first, so that calls resolve whatever order they come in.
+		for _, f := range policy.Funcs.Funcs {
+			fn := &function{name: f.Name, memo: -1}
+			l.byName[f.Name] = fn
+			l.p.funcs = append(l.p.funcs, fn)
+		}
+		for i, f := range policy.Funcs.Funcs {
+			fn := l.p.funcs[i]
+			if err := l.function(fn, f.Params, f.Return, f.Blocks); err != nil {
+				return nil, fmt.Errorf("function %s: %w", f.Name, err)
+			}
+			if len(f.Path) > 0 {
+				l.p.dynamic[joinPath(f.Path)] = fn
+			}
+		}
+	}
+	p := policy.Plans.Plans[0]
+	l.p.main = &function{name: p.Name, memo: -1}
+	if err := l.function(l.p.main, []ir.Local{ir.Input, ir.Data}, -1, p.Blocks); err != nil {
+		return nil, err
+	}
+	return l.p, nil
+}
+
+type loader struct {
+	p        *plan
+	byName   map[string]*function
+	strings  []*ast.Term
+	files    []string
+	decls    map[string]*ast.Builtin
+	builtins map[string]*builtin
+	max      int // the highest local of the function being loaded
+}
+
+func (l *loader) function(fn *function, params []ir.Local, ret ir.Local, blocks []*ir.Block) error {
+	l.max = 2
+	fn.params = make([]int32, len(params))
+	for i, p := range params {
+		fn.params[i] = l.local(p)
+	}
+	fn.ret = -1
+	if ret >= 0 {
+		fn.ret = l.local(ret)
+	}
+	// A rule's value (input and data as its only parameters) is computed once per
+	// evaluation, as OPA's evaluator and its Wasm runtime do.
+	if len(params) == 2 && ret >= 0 {
+		fn.memo = l.p.memos
+		l.p.memos++
+	}
+	var err error
+	if fn.blocks, err = l.blocks(blocks); err != nil {
+		return err
+	}
+	fn.locals = l.max + 1
+	return nil
+}
+
+func (l *loader) local(x ir.Local) int32 {
+	l.max = max(l.max, int(x))
+	return int32(x)
+}
+
+func (l *loader) blocks(bs []*ir.Block) ([]block, error) {
+	out := make([]block, len(bs))
+	for i, b := range bs {
+		var err error
+		if out[i], err = l.block(b); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (l *loader) block(b *ir.Block) (block, error) {
+	out := make(block, 0, len(b.Stmts))
+	for _, s := range b.Stmts {
+		in, err := l.instr(s)
+		if err != nil {
+			loc := s.GetLocation()
+			return nil, fmt.Errorf("%s:%d: %w", l.file(loc.File), loc.Row, err)
+		}
+		if in.op == opNop {
+			continue
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+func (l *loader) file(i int) string {
+	if i >= 0 && i < len(l.files) {
+		return l.files[i]
+	}
+	return ""
+}
+
+func (l *loader) operand(o ir.Operand) (operand, error) {
+	// Read from JSON, operands hold pointers.
+	switch v := o.Value.(type) {
+	case *ir.Local:
+		return l.operand(ir.Operand{Value: *v})
+	case *ir.StringIndex:
+		return l.operand(ir.Operand{Value: *v})
+	case *ir.Bool:
+		return l.operand(ir.Operand{Value: *v})
+	}
+	switch v := o.Value.(type) {
+	case ir.Local:
+		return operand{local: l.local(v)}, nil
+	case ir.StringIndex:
+		if int(v) < 0 || int(v) >= len(l.strings) {
+			return operand{}, fmt.Errorf("string constant %d out of range", v)
+		}
+		return operand{local: -1, term: l.strings[v]}, nil
+	case ir.Bool:
+		return operand{local: -1, term: ast.InternedTerm(bool(v))}, nil
+	}
+	return operand{}, fmt.Errorf("unknown operand %T", o.Value)
+}
+
+func (l *loader) operands(os []ir.Operand) ([]operand, error) {
+	out := make([]operand, len(os))
+	for i, o := range os {
+		var err error
+		if out[i], err = l.operand(o); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (l *loader) instr(s ir.Stmt) (in instr, err error) {
+	loc := s.GetLocation()
+	in.loc = &ast.Location{File: l.file(loc.File), Row: loc.Row, Col: loc.Col}
+	switch s := s.(type) {
+	case *ir.NopStmt:
+		in.op = opNop
+	case *ir.ReturnLocalStmt:
+		in.op, in.a = opReturn, operand{local: l.local(s.Source)}
+	case *ir.CallStmt:
+		in.target = l.local(s.Result)
+		if in.args, err = l.operands(s.Args); err != nil {
+			return in, err
+		}
+		if fn, ok := l.byName[s.Func]; ok {
+			in.op, in.fn = opCall, fn
+			return in, nil
+		}
+		bi, err := l.builtin(s.Func)
+		if err != nil {
+			return in, err
+		}
+		in.op, in.bi = opBuiltin, bi
+	case *ir.CallDynamicStmt:
+		in.op, in.target = opCallDynamic, l.local(s.Result)
+		for _, a := range s.Args {
+			in.args = append(in.args, operand{local: l.local(a)})
+		}
+		if in.path, err = l.operands(s.Path); err != nil {
+			return in, err
+		}
+	case *ir.BlockStmt:
+		in.op = opBlock
+		if in.blocks, err = l.blocks(s.Blocks); err != nil {
+			return in, err
+		}
+	case *ir.BreakStmt:
+		in.op, in.index = opBreak, int(s.Index)
+	case *ir.DotStmt:
+		in.op, in.target = opDot, l.local(s.Target)
+		if in.a, err = l.operand(s.Source); err != nil {
+			return in, err
+		}
+		in.b, err = l.operand(s.Key)
+	case *ir.LenStmt:
+		in.op, in.target = opLen, l.local(s.Target)
+		in.a, err = l.operand(s.Source)
+	case *ir.ScanStmt:
+		in.op = opScan
+		in.a = operand{local: l.local(s.Source)}
+		in.key, in.value = l.local(s.Key), l.local(s.Value)
+		in.body, err = l.block(s.Block)
+	case *ir.NotStmt:
+		in.op = opNot
+		in.body, err = l.block(s.Block)
+	case *ir.AssignIntStmt:
+		in.op, in.target, in.term = opAssign, l.local(s.Target), ast.IntNumberTerm(int(s.Value))
+	case *ir.AssignVarStmt:
+		in.op, in.target = opAssignVar, l.local(s.Target)
+		in.a, err = l.operand(s.Source)
+	case *ir.AssignVarOnceStmt:
+		in.op, in.target = opAssignOnce, l.local(s.Target)
+		in.a, err = l.operand(s.Source)
+	case *ir.ResetLocalStmt:
+		in.op, in.target = opReset, l.local(s.Target)
+	case *ir.MakeNullStmt:
+		in.op, in.target, in.term = opAssign, l.local(s.Target), ast.InternedNullTerm
+	case *ir.MakeNumberIntStmt:
+		in.op, in.target, in.term = opAssign, l.local(s.Target), ast.IntNumberTerm(int(s.Value))
+	case *ir.MakeNumberRefStmt:
+		if s.Index < 0 || s.Index >= len(l.strings) {
+			return in, fmt.Errorf("number constant %d out of range", s.Index)
+		}
+		in.op, in.target = opAssign, l.local(s.Target)
+		in.term = ast.NumberTerm(json.Number(string(l.strings[s.Index].Value.(ast.String))))
+	case *ir.MakeArrayStmt:
+		in.op, in.target, in.index = opMakeArray, l.local(s.Target), int(max(s.Capacity, 0))
+	case *ir.MakeObjectStmt:
+		in.op, in.target = opMakeObject, l.local(s.Target)
+	case *ir.MakeSetStmt:
+		in.op, in.target = opMakeSet, l.local(s.Target)
+	case *ir.EqualStmt:
+		in.op = opEqual
+		if in.a, err = l.operand(s.A); err != nil {
+			return in, err
+		}
+		in.b, err = l.operand(s.B)
+	case *ir.NotEqualStmt:
+		in.op = opNotEqual
+		if in.a, err = l.operand(s.A); err != nil {
+			return in, err
+		}
+		in.b, err = l.operand(s.B)
+	case *ir.IsArrayStmt:
+		in.op = opIsArray
+		in.a, err = l.operand(s.Source)
+	case *ir.IsObjectStmt:
+		in.op = opIsObject
+		in.a, err = l.operand(s.Source)
+	case *ir.IsSetStmt:
+		in.op = opIsSet
+		in.a, err = l.operand(s.Source)
+	case *ir.IsDefinedStmt:
+		in.op, in.a = opIsDefined, operand{local: l.local(s.Source)}
+	case *ir.IsUndefinedStmt:
+		in.op, in.a = opIsUndefined, operand{local: l.local(s.Source)}
+	case *ir.ArrayAppendStmt:
+		in.op, in.target = opArrayAppend, l.local(s.Array)
+		in.a, err = l.operand(s.Value)
+	case *ir.ObjectInsertStmt:
+		in.op, in.target = opObjectInsert, l.local(s.Object)
+		if in.a, err = l.operand(s.Key); err != nil {
+			return in, err
+		}
+		in.b, err = l.operand(s.Value)
+	case *ir.ObjectInsertOnceStmt:
+		in.op, in.target = opObjectInsertOnce, l.local(s.Object)
+		if in.a, err = l.operand(s.Key); err != nil {
+			return in, err
+		}
+		in.b, err = l.operand(s.Value)
+	case *ir.ObjectMergeStmt:
+		in.op, in.target = opObjectMerge, l.local(s.Target)
+		in.a, in.b = operand{local: l.local(s.A)}, operand{local: l.local(s.B)}
+	case *ir.SetAddStmt:
+		in.op, in.target = opSetAdd, l.local(s.Set)
+		in.a, err = l.operand(s.Value)
+	case *ir.WithStmt:
+		in.op, in.target = opWith, l.local(s.Local)
+		if in.b, err = l.operand(s.Value); err != nil {
+			return in, err
+		}
+		for _, i := range s.Path {
+			if i < 0 || i >= len(l.strings) {
+				return in, fmt.Errorf("string constant %d out of range", i)
+			}
+			in.path = append(in.path, operand{local: -1, term: l.strings[i]})
+		}
+		in.body, err = l.block(s.Block)
+	case *ir.ResultSetAddStmt:
+		in.op, in.a = opResult, operand{local: l.local(s.Value)}
+	default:
+		return in, fmt.Errorf("statement %T is not supported", s)
+	}
+	return in, err
+}
+
+// builtin finds OPA's implementation of a built-in function the plan calls.
+func (l *loader) builtin(name string) (*builtin, error) {
+	if b, ok := l.builtins[name]; ok {
+		return b, nil
+	}
+	decl, ok := l.decls[name]
+	if !ok {
+		return nil, fmt.Errorf("built-in function %s is not available", name)
+	}
+	impl := topdown.GetBuiltin(name)
+	if impl == nil {
+		return nil, fmt.Errorf("built-in function %s has no implementation", name)
+	}
+	b := &builtin{name: name, impl: impl, void: decl.Decl.Result() == nil, relation: decl.Relation}
+	l.builtins[name] = b
+	return b, nil
+}
+
+func joinPath(p []string) string {
+	n := 0
+	for _, s := range p {
+		n += len(s) + 1
+	}
+	b := make([]byte, 0, n)
+	for i, s := range p {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, s...)
+	}
+	return string(b)
+}
