@@ -26,7 +26,6 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -235,22 +234,13 @@ func buildCommit() string {
 }
 
 // metricsHandler serves the registry; with secure, only to callers the API server
-// authenticates and authorises for get on /metrics (controller-runtime's filter, which
-// caches its answers: a minute for tokens, five for allowed and 30 s for denied calls).
+// authenticates and authorises for get on /metrics (see metricsAuth).
 func metricsHandler(cfg *rest.Config, secure bool, log logr.Logger) (http.Handler, error) {
 	h := promhttp.HandlerFor(registry, promhttp.HandlerOpts{})
 	if !secure {
 		return h, nil
 	}
-	client, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("metrics authentication: %w", err)
-	}
-	filter, err := filters.WithAuthenticationAndAuthorization(cfg, client)
-	if err != nil {
-		return nil, fmt.Errorf("metrics authentication: %w", err)
-	}
-	return filter(log.WithName("metrics"), h)
+	return newMetricsAuth(cfg, h, log.WithName("metrics"))
 }
 
 // watchCertificate loads the serving certificate, then reloads it whenever its files

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,9 +25,10 @@ import (
 // TestMetricsNeedAuthorisation: with --metrics-secure (the chart's default), podguard runs
 // as the chart's ServiceAccount with the chart's ClusterRole, and asks the API server
 // about every caller of /metrics: a token bound to the chart's metrics-reader ClusterRole
-// gets the metrics, a valid token without that binding gets 403, no token gets 401, and a
-// token the API server does not know is refused (controller-runtime's filter answers it
-// with 500 "Authentication failed").
+// gets the metrics, a valid token without that binding gets 403 naming its user, and no
+// token or a token the API server does not know gets 401. A scraper's decision is kept:
+// scraping again makes no TokenReview. No token reaches the log, not even at debug level,
+// where refusals are logged.
 func TestMetricsNeedAuthorisation(t *testing.T) {
 	ctx := t.Context()
 	ns := namespace(t)
@@ -78,7 +80,7 @@ func TestMetricsNeedAuthorisation(t *testing.T) {
 	if err := harness.WriteKubeconfig(sa, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	pg, err := harness.Start(ctx, harness.Options{Dir: dir, Kubeconfig: kubeconfig, Args: []string{"--metrics-secure"}})
+	pg, err := harness.Start(ctx, harness.Options{Dir: dir, Kubeconfig: kubeconfig, Args: []string{"--metrics-secure", "--zap-log-level=debug"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +116,9 @@ func TestMetricsNeedAuthorisation(t *testing.T) {
 		body   string
 	}{
 		"a token bound to the metrics-reader ClusterRole": {prometheus, http.StatusOK, "# TYPE podguard_policy_reloads_total counter"},
-		"a token without that binding":                    {nobody, http.StatusForbidden, fmt.Sprintf("Authorization denied for user system:serviceaccount:%s:nobody", ns)},
-		"no token":                                        {"", http.StatusUnauthorized, "Unauthorized"},
-		"a token the API server does not know":            {"not-a-token", http.StatusInternalServerError, "Authentication failed"},
+		"a token without that binding":                    {nobody, http.StatusForbidden, fmt.Sprintf(`Forbidden: user "system:serviceaccount:%s:nobody" may not get /metrics`, ns)},
+		"no token":                                        {"", http.StatusUnauthorized, "Unauthorized: send a bearer token"},
+		"a token the API server does not know":            {"not-a-token", http.StatusUnauthorized, "Unauthorized: the API server does not accept the token"},
 	}
 	for desc, c := range cases {
 		t.Run(desc, func(t *testing.T) {
@@ -126,8 +128,54 @@ func TestMetricsNeedAuthorisation(t *testing.T) {
 			}
 		})
 	}
+	reviews := tokenReviews(t)
+	for range 3 {
+		if code, _ := scrape(prometheus); code != http.StatusOK {
+			t.Errorf("scraping again: %d, want 200", code)
+		}
+	}
+	if n := tokenReviews(t); n != reviews {
+		t.Errorf("scraping again with the same token made %v TokenReviews, want none (the decision is kept for a minute)", n-reviews)
+	}
+
+	b, err := os.ReadFile(pg.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{prometheus, nobody, "not-a-token"} {
+		if strings.Contains(string(b), tok) {
+			t.Errorf("podguard logged a caller's token %.12q...", tok)
+		}
+	}
+	if !strings.Contains(string(b), fmt.Sprintf(`"msg":"metrics caller refused","code":403,"user":"system:serviceaccount:%s:nobody"`, ns)) {
+		t.Errorf("the refusal of nobody is not logged at debug level")
+	}
 	if t.Failed() {
-		b, _ := os.ReadFile(pg.Log)
 		t.Logf("podguard log:\n%s", b)
 	}
+}
+
+// tokenReviews is the number of TokenReview requests the API server has served, from its
+// own metrics.
+func tokenReviews(t *testing.T) float64 {
+	t.Helper()
+	b, err := env.cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for line := range strings.Lines(string(b)) {
+		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="tokenreviews"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndexByte(line, ' ')+1:]), 64)
+		if err != nil {
+			t.Fatalf("API server metric %q: %v", line, err)
+		}
+		n += v
+	}
+	if n == 0 {
+		t.Fatal("the API server counts no TokenReview requests")
+	}
+	return n
 }
