@@ -129,7 +129,8 @@ FUZZTIME ?= 10m
 # FUZZFLAGS passes more go test flags, e.g. FUZZFLAGS=-parallel=1 to leave a core free.
 FUZZFLAGS ?=
 FUZZ_TARGETS := ./webhook:FuzzAdmissionReview ./policies/config:FuzzParse ./policies/offline:FuzzRead \
-	./policies/engine:FuzzDecision ./policies/engine:FuzzDecode ./policies/quantity:FuzzReadQuantity
+	./policies/engine:FuzzDecision ./policies/engine:FuzzDecode ./policies/engine:FuzzEvaluators \
+	./policies/quantity:FuzzReadQuantity
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10m); make test runs only their seed corpora.
