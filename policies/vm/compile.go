@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/ir"
@@ -26,6 +27,7 @@ type plan struct {
 	funcs   []*function
 	dynamic map[string]*function // by path (planner generation, then data path), for CallDynamicStmt
 	memos   int                  // functions whose result is kept for the rest of an evaluation
+	stack   int                  // locals of the deepest chain of calls
 }
 
 // Plan plans each query (a reference to a rule, such as "data.pod.decision") of a
@@ -130,6 +132,11 @@ func load(policy *ir.Policy, caps *ast.Capabilities) (*plan, error) {
 	if err := l.function(l.p.main, []ir.Local{ir.Input, ir.Data}, -1, p.Blocks); err != nil {
 		return nil, err
 	}
+	stack, err := l.p.stackOf(l.p.main, map[*function]int{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	l.p.stack = stack
 	return l.p, nil
 }
 
@@ -141,6 +148,80 @@ type loader struct {
 	decls    map[string]*ast.Builtin
 	builtins map[string]*builtin
 	max      int // the highest local of the function being loaded
+	// What the function being loaded adds to its collections, and copies: see fold.
+	mutated map[ir.Local]int
+	copies  map[ir.Local][]ir.Local
+}
+
+// dynamicCallees are the rules a dynamic call can reach: those whose path has its
+// length and its constant parts.
+func (p *plan) dynamicCallees(path []operand) []*function {
+	var out []*function
+next:
+	for key, f := range p.dynamic {
+		parts := strings.Split(key, "\x00")
+		if len(parts) != len(path) {
+			continue
+		}
+		for i, o := range path {
+			if o.term != nil {
+				if s, ok := o.term.Value.(ast.String); !ok || string(s) != parts[i] {
+					continue next
+				}
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// stackOf is how many locals fn and the deepest chain of calls it makes hold at once.
+// Rego has no recursion, so the calls form no cycle; a dynamic call may reach any rule
+// with a data path.
+func (p *plan) stackOf(fn *function, known map[*function]int, depth int) (int, error) {
+	if n, ok := known[fn]; ok {
+		return n, nil
+	}
+	if depth > len(p.funcs)+1 {
+		return 0, fmt.Errorf("function %s calls itself", fn.name)
+	}
+	deepest := 0
+	var walk func(bs []block) error
+	walk = func(bs []block) error {
+		for _, b := range bs {
+			for i := range b {
+				in := &b[i]
+				var callees []*function
+				switch in.op {
+				case opCall:
+					callees = []*function{in.fn}
+				case opCallDynamic:
+					callees = p.dynamicCallees(in.path)
+				}
+				for _, c := range callees {
+					n, err := p.stackOf(c, known, depth+1)
+					if err != nil {
+						return err
+					}
+					deepest = max(deepest, n)
+				}
+				if err := walk(in.blocks); err != nil {
+					return err
+				}
+				if in.body != nil {
+					if err := walk([]block{in.body}); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(fn.blocks); err != nil {
+		return 0, err
+	}
+	known[fn] = fn.locals + deepest
+	return known[fn], nil
 }
 
 func (l *loader) function(fn *function, params []ir.Local, ret ir.Local, blocks []*ir.Block) error {
@@ -159,12 +240,132 @@ func (l *loader) function(fn *function, params []ir.Local, ret ir.Local, blocks 
 		fn.memo = l.p.memos
 		l.p.memos++
 	}
+	l.mutated, l.copies = mutations(blocks)
 	var err error
 	if fn.blocks, err = l.blocks(blocks); err != nil {
 		return err
 	}
 	fn.locals = l.max + 1
 	return nil
+}
+
+// mutations counts, for each local of a function, the statements that add to the
+// collection it holds, and lists the locals each local is copied to.
+func mutations(blocks []*ir.Block) (mutated map[ir.Local]int, copies map[ir.Local][]ir.Local) {
+	mutated, copies = map[ir.Local]int{}, map[ir.Local][]ir.Local{}
+	count := visitor(func(x any) {
+		switch s := x.(type) {
+		case *ir.ArrayAppendStmt:
+			mutated[s.Array]++
+		case *ir.ObjectInsertStmt:
+			mutated[s.Object]++
+		case *ir.ObjectInsertOnceStmt:
+			mutated[s.Object]++
+		case *ir.SetAddStmt:
+			mutated[s.Set]++
+		case *ir.AssignVarStmt:
+			if src, ok := localOf(s.Source); ok {
+				copies[src] = append(copies[src], s.Target)
+			}
+		case *ir.AssignVarOnceStmt:
+			if src, ok := localOf(s.Source); ok {
+				copies[src] = append(copies[src], s.Target)
+			}
+		}
+	})
+	for _, b := range blocks {
+		_ = ir.Walk(count, b)
+	}
+	return mutated, copies
+}
+
+type visitor func(any)
+
+func (v visitor) Before(x any)                  { v(x) }
+func (v visitor) Visit(any) (ir.Visitor, error) { return v, nil }
+func (v visitor) After(any)                     {}
+
+func localOf(o ir.Operand) (ir.Local, bool) {
+	switch v := o.Value.(type) {
+	case ir.Local:
+		return v, true
+	case *ir.Local:
+		return *v, true
+	}
+	return 0, false
+}
+
+// fold makes a literal collection (an array, object or set whose elements are all
+// constants, added right after it is made) a constant made once, when nothing adds to
+// it later, directly or through a copy: evaluations then share it instead of building
+// it each time (object.get's defaults, lists in rules).
+func (l *loader) fold(b block) block {
+	out := b[:0]
+	for i := 0; i < len(b); i++ {
+		in := b[i]
+		if in.op != opMakeArray && in.op != opMakeObject && in.op != opMakeSet {
+			out = append(out, in)
+			continue
+		}
+		var elems [][2]*ast.Term
+		j := i + 1
+		for ; j < len(b); j++ {
+			a := b[j]
+			if a.target != in.target || a.a.term == nil {
+				break
+			}
+			if in.op == opMakeArray && a.op == opArrayAppend || in.op == opMakeSet && a.op == opSetAdd {
+				elems = append(elems, [2]*ast.Term{a.a.term})
+			} else if in.op == opMakeObject && a.op == opObjectInsert && a.b.term != nil {
+				elems = append(elems, [2]*ast.Term{a.a.term, a.b.term})
+			} else {
+				break
+			}
+		}
+		if l.mutated[ir.Local(in.target)] != len(elems) || l.copiedAndMutated(ir.Local(in.target), map[ir.Local]bool{}) {
+			out = append(out, in)
+			continue
+		}
+		in.op, in.term = opAssign, constant(b[i].op, elems)
+		out = append(out, in)
+		i = j - 1
+	}
+	return out
+}
+
+func (l *loader) copiedAndMutated(x ir.Local, seen map[ir.Local]bool) bool {
+	for _, c := range l.copies[x] {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		if l.mutated[c] > 0 || l.copiedAndMutated(c, seen) {
+			return true
+		}
+	}
+	return false
+}
+
+func constant(op opcode, elems [][2]*ast.Term) *ast.Term {
+	switch op {
+	case opMakeArray:
+		terms := make([]*ast.Term, len(elems))
+		for i, e := range elems {
+			terms[i] = e[0]
+		}
+		return ast.ArrayTerm(terms...)
+	case opMakeSet:
+		terms := make([]*ast.Term, len(elems))
+		for i, e := range elems {
+			terms[i] = e[0]
+		}
+		return ast.SetTerm(terms...)
+	}
+	obj := ast.NewObjectWithCapacity(len(elems))
+	for _, e := range elems {
+		obj.Insert(e[0], e[1])
+	}
+	return ast.NewTerm(obj)
 }
 
 func (l *loader) local(x ir.Local) int32 {
@@ -195,6 +396,19 @@ func (l *loader) block(b *ir.Block) (block, error) {
 			continue
 		}
 		out = append(out, in)
+	}
+	out = l.fold(out)
+	// An object the block makes is made with room for the members the block inserts
+	// (a violation's msg, field, container and fix), so it does not grow three times.
+	for i := range out {
+		if out[i].op != opMakeObject {
+			continue
+		}
+		for j := i + 1; j < len(out); j++ {
+			if (out[j].op == opObjectInsert || out[j].op == opObjectInsertOnce) && out[j].target == out[i].target {
+				out[i].index++
+			}
+		}
 	}
 	return out, nil
 }

@@ -129,7 +129,8 @@ func (p *Program) Eval(ctx context.Context, query string, input, data *ast.Term,
 		// What the built-in functions may reach (allow_net) comes from here.
 		Capabilities: p.caps,
 	}
-	fr := make([]*ast.Term, plan.main.locals)
+	m.slab = m.slabOf(plan.stack)
+	fr := m.frame(plan.main.locals)
 	fr[0], fr[1] = input, data
 	for _, b := range plan.main.blocks {
 		st, err := m.run(fr, b)
@@ -157,13 +158,30 @@ func (p *Program) Eval(ctx context.Context, query string, input, data *ast.Term,
 
 var noMetrics = metrics.NoOp()
 
-var machines = sync.Pool{New: func() any { return &machine{} }}
+var machines = sync.Pool{New: func() any {
+	m := &machine{}
+	// Made once per machine: a closure made per call would be allocated per call.
+	m.collect = func(t *ast.Term) error {
+		m.out = t
+		m.outs = append(m.outs, t)
+		return nil
+	}
+	return m
+}}
 
 // machine is the state of one evaluation.
 type machine struct {
-	p       *plan
-	memo    []memoEntry
-	spare   []memoEntry // a memo table kept for the next evaluation
+	p     *plan
+	memo  []memoEntry
+	spare []memoEntry // a memo table kept for the next evaluation
+	// slab holds the locals of the calls in progress, as a stack: it is sized for the
+	// deepest chain of calls the plan can make, so frames never move.
+	slab    []*ast.Term
+	out     *ast.Term   // a built-in's output
+	outs    []*ast.Term // a relation's outputs
+	collect func(*ast.Term) error
+	scans   []*scanState // by nesting depth
+	depth   int
 	cancel  topdown.Cancel
 	bctx    topdown.BuiltinContext
 	results ast.Set
@@ -187,13 +205,36 @@ func (m *machine) memoTable(n int) []memoEntry {
 	return make([]memoEntry, n)
 }
 
+func (m *machine) slabOf(n int) []*ast.Term {
+	if cap(m.slab) >= n {
+		return m.slab[:0]
+	}
+	return make([]*ast.Term, 0, n)
+}
+
+// frame takes n cleared locals from the slab; the caller gives them back with unframe.
+func (m *machine) frame(n int) []*ast.Term {
+	start := len(m.slab)
+	m.slab = m.slab[:start+n]
+	fr := m.slab[start : start+n : start+n]
+	clear(fr)
+	return fr
+}
+
+func (m *machine) unframe(fr []*ast.Term) {
+	clear(fr)
+	m.slab = m.slab[:len(m.slab)-len(fr)]
+}
+
 func (m *machine) release() {
 	if m.spare == nil {
 		clear(m.memo)
 		m.spare = m.memo
 	}
 	clear(m.args[:cap(m.args)])
-	*m = machine{spare: m.spare, args: m.args[:0]}
+	clear(m.slab[:cap(m.slab)])
+	clear(m.outs[:cap(m.outs)])
+	*m = machine{spare: m.spare, args: m.args[:0], slab: m.slab[:0], outs: m.outs[:0], collect: m.collect, scans: m.scans}
 	machines.Put(m)
 }
 
@@ -329,7 +370,7 @@ func (m *machine) run(fr []*ast.Term, b block) (int, error) {
 		case opMakeArray:
 			fr[in.target] = ast.NewTerm(ast.NewArrayWithCapacity(in.index))
 		case opMakeObject:
-			fr[in.target] = ast.NewTerm(ast.NewObject())
+			fr[in.target] = ast.NewTerm(ast.NewObjectWithCapacity(in.index))
 		case opMakeSet:
 			fr[in.target] = ast.NewTerm(ast.NewSet())
 		case opEqual, opNotEqual:
@@ -419,7 +460,8 @@ func (m *machine) call(fn *function, caller []*ast.Term, args []operand) (*ast.T
 	if err := m.cancelled(); err != nil {
 		return nil, err
 	}
-	fr := make([]*ast.Term, fn.locals)
+	fr := m.frame(fn.locals)
+	defer m.unframe(fr)
 	for i, p := range fn.params {
 		if i < len(args) {
 			fr[p] = m.get(caller, args[i])
@@ -482,16 +524,8 @@ func (m *machine) builtin(fr []*ast.Term, in *instr) (*ast.Term, error) {
 	m.args = args
 	bctx := m.bctx
 	bctx.Location = in.loc
-	var out *ast.Term
-	var outs []*ast.Term
-	err := in.bi.impl(bctx, args, func(t *ast.Term) error {
-		if in.bi.relation {
-			outs = append(outs, t)
-		} else {
-			out = t
-		}
-		return nil
-	})
+	m.out, m.outs = nil, m.outs[:0]
+	err := in.bi.impl(bctx, args, m.collect)
 	if err != nil {
 		if h, ok := err.(topdown.Halt); ok {
 			return nil, h.Err
@@ -499,9 +533,9 @@ func (m *machine) builtin(fr []*ast.Term, in *instr) (*ast.Term, error) {
 		return nil, err
 	}
 	if in.bi.relation {
-		return ast.ArrayTerm(outs...), nil
+		return ast.ArrayTerm(append([]*ast.Term(nil), m.outs...)...), nil
 	}
-	return out, nil
+	return m.out, nil
 }
 
 // scan runs the body once per element of a collection (none for a scalar). A break out
@@ -513,40 +547,84 @@ func (m *machine) scan(fr []*ast.Term, in *instr) (int, error) {
 	}
 	status := done
 	var err error
-	each := func(k, v *ast.Term) bool {
-		if err = m.cancelled(); err != nil {
-			return true
-		}
-		fr[in.key], fr[in.value] = k, v
-		var st int
-		st, err = m.run(fr, in.body)
-		switch {
-		case err != nil:
-			return true
-		case st == returned:
-			status = returned
-			return true
-		case st == 1:
-			return true
-		case st > 1:
-			status = st - 2
-			return true
-		}
-		return false
-	}
 	switch v := src.Value.(type) {
 	case *ast.Array:
 		for i := range v.Len() {
-			if each(ast.InternedTerm(i), v.Elem(i)) {
+			var stop bool
+			if stop, status, err = m.step(fr, in, ast.InternedTerm(i), v.Elem(i)); stop {
 				break
 			}
 		}
 	case ast.Object:
-		v.Until(each)
+		s := m.pushScan(fr, in)
+		v.Until(s.visit)
+		status, err = m.popScan(s)
 	case ast.Set:
-		v.Until(func(x *ast.Term) bool { return each(x, x) })
+		s := m.pushScan(fr, in)
+		v.Until(s.visitSet)
+		status, err = m.popScan(s)
 	}
 	return status, err
+}
+
+// scanState is a scan of an object or a set in progress. OPA iterates them through a
+// callback; the callbacks are made once per machine and nesting depth, not per scan.
+type scanState struct {
+	m        *machine
+	fr       []*ast.Term
+	in       *instr
+	status   int
+	err      error
+	visit    func(k, v *ast.Term) bool
+	visitSet func(x *ast.Term) bool
+}
+
+func (s *scanState) each(k, v *ast.Term) bool {
+	var stop bool
+	stop, s.status, s.err = s.m.step(s.fr, s.in, k, v)
+	return stop
+}
+
+func (s *scanState) eachOf(x *ast.Term) bool { return s.each(x, x) }
+
+func (m *machine) pushScan(fr []*ast.Term, in *instr) *scanState {
+	if m.depth == len(m.scans) {
+		s := &scanState{m: m}
+		s.visit, s.visitSet = s.each, s.eachOf
+		m.scans = append(m.scans, s)
+	}
+	s := m.scans[m.depth]
+	m.depth++
+	s.fr, s.in, s.status, s.err = fr, in, done, nil
+	return s
+}
+
+func (m *machine) popScan(s *scanState) (int, error) {
+	m.depth--
+	status, err := s.status, s.err
+	s.fr, s.in, s.err = nil, nil, nil
+	return status, err
+}
+
+// step runs a scan's body for one element, and says whether the scan stops there, and
+// what it then ends with.
+func (m *machine) step(fr []*ast.Term, in *instr, k, v *ast.Term) (bool, int, error) {
+	if err := m.cancelled(); err != nil {
+		return true, 0, err
+	}
+	fr[in.key], fr[in.value] = k, v
+	st, err := m.run(fr, in.body)
+	switch {
+	case err != nil:
+		return true, 0, err
+	case st == returned:
+		return true, returned, nil
+	case st == 1:
+		return true, done, nil
+	case st > 1:
+		return true, st - 2, nil
+	}
+	return false, done, nil
 }
 
 // with runs its body with a local (input or data) replaced, or a path in it upserted,

@@ -72,7 +72,9 @@ config := data.pod.config
 #   The configuration of one rule (data.pod.config.rules[id]), or {} when it has none.
 #   Callers read each setting with object.get and the default from config/data.yaml, so a
 #   configuration that omits a setting behaves like the default one.
-rule_config(id) := object.get(config, ["rules", id], {})
+rule_config(id) := c if {
+	c := config.rules[id]
+} else := {}
 
 # METADATA
 # description: |
