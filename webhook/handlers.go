@@ -9,9 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -248,8 +250,8 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 		warnings[i] += "; podguard added no default that depends on it"
 	}
 	if len(adds) == 0 {
-		logf.FromContext(ctx).V(1).Info("allowed without evaluation", "reason", "nothing to add")
-		decisions.WithLabelValues(webhookMutate, string(req.Operation), "skip").Inc()
+		logf.FromContext(ctx).V(1).Info("allowed without evaluation", reviewValues(req, "reason", "nothing to add")...)
+		decisions.WithLabelValues(webhookMutate, operationLabel(req.Operation), "skip").Inc()
 		return admission.Allowed("nothing to add").WithWarnings(warnings...)
 	}
 	resp := admission.PatchResponseFromRaw(req.Object.Raw, out).WithWarnings(warnings...)
@@ -257,15 +259,14 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	for i, a := range adds {
 		fields[i] = a.Field(obj) + "=" + a.Value
 	}
-	logf.FromContext(ctx).Info("defaulted", "added", fields)
+	logf.FromContext(ctx).Info("defaulted", reviewValues(req, "added", fields)...)
 	decisions.WithLabelValues(webhookMutate, operationLabel(req.Operation), "patched").Inc()
 	return resp
 }
 
 // respond turns a decision into the admission response and records it.
 func respond(ctx context.Context, req admission.Request, obj *engine.Object, d engine.Decision, existing []engine.Violation) admission.Response {
-	// The request logger already names the object, namespace, user and request id.
-	log := logf.FromContext(ctx).WithValues("kind", obj.Kind)
+	log := logf.FromContext(ctx)
 	for _, list := range [][]engine.Violation{d.Deny, d.Warn, d.Audit} {
 		for _, v := range list {
 			violations.WithLabelValues(webhookValidate, v.Rule, v.Enforcement).Inc()
@@ -276,7 +277,10 @@ func respond(ctx context.Context, req admission.Request, obj *engine.Object, d e
 	if _, kind, name := obj.Owner(); kind != "" {
 		owned = fmt.Sprintf(" (Pod created by %s %s: fix its pod template)", kind, name)
 	}
-	warnings := make([]string, 0, len(d.Warn)+len(existing))
+	var warnings []string
+	if n := len(d.Warn) + len(existing); n > 0 {
+		warnings = make([]string, 0, n)
+	}
 	for _, v := range d.Warn {
 		warnings = append(warnings, v.String()+owned)
 	}
@@ -284,23 +288,18 @@ func respond(ctx context.Context, req admission.Request, obj *engine.Object, d e
 		warnings = append(warnings, v.String()+" (already present before this update, not blocking)")
 	}
 	if len(d.Audit) > 0 {
-		log.Info("audit violations", "rules", ruleIDs(d.Audit), "violations", strings.Join(strs(d.Audit), "\n"))
+		log.Info("audit violations", reviewValues(req, "kind", obj.Kind, "rules", ruleIDs(d.Audit), "violations", lines(d.Audit, ""))...)
 	}
 	if len(d.Deny) > 0 {
-		lines := strs(d.Deny)
-		for i := range lines {
-			lines[i] += owned
-		}
-		msg := strings.Join(lines, "\n")
-		log.Info("denied", "decision", "deny", "rules", ruleIDs(d.Deny))
+		log.Info("denied", reviewValues(req, "kind", obj.Kind, "decision", "deny", "rules", ruleIDs(d.Deny))...)
 		decisions.WithLabelValues(webhookValidate, operationLabel(req.Operation), "deny").Inc()
-		return admission.Denied(msg).WithWarnings(warnings...)
+		return admission.Denied(lines(d.Deny, owned)).WithWarnings(warnings...)
 	}
 	decision := "allow"
 	if len(warnings) > 0 {
 		decision = "warn"
 	}
-	log.Info("allowed", "decision", decision, "rules", ruleIDs(append(d.Warn, existing...)))
+	log.Info("allowed", reviewValues(req, "kind", obj.Kind, "decision", decision, "rules", ruleIDs(append(d.Warn, existing...)))...)
 	decisions.WithLabelValues(webhookValidate, operationLabel(req.Operation), decision).Inc()
 	return admission.Allowed("").WithWarnings(warnings...)
 }
@@ -315,23 +314,42 @@ func overDeadline(ctx context.Context, timeout time.Duration, err error) error {
 }
 
 func allowed(ctx context.Context, hook string, req admission.Request, reason string) admission.Response {
-	logf.FromContext(ctx).V(1).Info("allowed without evaluation", "reason", reason)
+	logf.FromContext(ctx).V(1).Info("allowed without evaluation", reviewValues(req, "reason", reason)...)
 	decisions.WithLabelValues(hook, operationLabel(req.Operation), "skip").Inc()
 	return admission.Allowed(reason)
 }
 
 func errored(ctx context.Context, hook string, req admission.Request, code int32, err error) admission.Response {
-	logf.FromContext(ctx).Error(err, "request failed", "code", code)
+	logf.FromContext(ctx).Error(err, "request failed", reviewValues(req, "code", code)...)
 	decisions.WithLabelValues(hook, operationLabel(req.Operation), "error").Inc()
 	return admission.Errored(code, err)
 }
 
-func strs(vs []engine.Violation) []string {
-	out := make([]string, len(vs))
+// lines is one line per violation, each followed by suffix.
+func lines(vs []engine.Violation, suffix string) string {
+	var b strings.Builder
 	for i, v := range vs {
-		out[i] = v.String()
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		v.WriteTo(&b)
+		b.WriteString(suffix)
 	}
-	return out
+	return b.String()
+}
+
+// requestLogger is the webhooks' LogConstructor. controller-runtime's default adds the
+// review's object, namespace, user and request id to a request logger it makes for every
+// review, which encodes them whether anything is logged or not; podguard adds them
+// (reviewValues) to the lines it writes.
+func requestLogger(base logr.Logger, _ *admission.Request) logr.Logger { return base }
+
+// reviewValues are the values that name a review in its log lines, then kv.
+func reviewValues(req admission.Request, kv ...any) []any {
+	return append([]any{
+		"object", klog.KRef(req.Namespace, req.Name), "namespace", req.Namespace, "name", req.Name,
+		"resource", req.Resource, "user", req.UserInfo.Username, "requestID", req.UID,
+	}, kv...)
 }
 
 func ruleIDs(vs []engine.Violation) []string {

@@ -22,12 +22,14 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	kjson "sigs.k8s.io/json"
 
 	"github.com/podguard/podguard/policies/engine"
 )
@@ -148,8 +150,8 @@ func Run(ctx context.Context, o Options) error {
 	// One gate and one body budget for both hooks: they share the cores and the memory.
 	gate := newGate(o.MaxEvaluations, mem.evaluations, o.EvalTimeout)
 	bodies := newBodyBudget(mem.bodies, o.ReadTimeout)
-	registrar.Register("/validate", reviewBody(&admission.Webhook{Handler: validator}, webhookValidate, &policies, gate, bodies))
-	registrar.Register("/mutate", reviewBody(&admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}}, webhookMutate, &policies, gate, bodies))
+	registrar.Register("/validate", reviewBody(&admission.Webhook{Handler: validator, LogConstructor: requestLogger}, webhookValidate, &policies, gate, bodies))
+	registrar.Register("/mutate", reviewBody(&admission.Webhook{Handler: &Mutator{Policies: &policies, EvalTimeout: o.EvalTimeout}, LogConstructor: requestLogger}, webhookMutate, &policies, gate, bodies))
 	ws, err := listenWebhook(serveCtx, o, tlsConfig, closeWhileStopping(&stopping, webhooks))
 	if err != nil {
 		return fmt.Errorf("webhook server: %w", err)
@@ -454,8 +456,36 @@ func reviewBody(wh *admission.Webhook, hook string, policies *PolicySet, gate *G
 			return
 		}
 		defer leave()
+		if t.apiVersion == admissionv1.SchemeGroupVersion.String() && t.kind == "AdmissionReview" && serveReview(ctx, w, wh, body) {
+			return
+		}
 		wh.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// serveReview answers a v1 AdmissionReview as controller-runtime's Webhook.ServeHTTP
+// does, decoding it once: ServeHTTP first decodes the whole body to learn its apiVersion
+// and kind (which peekType has read), then decodes it again, which together cost as
+// much as judging a Pod. It decodes with the same case-sensitive decoder and has the
+// Webhook handle the request; a body it cannot decode is left to ServeHTTP, which
+// answers with its own errors.
+func serveReview(ctx context.Context, w http.ResponseWriter, wh *admission.Webhook, body []byte) bool {
+	var req admission.Request
+	review := struct {
+		Request *admissionv1.AdmissionRequest `json:"request"`
+	}{Request: &req.AdmissionRequest}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
+		return false
+	}
+	resp := wh.Handle(ctx, req)
+	out := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
+		Response: &resp.AdmissionResponse,
+	}
+	if err := json.NewEncoder(w).Encode(out); err != nil {
+		logf.FromContext(ctx).WithName("admission").Info("the answer could not be written", "error", err.Error())
+	}
+	return true
 }
 
 // refuse answers a review that got no room in the gate with a 503 that carries its uid,

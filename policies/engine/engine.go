@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,22 +61,37 @@ func (v Violation) Key() string {
 // String is the text users read: [rule-id] container "app": what (path). Fix: how.
 func (v Violation) String() string {
 	var b strings.Builder
-	b.WriteString("[" + v.Rule + "] ")
+	v.WriteTo(&b)
+	return b.String()
+}
+
+// WriteTo writes the violation as String does.
+func (v Violation) WriteTo(b *strings.Builder) {
+	b.Grow(len(v.Rule) + len(v.Container) + len(v.Message) + len(v.Field) + len(v.Fix) + len(v.EnforceAfter) + 48)
+	b.WriteByte('[')
+	b.WriteString(v.Rule)
+	b.WriteString("] ")
 	if v.Container != "" {
-		fmt.Fprintf(&b, "container %q: ", v.Container)
+		b.WriteString("container ")
+		b.WriteString(strconv.Quote(v.Container))
+		b.WriteString(": ")
 	}
 	b.WriteString(v.Message)
 	if v.Field != "" {
-		b.WriteString(" (" + v.Field + ")")
+		b.WriteString(" (")
+		b.WriteString(v.Field)
+		b.WriteByte(')')
 	}
-	b.WriteString(".")
+	b.WriteByte('.')
 	if v.Fix != "" {
-		b.WriteString(" Fix: " + v.Fix)
+		b.WriteString(" Fix: ")
+		b.WriteString(v.Fix)
 	}
 	if v.EnforceAfter != "" {
-		b.WriteString(". Enforced from " + v.EnforceAfter + ".")
+		b.WriteString(". Enforced from ")
+		b.WriteString(v.EnforceAfter)
+		b.WriteByte('.')
 	}
-	return b.String()
 }
 
 // Decision is every violation of one object, sorted by enforcement.

@@ -1,0 +1,88 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// TestSingleDecodeAnswersAsServeHTTP: for every review the tests send, and bodies
+// decoded oddly (no request, a null one, fields of the wrong type), serveReview either
+// answers exactly what controller-runtime's Webhook.ServeHTTP answers, byte for byte, or
+// leaves the body to it.
+func TestSingleDecodeAnswersAsServeHTTP(t *testing.T) {
+	validate, mutate := fuzzHooks(t)
+	bodies := map[string][]byte{
+		"no request":        []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`),
+		"null request":      []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}`),
+		"uid of wrong type": []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":5}}`),
+		"field in capitals": []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"UID":"u","operation":"DELETE"}}`),
+		"trailing junk":     []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u"}} x`),
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "requests", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no request fixtures: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies[filepath.Base(f)] = b
+	}
+	served := 0
+	for desc, body := range bodies {
+		for hook, wh := range map[string]*admission.Webhook{"validate": validate, "mutate": mutate} {
+			want := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, "/"+hook, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			wh.ServeHTTP(want, req)
+
+			got := httptest.NewRecorder()
+			if !serveReview(t.Context(), got, wh, body) {
+				continue
+			}
+			served++
+			if !bytes.Equal(patchSorted(t, got.Body.Bytes()), patchSorted(t, want.Body.Bytes())) {
+				t.Errorf("%s on /%s:\nserveReview %s\nServeHTTP   %s", desc, hook, got.Body.Bytes(), want.Body.Bytes())
+			}
+		}
+	}
+	if served < 2*len(files) {
+		t.Errorf("serveReview answered %d of the %d fixture reviews", served, 2*len(files))
+	}
+}
+
+// patchSorted is an answer with its JSON patch's operations in path order: the patch is
+// computed from maps, whose order varies from one answer to the next.
+func patchSorted(t *testing.T, answer []byte) []byte {
+	t.Helper()
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(answer, &review); err != nil || review.Response == nil || len(review.Response.Patch) == 0 {
+		return answer
+	}
+	var ops []map[string]any
+	if err := json.Unmarshal(review.Response.Patch, &ops); err != nil {
+		t.Fatalf("patch: %v", err)
+	}
+	sort.Slice(ops, func(i, j int) bool { return fmt.Sprint(ops[i]["path"]) < fmt.Sprint(ops[j]["path"]) })
+	var err error
+	if review.Response.Patch, err = json.Marshal(ops); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(review)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
