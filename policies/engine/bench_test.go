@@ -30,25 +30,29 @@ func benchObject(b testing.TB, name string) []byte {
 
 // BenchmarkReview is what the validating webhook does for each body of the load
 // benchmark, without HTTP: decode the object and judge it (a workload as the Pod it
-// creates, with the defaults it will get). Allocations are reported so that a change
+// creates, with the defaults it will get), with the planned evaluation podguard serves
+// and with OPA's evaluator, its reference. Allocations are reported so that a change
 // that makes evaluation heavier shows even on a noisy machine.
 func BenchmarkReview(b *testing.B) {
-	e := load(b, engine.Options{})
-	for _, name := range []string{"pod-compliant.json", "pod-violating.json", "pod-100k.json", "deployment.json"} {
-		raw := benchObject(b, name)
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(raw)))
-			for b.Loop() {
-				o, err := engine.Decode(raw)
-				if err != nil {
-					b.Fatal(err)
+	for _, opa := range []bool{false, true} {
+		e := load(b, engine.Options{OPAEvaluator: opa})
+		evaluator, _ := e.Evaluator()
+		for _, name := range []string{"pod-compliant.json", "pod-violating.json", "pod-100k.json", "deployment.json"} {
+			raw := benchObject(b, name)
+			b.Run(evaluator+"/"+name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(raw)))
+				for b.Loop() {
+					o, err := engine.Decode(raw)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := e.Judge(b.Context(), o, engine.Namespace{}); err != nil {
+						b.Fatal(err)
+					}
 				}
-				if _, err := e.Judge(b.Context(), o, engine.Namespace{}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+			})
+		}
 	}
 }
 
