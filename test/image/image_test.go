@@ -181,8 +181,10 @@ func TestArchiveRunsAsNonRoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("podguard version from the image: %v\n%s", err, out)
 	}
-	if got := strings.TrimSpace(string(out)); got != version {
-		t.Errorf("the image's binary prints version %q, its label says %q", got, version)
+	// The first line is "podguard <version>"; the commit, Go, OPA and platform follow.
+	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if want := "podguard " + version; first != want {
+		t.Errorf("the image's binary prints version %q, its label says %q", first, version)
 	}
 }
 
