@@ -610,7 +610,10 @@ func (l *loader) builtin(name string) (*builtin, error) {
 	if !ok {
 		return nil, fmt.Errorf("built-in function %s is not available", name)
 	}
-	impl := topdown.GetBuiltin(name)
+	impl := sooner[name]
+	if impl == nil {
+		impl = topdown.GetBuiltin(name)
+	}
 	if impl == nil {
 		return nil, fmt.Errorf("built-in function %s has no implementation", name)
 	}

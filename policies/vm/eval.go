@@ -378,7 +378,7 @@ func (m *machine) run(fr []*ast.Term, b block) (int, error) {
 			if a == nil || b == nil {
 				return 0, nil
 			}
-			if (a.Value.Compare(b.Value) == 0) != (in.op == opEqual) {
+			if (!sizesDiffer(a, b) && a.Value.Compare(b.Value) == 0) != (in.op == opEqual) {
 				return 0, nil
 			}
 		case opIsArray, opIsObject, opIsSet:
