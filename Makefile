@@ -130,7 +130,7 @@ FUZZTIME ?= 10m
 FUZZFLAGS ?=
 FUZZ_TARGETS := ./webhook:FuzzAdmissionReview ./policies/config:FuzzParse ./policies/offline:FuzzRead \
 	./policies/engine:FuzzDecision ./policies/engine:FuzzDecode ./policies/engine:FuzzEvaluators \
-	./policies/quantity:FuzzReadQuantity
+	./policies/quantity:FuzzReadQuantity ./webhook:FuzzDecodeRequest
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10m); make test runs only their seed corpora.

@@ -69,7 +69,7 @@ func shapeOf(body []byte) jsonShape {
 			inString, start = true, i+1
 		case ':':
 			s.members++
-			listNext = containerLists[string(key)]
+			listNext = isContainerList(key)
 		case '[':
 			s.containers++
 			depth++
@@ -92,7 +92,15 @@ func shapeOf(body []byte) jsonShape {
 	return s
 }
 
-var containerLists = map[string]bool{"containers": true, "initContainers": true, "ephemeralContainers": true}
+// isContainerList is true for the names of a PodSpec's container lists. A switch, not a
+// map: it runs for every member of every body, and most keys are told apart by length.
+func isContainerList(key []byte) bool {
+	switch string(key) {
+	case "containers", "initContainers", "ephemeralContainers":
+		return true
+	}
+	return false
+}
 
 // depthSet is a set of nesting depths, up to the deepest JSON the decoders accept;
 // deeper ones are never in it.

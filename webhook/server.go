@@ -29,7 +29,6 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-	kjson "sigs.k8s.io/json"
 
 	"github.com/podguard/podguard/policies/engine"
 )
@@ -471,10 +470,7 @@ func reviewBody(wh *admission.Webhook, hook string, policies *PolicySet, gate *G
 // answers with its own errors.
 func serveReview(ctx context.Context, w http.ResponseWriter, wh *admission.Webhook, body []byte) bool {
 	var req admission.Request
-	review := struct {
-		Request *admissionv1.AdmissionRequest `json:"request"`
-	}{Request: &req.AdmissionRequest}
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
+	if err := decodeRequest(body, &req.AdmissionRequest); err != nil {
 		return false
 	}
 	resp := wh.Handle(ctx, req)
@@ -524,35 +520,6 @@ func writeError(w http.ResponseWriter, code int32, err error) {
 	if err := json.NewEncoder(w).Encode(review); err != nil {
 		logf.Log.WithName("admission").Error(err, "writing the error answer")
 	}
-}
-
-// peekType reads the top-level apiVersion and kind of a review, and whether the body is
-// a JSON object at all. The API server writes them first, so the objects that follow
-// are not scanned.
-func peekType(body []byte) (apiVersion, kind string, isObject bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return "", "", false
-	}
-	for (apiVersion == "" || kind == "") && dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			break
-		}
-		switch key {
-		case "apiVersion":
-			err = dec.Decode(&apiVersion)
-		case "kind":
-			err = dec.Decode(&kind)
-		default:
-			var skip json.RawMessage
-			err = dec.Decode(&skip)
-		}
-		if err != nil {
-			break
-		}
-	}
-	return apiVersion, kind, true
 }
 
 // listenPlain binds addr now (so a taken port fails start-up) and returns the URL it

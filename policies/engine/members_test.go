@@ -1,0 +1,46 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"maps"
+	"testing"
+
+	"github.com/podguard/podguard/policies/engine"
+)
+
+func TestMembers(t *testing.T) {
+	for desc, tc := range map[string]struct {
+		text     string
+		stopAt   string
+		want     map[string]string
+		isObject bool
+		fails    bool
+	}{
+		"members in order":      {text: ` {"a": 1, "b" :{"c":[true,null]} , "d":"x\"y"} `, want: map[string]string{"a": "1", "b": `{"c":[true,null]}`, "d": `"x\"y"`}, isObject: true},
+		"empty object":          {text: `{}`, want: map[string]string{}, isObject: true},
+		"escaped key":           {text: `{"r\u0065q":2}`, want: map[string]string{"req": "2"}, isObject: true},
+		"not an object":         {text: `[1]`, want: map[string]string{}},
+		"empty text":            {text: ``, want: map[string]string{}, fails: true},
+		"malformed value":       {text: `{"a":[1,}`, want: map[string]string{}, isObject: true, fails: true},
+		"malformed after":       {text: `{"a":1,"b":tru}`, want: map[string]string{"a": "1"}, isObject: true, fails: true},
+		"data after the object": {text: `{"a":1} x`, want: map[string]string{"a": "1"}, isObject: true, fails: true},
+		"stopped before junk":   {text: `{"a":1,"b":2,"c":nope`, stopAt: "b", want: map[string]string{"a": "1", "b": "2"}, isObject: true},
+	} {
+		t.Run(desc, func(t *testing.T) {
+			got := map[string]string{}
+			isObject, err := engine.Members([]byte(tc.text), func(key string, start, end int) bool {
+				got[key] = tc.text[start:end]
+				return key != tc.stopAt
+			})
+			if isObject != tc.isObject || (err != nil) != tc.fails {
+				t.Fatalf("isObject %v, error %v; want %v, failing %v", isObject, err, tc.isObject, tc.fails)
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("members %v, want %v", got, tc.want)
+			}
+			if !tc.fails && tc.stopAt == "" && !json.Valid([]byte(tc.text)) {
+				t.Errorf("accepted text encoding/json refuses")
+			}
+		})
+	}
+}

@@ -1,0 +1,108 @@
+package webhook
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+)
+
+// reviewSeeds are the fixture reviews and bodies that take decodeRequest off its usual
+// path: repeated members, objects that are null or not objects, escaped keys, junk.
+func reviewSeeds(t testing.TB) map[string][]byte {
+	seeds := map[string][]byte{
+		"no request":           []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`),
+		"null request":         []byte(`{"request":null}`),
+		"request twice":        []byte(`{"request":{"uid":"a"},"request":{"name":"b"}}`),
+		"object twice":         []byte(`{"request":{"uid":"a","object":{"kind":"Pod"},"object":{"kind":"Job"}}}`),
+		"null objects":         []byte(`{"request":{"uid":"a","object":null,"oldObject":null}}`),
+		"old object first":     []byte(`{"request":{"oldObject":{"a":1},"uid":"a","object":{"b":[2]}}}`),
+		"object not an object": []byte(`{"request":{"object":"x","oldObject":5}}`),
+		"escaped key":          []byte(`{"request":{"obj\u0065ct":{"a":1},"u\u0069d":"x"}}`),
+		"key in capitals":      []byte(`{"request":{"Object":{"a":1},"UID":"u"}}`),
+		"wrong type":           []byte(`{"request":{"uid":5,"object":{}}}`),
+		"malformed object":     []byte(`{"request":{"uid":"u","object":{"a":}}}`),
+		"trailing junk":        []byte(`{"request":{"uid":"u","object":{}}} x`),
+		"spaces":               []byte(" {\n\"request\" : { \"object\" :\t{ \"a\" : 1 } , \"uid\":\"u\" } }\n"),
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "requests", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no request fixtures: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds[filepath.Base(f)] = b
+	}
+	return seeds
+}
+
+// FuzzDecodeRequest: decodeRequest gives what the decoder gives when it decodes the
+// whole review, for any body: the same request, or an error when it errs.
+func FuzzDecodeRequest(f *testing.F) {
+	for _, body := range reviewSeeds(f) {
+		f.Add(body)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var got, want admissionv1.AdmissionRequest
+		gotErr, wantErr := decodeRequest(body, &got), decodeWhole(body, &want)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%s: decodeRequest error %v, the decoder's %v", body, gotErr, wantErr)
+		}
+		if gotErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\ndecodeRequest %+v\nthe decoder   %+v", body, got, want)
+		}
+	})
+}
+
+// TestDecodeRequestReadsObjectsInPlace: a review's objects are its body's own text, not
+// copies of it.
+func TestDecodeRequestReadsObjectsInPlace(t *testing.T) {
+	body := reviewSeeds(t)["old object first"]
+	var req admissionv1.AdmissionRequest
+	if err := decodeRequest(body, &req); err != nil {
+		t.Fatal(err)
+	}
+	if string(req.Object.Raw) != `{"b":[2]}` || string(req.OldObject.Raw) != `{"a":1}` || req.UID != "a" {
+		t.Fatalf("request %+v", req)
+	}
+	body[len(body)-5] = '3' // the 2 in "b":[2]
+	if string(req.Object.Raw) != `{"b":[3]}` {
+		t.Errorf("the object is a copy: %s", req.Object.Raw)
+	}
+}
+
+// BenchmarkDecodeRequest: decoding the bench's reviews, in place and by the decoder
+// alone; and the pass that estimates a review's cost.
+func BenchmarkDecodeRequest(b *testing.B) {
+	for _, name := range []string{"pod-violating.json", "pod-100k.json"} {
+		body, err := os.ReadFile(filepath.Join("..", "test", "bench", "bodies", name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for desc, decode := range map[string]func([]byte, *admissionv1.AdmissionRequest) error{
+			"in place": decodeRequest, "whole": decodeWhole,
+		} {
+			b.Run(name+"/"+desc, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(body)))
+				for b.Loop() {
+					var req admissionv1.AdmissionRequest
+					if err := decode(body, &req); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		b.Run(name+"/cost", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				estimatedCost(webhookValidate, body, false)
+			}
+		})
+	}
+}
