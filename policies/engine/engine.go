@@ -73,7 +73,8 @@ func (v Violation) WriteTo(b *strings.Builder) {
 	b.WriteString("] ")
 	if v.Container != "" {
 		b.WriteString("container ")
-		b.WriteString(strconv.Quote(v.Container))
+		var q [64]byte
+		b.Write(strconv.AppendQuote(q[:0], v.Container))
 		b.WriteString(": ")
 	}
 	b.WriteString(v.Message)
