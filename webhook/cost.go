@@ -1,5 +1,7 @@
 package webhook
 
+import "bytes"
+
 // estimatedCost is an upper bound of the memory answering a review takes, from the shape
 // of its body. Decoding the review (controller-runtime) and reading the object's facts
 // cost a few times its bytes, and each container of a PodSpec its facts and violations.
@@ -51,22 +53,11 @@ func shapeOf(body []byte) jsonShape {
 	depth := 0
 	var key []byte    // the last string, which is a member's key when ':' follows
 	listNext := false // the last key names a container list, whose '[' comes next
-	inString, start := false, 0
 	for i := 0; i < len(body); i++ {
-		c := body[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-				key = body[start:i]
-			}
-			continue
-		}
-		switch c {
+		switch body[i] {
 		case '"':
-			inString, start = true, i+1
+			end := stringEnd(body, i+1)
+			key, i = body[i+1:end], end
 		case ':':
 			s.members++
 			listNext = isContainerList(key)
@@ -90,6 +81,27 @@ func shapeOf(body []byte) jsonShape {
 		}
 	}
 	return s
+}
+
+// stringEnd is the index of the quote that ends the string whose text starts at start,
+// or len(body) when none does: the quote not escaped by the backslashes before it.
+// Strings are most of a body's bytes, which IndexByte steps over many at a time.
+func stringEnd(body []byte, start int) int {
+	for i := start; ; {
+		q := bytes.IndexByte(body[i:], '"')
+		if q < 0 {
+			return len(body)
+		}
+		i += q
+		n := 0
+		for j := i - 1; j >= start && body[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i
+		}
+		i++
+	}
 }
 
 // isContainerList is true for the names of a PodSpec's container lists. A switch, not a
