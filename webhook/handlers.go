@@ -113,7 +113,8 @@ func decode(raw []byte, namespace string) (*engine.Object, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("the request carries no object (request.object is null or missing)")
 	}
-	o, err := engine.Decode(raw)
+	// A body is never written to once read: the object is read in place.
+	o, err := engine.DecodeInPlace(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ func BenchmarkReview(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(raw)))
 				for b.Loop() {
-					o, err := engine.Decode(raw)
+					o, err := engine.DecodeInPlace(raw)
 					if err != nil {
 						b.Fatal(err)
 					}
