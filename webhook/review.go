@@ -66,9 +66,9 @@ func decodeRequest(body []byte, req *admissionv1.AdmissionRequest) error {
 	return decodeWhole(body, req)
 }
 
-// readAdmissionRequest reads the members of an AdmissionRequest from the text of a valid JSON
-// value; ok is false when it is not an object of the plain form, and req is then to be
-// decoded again.
+// readAdmissionRequest reads the members of an AdmissionRequest from the text of a
+// valid JSON value; ok is false when it is not an object of the plain form, and req is
+// then to be decoded again.
 func readAdmissionRequest(text []byte, req *admissionv1.AdmissionRequest) (ok bool) {
 	var seen uint32
 	ok = len(text) > 0 && text[0] == '{'

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"encoding/json"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/podguard/podguard/policies/engine"
@@ -20,7 +21,7 @@ func TestMembers(t *testing.T) {
 		"empty object":          {text: `{}`, want: map[string]string{}, isObject: true},
 		"escaped key":           {text: `{"r\u0065q":2}`, want: map[string]string{"req": "2"}, isObject: true},
 		"not an object":         {text: `[1]`, want: map[string]string{}},
-		"empty text":            {text: ``, want: map[string]string{}, fails: true},
+		"empty text":            {text: ``, want: map[string]string{}},
 		"malformed value":       {text: `{"a":[1,}`, want: map[string]string{}, isObject: true, fails: true},
 		"malformed after":       {text: `{"a":1,"b":tru}`, want: map[string]string{"a": "1"}, isObject: true, fails: true},
 		"data after the object": {text: `{"a":1} x`, want: map[string]string{"a": "1"}, isObject: true, fails: true},
@@ -38,8 +39,34 @@ func TestMembers(t *testing.T) {
 			if !maps.Equal(got, tc.want) {
 				t.Errorf("members %v, want %v", got, tc.want)
 			}
-			if !tc.fails && tc.stopAt == "" && !json.Valid([]byte(tc.text)) {
+			if isObject && !tc.fails && tc.stopAt == "" && !json.Valid([]byte(tc.text)) {
 				t.Errorf("accepted text encoding/json refuses")
+			}
+		})
+	}
+}
+
+func TestElements(t *testing.T) {
+	for desc, tc := range map[string]struct {
+		text    string
+		want    []string
+		isArray bool
+		fails   bool
+	}{
+		"elements in order": {text: ` [ "a" , {"b":[1]},null ] `, want: []string{`"a"`, `{"b":[1]}`, "null"}, isArray: true},
+		"empty array":       {text: `[]`, isArray: true},
+		"not an array":      {text: `{"a":1}`},
+		"malformed":         {text: `["a",]`, want: []string{`"a"`}, isArray: true, fails: true},
+		"data after":        {text: `[1] 2`, want: []string{"1"}, isArray: true, fails: true},
+	} {
+		t.Run(desc, func(t *testing.T) {
+			var got []string
+			isArray, err := engine.Elements([]byte(tc.text), func(start, end int) bool {
+				got = append(got, tc.text[start:end])
+				return true
+			})
+			if isArray != tc.isArray || (err != nil) != tc.fails || !slices.Equal(got, tc.want) {
+				t.Errorf("elements %q, isArray %v, error %v; want %q, %v, failing %v", got, isArray, err, tc.want, tc.isArray, tc.fails)
 			}
 		})
 	}
