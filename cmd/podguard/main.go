@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -135,8 +136,10 @@ func serve(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("podguard serve", flag.ContinueOnError)
 	o := webhook.Options{Version: version}
 	o.AddFlags(fs)
-	// controller-runtime's logging flags; without them, JSON lines with RFC 3339 times.
-	zopts := zap.Options{}
+	// controller-runtime's logging flags; without them, JSON lines with RFC 3339 times
+	// and no stack traces on error lines (an error answered is not a bug in podguard):
+	// --zap-stacktrace-level=error brings them back.
+	zopts := zap.Options{StacktraceLevel: zapcore.PanicLevel}
 	zopts.BindFlags(fs)
 	if f := fs.Lookup("zap-time-encoding"); f != nil {
 		f.Usage = "time encoding of log lines: epoch, millis, nano, iso8601, rfc3339 or rfc3339nano (default rfc3339)"

@@ -159,3 +159,43 @@ func TestStartupLogging(t *testing.T) {
 		}
 	})
 }
+
+// TestErrorLinesWithoutStackTraces: a review podguard cannot judge is logged as one line,
+// without the stack trace controller-runtime's logger adds to errors by default (an
+// error answered is not a fault in podguard); --zap-stacktrace-level=error adds it back.
+func TestErrorLinesWithoutStackTraces(t *testing.T) {
+	failedLine := func(t *testing.T, args ...string) map[string]any {
+		t.Helper()
+		pg, err := harness.Start(t.Context(), harness.Options{Dir: t.TempDir(), Args: args})
+		if err != nil {
+			t.Fatal(err)
+		}
+		review := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1",` +
+			`"kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},` +
+			`"namespace":"default","operation":"CREATE","userInfo":{"username":"alice"},"object":null}}`
+		resp, err := pg.Client().Post(pg.URL+"/validate", "application/json", strings.NewReader(review))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		pg.Stop()
+		b, err := os.ReadFile(pg.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var line map[string]any
+			if json.Unmarshal([]byte(l), &line) == nil && line["msg"] == "request failed" {
+				return line
+			}
+		}
+		t.Fatalf("no \"request failed\" line in\n%s", b)
+		return nil
+	}
+	if line := failedLine(t); line["stacktrace"] != nil || line["error"] == nil {
+		t.Errorf("by default, want the error and no stack trace: %v", line)
+	}
+	if line := failedLine(t, "--zap-stacktrace-level=error"); line["stacktrace"] == nil {
+		t.Errorf("with --zap-stacktrace-level=error, want a stack trace: %v", line)
+	}
+}
