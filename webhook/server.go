@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -130,10 +131,13 @@ func Run(ctx context.Context, o Options) error {
 		addr, name string
 		h          http.Handler
 		tls        *tls.Config
+		conns      int
 	}{
-		{o.HealthAddr, "health", healthMux, nil}, {o.MetricsAddr, "metrics", metricsMux, metricsTLS},
+		// The kubelet's probes must get through whoever else connects: the health port
+		// is not bounded. Scrapers keep one connection each.
+		{o.HealthAddr, "health", healthMux, nil, 0}, {o.MetricsAddr, "metrics", metricsMux, metricsTLS, metricsConnections},
 	} {
-		url, hs, err := listenPlain(serveCtx, s.addr, s.h, s.tls)
+		url, hs, err := listenPlain(serveCtx, s.addr, s.h, s.tls, s.conns)
 		if err != nil {
 			return fmt.Errorf("%s server: %w", s.name, err)
 		}
@@ -297,7 +301,7 @@ func listenWebhook(ctx context.Context, o Options, cfg *tls.Config, h http.Handl
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	return &webhookServer{
-		ln: tls.NewListener(limitConnections(ln, o.MaxConnections), cfg),
+		ln: tls.NewListener(limitConnections(ln, o.MaxConnections, openConnections), cfg),
 		srv: &http.Server{
 			Handler:           h,
 			Protocols:         &protocols,
@@ -327,13 +331,17 @@ func (s *webhookServer) serve() error {
 // limitConnections lets at most n connections be open at once: beyond, Accept waits for
 // one to close, and new connections wait in the kernel's queue. Each connection holds
 // memory (TLS state, buffers, headers, the start of a body), so this bounds what idle or
-// slow clients can make podguard hold.
-func limitConnections(ln net.Listener, n int) net.Listener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, n), closed: make(chan struct{})}
+// slow clients can make podguard hold. open, when not nil, counts the open connections.
+func limitConnections(ln net.Listener, n int, open prometheus.Gauge) net.Listener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, n), closed: make(chan struct{}), open: open}
 }
+
+// metricsConnections bounds the connections to /metrics.
+const metricsConnections = 64
 
 type limitListener struct {
 	net.Listener
+	open      prometheus.Gauge
 	slots     chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -350,7 +358,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.slots
 		return nil, err
 	}
-	openConnections.Inc()
+	if l.open != nil {
+		l.open.Inc()
+	}
 	return &limitConn{Conn: c, l: l}, nil
 }
 
@@ -368,7 +378,9 @@ type limitConn struct {
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
-		openConnections.Dec()
+		if c.l.open != nil {
+			c.l.open.Dec()
+		}
 		<-c.l.slots
 	})
 	return err
@@ -523,18 +535,23 @@ func writeError(w http.ResponseWriter, code int32, err error) {
 }
 
 // listenPlain binds addr now (so a taken port fails start-up) and returns the URL it
-// serves and the serve loop; with cfg, it serves HTTPS.
-func listenPlain(ctx context.Context, addr string, h http.Handler, cfg *tls.Config) (string, func() error, error) {
+// serves and the serve loop; with cfg, it serves HTTPS; with maxConns > 0, at most that
+// many connections are open at once. Idle connections are closed after a minute, so
+// that clients which connect and wait do not pile up.
+func listenPlain(ctx context.Context, addr string, h http.Handler, cfg *tls.Config, maxConns int) (string, func() error, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
 	url := "http://" + ln.Addr().String()
+	if maxConns > 0 {
+		ln = limitConnections(ln, maxConns, nil)
+	}
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
 		url = "https://" + ln.Addr().String()
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: maxHeaderBytes}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: maxHeaderBytes}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
