@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"errors"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -15,17 +16,20 @@ import (
 // a JSON object at all. The API server writes them first, so the objects that follow
 // are not scanned.
 func peekType(body []byte) (apiVersion, kind string, isObject bool) {
-	isObject, _ = engine.Members(body, func(key string, start, end int) bool {
-		var ok bool
+	r := engine.NewReader(body)
+	isObject, _ = r.Members(func(key string) error {
+		start, end, err := r.Value()
+		ok := err == nil
 		switch key {
 		case "apiVersion":
 			apiVersion, ok = jsonString(body[start:end])
 		case "kind":
 			kind, ok = jsonString(body[start:end])
-		default:
-			ok = true
 		}
-		return ok && (apiVersion == "" || kind == "")
+		if !ok || apiVersion != "" && kind != "" {
+			return errNotPlain // read no further
+		}
+		return nil
 	})
 	return apiVersion, kind, isObject
 }
@@ -54,213 +58,223 @@ func plain(text []byte) bool {
 
 // decodeRequest decodes the request of a review as controller-runtime does
 // (sigs.k8s.io/json, case-sensitive, integers kept), in one pass over the body that
-// checks it whole, as the decoder does first, and a second over the request that reads
-// its members in place: the objects are the body's own text where the decoder copies
-// them. Anything but the plain form the API server writes (a member given twice, a value
+// checks it whole, as the decoder does first, and reads the request's members on the
+// way: the objects are the body's own text, where the decoder copies them after a second
+// pass. Anything but the plain form the API server writes (a member given twice, a value
 // of another type, which the decoder refuses) is decoded by the decoder instead, so the
 // result is always the decoder's: FuzzDecodeRequest holds the two together.
 func decodeRequest(body []byte, req *admissionv1.AdmissionRequest) error {
-	if request, ok := onlyMember(body, "request"); ok && readAdmissionRequest(request, req) {
+	r := engine.NewReader(body)
+	requests := 0
+	isObject, err := r.Members(func(key string) error {
+		if key != "request" {
+			return stepOver(r)
+		}
+		if requests++; requests > 1 {
+			return errNotPlain
+		}
+		return readAdmissionRequest(r, body, req)
+	})
+	if isObject && err == nil && requests == 1 && r.End() == nil {
 		return nil
 	}
 	return decodeWhole(body, req)
 }
 
-// readAdmissionRequest reads the members of an AdmissionRequest from the text of a
-// valid JSON value; ok is false when it is not an object of the plain form, and req is
-// then to be decoded again.
-func readAdmissionRequest(text []byte, req *admissionv1.AdmissionRequest) (ok bool) {
-	var seen uint32
-	ok = len(text) > 0 && text[0] == '{'
-	if !ok {
-		return false
-	}
-	_, err := engine.Members(text, func(key string, start, end int) bool {
-		v := text[start:end]
-		field := uint32(1)
+// errNotPlain ends reading a review that is not of the plain form.
+var errNotPlain = errors.New("not a review of the plain form")
+
+// readAdmissionRequest reads the AdmissionRequest at r's position in text.
+func readAdmissionRequest(r *engine.Reader, text []byte, req *admissionv1.AdmissionRequest) error {
+	return readFields(r, func(key string) (uint32, error) {
 		switch key {
 		case "uid":
-			ok = readString(v, &req.UID)
+			return 1 << 0, readString(r, text, &req.UID)
 		case "kind":
-			field, ok = 1<<1, readGVK(v, &req.Kind)
+			return 1 << 1, readGVK(r, text, &req.Kind)
 		case "resource":
-			field, ok = 1<<2, readGVR(v, &req.Resource)
+			return 1 << 2, readGVR(r, text, &req.Resource)
 		case "subResource":
-			field, ok = 1<<3, readString(v, &req.SubResource)
+			return 1 << 3, readString(r, text, &req.SubResource)
 		case "requestKind":
-			field = 1 << 4
-			if !isNull(v) {
-				req.RequestKind = &metav1.GroupVersionKind{}
-				ok = readGVK(v, req.RequestKind)
-			}
+			return 1 << 4, readOptional(r, text, &req.RequestKind, readGVK)
 		case "requestResource":
-			field = 1 << 5
-			if !isNull(v) {
-				req.RequestResource = &metav1.GroupVersionResource{}
-				ok = readGVR(v, req.RequestResource)
-			}
+			return 1 << 5, readOptional(r, text, &req.RequestResource, readGVR)
 		case "requestSubResource":
-			field, ok = 1<<6, readString(v, &req.RequestSubResource)
+			return 1 << 6, readString(r, text, &req.RequestSubResource)
 		case "name":
-			field, ok = 1<<7, readString(v, &req.Name)
+			return 1 << 7, readString(r, text, &req.Name)
 		case "namespace":
-			field, ok = 1<<8, readString(v, &req.Namespace)
+			return 1 << 8, readString(r, text, &req.Namespace)
 		case "operation":
-			field, ok = 1<<9, readString(v, &req.Operation)
+			return 1 << 9, readString(r, text, &req.Operation)
 		case "userInfo":
-			field, ok = 1<<10, readUserInfo(v, &req.UserInfo)
+			return 1 << 10, readUserInfo(r, text, &req.UserInfo)
 		case "object":
-			field, req.Object.Raw = 1<<11, raw(v)
+			return 1 << 11, readRaw(r, text, &req.Object.Raw)
 		case "oldObject":
-			field, req.OldObject.Raw = 1<<12, raw(v)
+			return 1 << 12, readRaw(r, text, &req.OldObject.Raw)
 		case "dryRun":
-			field = 1 << 13
-			switch string(v) {
-			case "true", "false":
-				b := string(v) == "true"
-				req.DryRun = &b
-			default:
-				ok = isNull(v)
-			}
+			return 1 << 13, readOptional(r, text, &req.DryRun, readBool)
 		case "options":
-			field, req.Options.Raw = 1<<14, raw(v)
-		default:
-			return true
+			return 1 << 14, readRaw(r, text, &req.Options.Raw)
 		}
-		ok = ok && seen&field == 0
-		seen |= field
-		return ok
+		return 0, stepOver(r)
 	})
-	return ok && err == nil
 }
 
-// raw is the text of a RawExtension, nil for null.
-func raw(v []byte) []byte {
-	if isNull(v) {
+// readFields reads the object at r's position with read, which reads the value of the
+// member it is given and says which field that is (a bit, 0 for a member not read): a
+// field given twice is not the plain form. null is no object, as for the decoder.
+func readFields(r *engine.Reader, read func(key string) (field uint32, err error)) error {
+	if r.Null() {
 		return nil
 	}
-	return v
-}
-
-func isNull(v []byte) bool { return string(v) == "null" }
-
-// readString reads a JSON string into s; null leaves s as it is, as the decoder does.
-func readString[S ~string](v []byte, s *S) bool {
-	if isNull(v) {
-		return true
-	}
-	text, ok := jsonString(v)
-	*s = S(text)
-	return ok
-}
-
-// readObject reads the members of a JSON object, each once, with read; null is no
-// object, as for the decoder.
-func readObject(v []byte, read func(key string, v []byte) (field uint32, ok bool)) bool {
-	if isNull(v) {
-		return true
-	}
-	if len(v) == 0 || v[0] != '{' {
-		return false
-	}
 	var seen uint32
-	ok := true
-	_, err := engine.Members(v, func(key string, start, end int) bool {
-		var field uint32
-		field, ok = read(key, v[start:end])
-		ok = ok && seen&field == 0
+	isObject, err := r.Members(func(key string) error {
+		field, err := read(key)
+		if err == nil && seen&field != 0 {
+			err = errNotPlain
+		}
 		seen |= field
-		return ok
+		return err
 	})
-	return ok && err == nil
+	if err == nil && !isObject {
+		err = errNotPlain
+	}
+	return err
 }
 
-func readGVK(v []byte, gvk *metav1.GroupVersionKind) bool {
-	return readObject(v, func(key string, v []byte) (uint32, bool) {
-		switch key {
-		case "group":
-			return 1, readString(v, &gvk.Group)
-		case "version":
-			return 2, readString(v, &gvk.Version)
-		case "kind":
-			return 4, readString(v, &gvk.Kind)
+// stringField is a member read into a string field.
+type stringField struct {
+	name string
+	to   *string
+}
+
+// readStringFields reads an object whose members of interest are strings.
+func readStringFields(r *engine.Reader, text []byte, fields ...stringField) error {
+	return readFields(r, func(key string) (uint32, error) {
+		for i, f := range fields {
+			if key == f.name {
+				return 1 << i, readString(r, text, f.to)
+			}
 		}
-		return 0, true
+		return 0, stepOver(r)
 	})
 }
 
-func readGVR(v []byte, gvr *metav1.GroupVersionResource) bool {
-	return readObject(v, func(key string, v []byte) (uint32, bool) {
-		switch key {
-		case "group":
-			return 1, readString(v, &gvr.Group)
-		case "version":
-			return 2, readString(v, &gvr.Version)
-		case "resource":
-			return 4, readString(v, &gvr.Resource)
-		}
-		return 0, true
-	})
+func readGVK(r *engine.Reader, text []byte, gvk *metav1.GroupVersionKind) error {
+	return readStringFields(r, text,
+		stringField{"group", &gvk.Group}, stringField{"version", &gvk.Version}, stringField{"kind", &gvk.Kind})
 }
 
-func readUserInfo(v []byte, u *authenticationv1.UserInfo) bool {
-	return readObject(v, func(key string, v []byte) (uint32, bool) {
+func readGVR(r *engine.Reader, text []byte, gvr *metav1.GroupVersionResource) error {
+	return readStringFields(r, text,
+		stringField{"group", &gvr.Group}, stringField{"version", &gvr.Version}, stringField{"resource", &gvr.Resource})
+}
+
+func readUserInfo(r *engine.Reader, text []byte, u *authenticationv1.UserInfo) error {
+	return readFields(r, func(key string) (uint32, error) {
 		switch key {
 		case "username":
-			return 1, readString(v, &u.Username)
+			return 1, readString(r, text, &u.Username)
 		case "uid":
-			return 2, readString(v, &u.UID)
+			return 2, readString(r, text, &u.UID)
 		case "groups":
-			var ok bool
-			u.Groups, ok = readStrings(v)
-			return 4, ok
+			return 4, readStrings(r, text, &u.Groups)
 		case "extra":
-			if isNull(v) {
-				return 8, true
+			if r.Null() {
+				return 8, nil
 			}
 			u.Extra = map[string]authenticationv1.ExtraValue{}
-			return 8, readObject(v, func(key string, v []byte) (uint32, bool) {
-				values, ok := readStrings(v)
-				_, twice := u.Extra[key]
+			return 8, readFields(r, func(key string) (uint32, error) {
+				if _, twice := u.Extra[key]; twice {
+					return 0, errNotPlain
+				}
+				var values []string
+				err := readStrings(r, text, &values)
 				u.Extra[key] = values
-				return 0, ok && !twice
+				return 0, err
 			})
 		}
-		return 0, true
+		return 0, stepOver(r)
 	})
+}
+
+// readString reads a JSON string into s; null leaves s as it is, as the decoder does.
+func readString[S ~string](r *engine.Reader, text []byte, s *S) error {
+	if r.Null() {
+		return nil
+	}
+	start, end, err := r.Value()
+	if err != nil {
+		return err
+	}
+	v, ok := jsonString(text[start:end])
+	if !ok {
+		return errNotPlain
+	}
+	*s = S(v)
+	return nil
 }
 
 // readStrings reads an array of strings: nil for null, empty (not nil) for [], as the
 // decoder makes them.
-func readStrings(v []byte) ([]string, bool) {
-	if isNull(v) {
-		return nil, true
+func readStrings(r *engine.Reader, text []byte, list *[]string) error {
+	if r.Null() {
+		return nil
 	}
-	if len(v) == 0 || v[0] != '[' {
-		return nil, false
-	}
-	list := []string{}
-	ok := true
-	_, err := engine.Elements(v, func(start, end int) bool {
+	*list = []string{}
+	isArray, err := r.Elements(func() error {
 		var s string
-		s, ok = jsonString(v[start:end])
-		list = append(list, s)
-		return ok
+		err := readString(r, text, &s)
+		*list = append(*list, s)
+		return err
 	})
-	return list, ok && err == nil
+	if err == nil && !isArray {
+		err = errNotPlain
+	}
+	return err
 }
 
-// onlyMember is the text of the value of the top-level member name, when body is a valid
-// JSON object that has it once; ok is false otherwise.
-func onlyMember(body []byte, name string) (value []byte, ok bool) {
-	n := 0
-	isObject, err := engine.Members(body, func(key string, start, end int) bool {
-		if key == name {
-			value, n = body[start:end], n+1
-		}
-		return true
-	})
-	return value, isObject && err == nil && n == 1
+// readOptional reads a value that the request holds by pointer: nil for null.
+func readOptional[T any](r *engine.Reader, text []byte, to **T, read func(*engine.Reader, []byte, *T) error) error {
+	if r.Null() {
+		return nil
+	}
+	*to = new(T)
+	return read(r, text, *to)
+}
+
+func readBool(r *engine.Reader, text []byte, b *bool) error {
+	start, end, err := r.Value()
+	if err != nil {
+		return err
+	}
+	switch string(text[start:end]) {
+	case "true":
+		*b = true
+	case "false":
+		*b = false
+	default:
+		return errNotPlain
+	}
+	return nil
+}
+
+// readRaw reads a RawExtension: the value's text, nil for null.
+func readRaw(r *engine.Reader, text []byte, raw *[]byte) error {
+	if r.Null() {
+		return nil
+	}
+	start, end, err := r.Value()
+	*raw = text[start:end]
+	return err
+}
+
+func stepOver(r *engine.Reader) error {
+	_, _, err := r.Value()
+	return err
 }
 
 // decodeWhole is the decoder's own decoding of the review.

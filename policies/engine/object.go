@@ -76,18 +76,18 @@ type Object struct {
 
 // Decode reads one Kubernetes object in JSON. Kinds podguard does not judge are an error.
 func Decode(raw []byte) (*Object, error) {
-	o, err := decode(string(raw))
-	if err != nil {
-		return nil, fmt.Errorf("decoding object: %w", err)
-	}
-	return o, nil
+	return decodeText(string(raw))
 }
 
 // DecodeInPlace is Decode for raw that nothing writes to once it is read, such as a
 // request's body: the Object and the strings read from it share raw's memory instead of
 // a copy of it, which for a 100 KB Pod is most of what judging it allocates.
 func DecodeInPlace(raw []byte) (*Object, error) {
-	o, err := decode(unsafe.String(unsafe.SliceData(raw), len(raw)))
+	return decodeText(unsafe.String(unsafe.SliceData(raw), len(raw)))
+}
+
+func decodeText(text string) (*Object, error) {
+	o, err := decode(text)
 	if err != nil {
 		return nil, fmt.Errorf("decoding object: %w", err)
 	}

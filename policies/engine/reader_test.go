@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
 	"testing"
@@ -9,6 +10,23 @@ import (
 	"github.com/podguard/podguard/policies/engine"
 )
 
+// errStop ends a reading before the end of the text.
+var errStop = errors.New("stop")
+
+// ended is the error of a whole reading: none when it was stopped, and the text must end
+// after a value read to its end.
+func ended(r *engine.Reader, read bool, err error) error {
+	switch {
+	case errors.Is(err, errStop):
+		return nil
+	case err == nil && read:
+		return r.End()
+	}
+	return err
+}
+
+// TestMembers: a Reader gives each member's value, checks what it steps through and,
+// at its end, that nothing follows.
 func TestMembers(t *testing.T) {
 	for desc, tc := range map[string]struct {
 		text     string
@@ -29,10 +47,19 @@ func TestMembers(t *testing.T) {
 	} {
 		t.Run(desc, func(t *testing.T) {
 			got := map[string]string{}
-			isObject, err := engine.Members([]byte(tc.text), func(key string, start, end int) bool {
+			r := engine.NewReader([]byte(tc.text))
+			isObject, err := r.Members(func(key string) error {
+				start, end, err := r.Value()
+				if err != nil {
+					return err
+				}
 				got[key] = tc.text[start:end]
-				return key != tc.stopAt
+				if key == tc.stopAt {
+					return errStop
+				}
+				return nil
 			})
+			err = ended(r, isObject, err)
 			if isObject != tc.isObject || (err != nil) != tc.fails {
 				t.Fatalf("isObject %v, error %v; want %v, failing %v", isObject, err, tc.isObject, tc.fails)
 			}
@@ -46,6 +73,7 @@ func TestMembers(t *testing.T) {
 	}
 }
 
+// TestElements: a Reader gives an array's elements as it gives an object's members.
 func TestElements(t *testing.T) {
 	for desc, tc := range map[string]struct {
 		text    string
@@ -61,13 +89,31 @@ func TestElements(t *testing.T) {
 	} {
 		t.Run(desc, func(t *testing.T) {
 			var got []string
-			isArray, err := engine.Elements([]byte(tc.text), func(start, end int) bool {
-				got = append(got, tc.text[start:end])
-				return true
+			r := engine.NewReader([]byte(tc.text))
+			isArray, err := r.Elements(func() error {
+				start, end, err := r.Value()
+				if err == nil {
+					got = append(got, tc.text[start:end])
+				}
+				return err
 			})
+			err = ended(r, isArray, err)
 			if isArray != tc.isArray || (err != nil) != tc.fails || !slices.Equal(got, tc.want) {
 				t.Errorf("elements %q, isArray %v, error %v; want %q, %v, failing %v", got, isArray, err, tc.want, tc.isArray, tc.fails)
 			}
 		})
+	}
+}
+
+// TestNull: Null steps over a null and over nothing else.
+func TestNull(t *testing.T) {
+	for text, want := range map[string]bool{" null": true, "nul": false, `"null"`: false, "1": false, "": false} {
+		r := engine.NewReader([]byte(text))
+		if got := r.Null(); got != want {
+			t.Errorf("Null() on %q = %v, want %v", text, got, want)
+		}
+		if want && r.End() != nil {
+			t.Errorf("%q: the null was not stepped over", text)
+		}
 	}
 }
