@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 
@@ -29,17 +28,8 @@ func TestSingleDecodeAnswersAsServeHTTP(t *testing.T) {
 		"field in capitals": []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"UID":"u","operation":"DELETE"}}`),
 		"trailing junk":     []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u"}} x`),
 	}
-	files, err := filepath.Glob(filepath.Join("testdata", "requests", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no request fixtures: %v", err)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bodies[filepath.Base(f)] = b
-	}
+	fixtures := allRequests(t)
+	maps.Copy(bodies, fixtures)
 	served := 0
 	for desc, body := range bodies {
 		for hook, wh := range map[string]*admission.Webhook{"validate": validate, "mutate": mutate} {
@@ -58,8 +48,8 @@ func TestSingleDecodeAnswersAsServeHTTP(t *testing.T) {
 			}
 		}
 	}
-	if served < 2*len(files) {
-		t.Errorf("serveReview answered %d of the %d fixture reviews", served, 2*len(files))
+	if served < 2*len(fixtures) {
+		t.Errorf("serveReview answered %d of the %d fixture reviews", served, 2*len(fixtures))
 	}
 }
 

@@ -382,13 +382,40 @@ func compareGolden(t *testing.T, name string, got map[string]any) {
 	}
 }
 
-func readRequest(t *testing.T, name string) []byte {
+func readRequest(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "requests", name+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// waitUntil polls cond until it holds, and fails the test if it does not within limit.
+func waitUntil(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// allRequests is every review of testdata/requests, by file name.
+func allRequests(t testing.TB) map[string][]byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "requests", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no request fixtures: %v", err)
+	}
+	bodies := map[string][]byte{}
+	for _, f := range files {
+		name := filepath.Base(f)
+		bodies[name] = readRequest(t, strings.TrimSuffix(name, ".json"))
+	}
+	return bodies
 }
 
 // response returns the response part of a normalized review.

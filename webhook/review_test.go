@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,17 +28,7 @@ func reviewSeeds(t testing.TB) map[string][]byte {
 		"trailing junk":        []byte(`{"request":{"uid":"u","object":{}}} x`),
 		"spaces":               []byte(" {\n\"request\" : { \"object\" :\t{ \"a\" : 1 } , \"uid\":\"u\" } }\n"),
 	}
-	files, err := filepath.Glob(filepath.Join("testdata", "requests", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no request fixtures: %v", err)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seeds[filepath.Base(f)] = b
-	}
+	maps.Copy(seeds, allRequests(t))
 	return seeds
 }
 

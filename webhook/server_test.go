@@ -858,13 +858,7 @@ func TestPolicyReload(t *testing.T) {
 	review := readRequest(t, "custom-liveness-warn")
 	eventually := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 10s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitUntil(t, 10*time.Second, what, cond)
 	}
 
 	// Broken at start: up, not ready, every review answered with 500.
@@ -977,13 +971,7 @@ func TestCertificateExpiryMetricFollowsServedPair(t *testing.T) {
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 20s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitUntil(t, 20*time.Second, what, cond)
 	}
 	first := served()
 	if got := metricValue(t, s, series); got != float64(first.NotAfter.Unix()) {
@@ -1064,13 +1052,7 @@ func TestEmptyConfigIsRefused(t *testing.T) {
 	write("")
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 10s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitUntil(t, 10*time.Second, what, cond)
 	}
 	waitFor("the emptied file refused", func() bool {
 		return metricValue(t, s, `podguard_policy_reloads_total{result="error"}`) > errorsBefore

@@ -1,8 +1,6 @@
 package engine_test
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,20 +10,7 @@ import (
 // benchObject is the object of one of the load benchmark's request bodies
 // (test/bench/bodies), as the webhook receives it.
 func benchObject(b testing.TB, name string) []byte {
-	b.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "test", "bench", "bodies", name))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var review struct {
-		Request struct {
-			Object json.RawMessage `json:"object"`
-		} `json:"request"`
-	}
-	if err := json.Unmarshal(raw, &review); err != nil {
-		b.Fatal(err)
-	}
-	return review.Request.Object
+	return engine.ReviewObject(b, filepath.Join("..", "..", "test", "bench", "bodies", name))
 }
 
 // BenchmarkReview is what the validating webhook does for each body of the load

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,19 +71,7 @@ func TestFactsMatchTheRegoHelper(t *testing.T) {
 	}
 	cases := maps.Clone(factsCases)
 	for _, b := range bodies {
-		raw, err := os.ReadFile(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var review struct {
-			Request struct {
-				Object json.RawMessage `json:"object"`
-			} `json:"request"`
-		}
-		if err := json.Unmarshal(raw, &review); err != nil {
-			t.Fatal(err)
-		}
-		cases[filepath.Base(b)] = string(review.Request.Object)
+		cases[filepath.Base(b)] = string(ReviewObject(t, b))
 	}
 	compiler := ast.NewCompiler()
 	if compiler.Compile(modules); compiler.Failed() {

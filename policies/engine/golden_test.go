@@ -107,20 +107,12 @@ func TestDecisionsGolden(t *testing.T) {
 // of a YAML file.
 func objects(t *testing.T, file string) [][]byte {
 	t.Helper()
+	if strings.HasSuffix(file, ".json") {
+		return [][]byte{engine.ReviewObject(t, file)}
+	}
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if strings.HasSuffix(file, ".json") {
-		var review struct {
-			Request struct {
-				Object json.RawMessage `json:"object"`
-			} `json:"request"`
-		}
-		if err := json.Unmarshal(raw, &review); err != nil {
-			t.Fatal(err)
-		}
-		return [][]byte{review.Request.Object}
 	}
 	var out [][]byte
 	for _, doc := range strings.Split(string(raw), "\n---\n") {

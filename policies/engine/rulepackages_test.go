@@ -94,20 +94,8 @@ namespaces:
 	}
 	plan := planFor(cfg, compiler)
 	for _, name := range bodies {
-		raw, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var review struct {
-			Request struct {
-				Object json.RawMessage `json:"object"`
-			} `json:"request"`
-		}
-		if err := json.Unmarshal(raw, &review); err != nil {
-			t.Fatal(err)
-		}
 		var obj map[string]any
-		if err := json.Unmarshal(review.Request.Object, &obj); err != nil {
+		if err := json.Unmarshal(ReviewObject(t, name), &obj); err != nil {
 			t.Fatal(err)
 		}
 		spec := obj["spec"].(map[string]any)

@@ -48,8 +48,16 @@ func TestCompliantPodStoredAsSent(t *testing.T) {
 	}
 }
 
-func TestMissingResourcesDefaulted(t *testing.T) {
-	ns := namespace(t)
+// defaultResources are the resources podguard's default configuration fills in.
+var defaultResources = corev1.ResourceRequirements{
+	Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+	Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+}
+
+// createNeedsDefaults creates the sample Pod whose only gap is resources in ns, and
+// returns it as stored.
+func createNeedsDefaults(t *testing.T, ns string) *corev1.Pod {
+	t.Helper()
 	created, err := env.cs.CoreV1().Pods(ns).Create(t.Context(), sample(t, "pod-needs-defaults.yaml"), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("Pod whose only gap is resources refused: %v", err)
@@ -58,10 +66,12 @@ func TestMissingResourcesDefaulted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
-	}
+	return stored
+}
+
+func TestMissingResourcesDefaulted(t *testing.T) {
+	stored := createNeedsDefaults(t, namespace(t))
+	want := defaultResources
 	if got := stored.Spec.Containers[0].Resources; !equalJSON(t, got, want) {
 		t.Errorf("stored resources %+v, want %+v", got, want)
 	}

@@ -105,18 +105,8 @@ func TestInjectedSidecarGetsDefaults(t *testing.T) {
 	ns := namespace(t)
 	injectSidecar(t, ns)
 
-	created, err := env.cs.CoreV1().Pods(ns).Create(t.Context(), sample(t, "pod-needs-defaults.yaml"), metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("Pod with an injected sidecar refused: %v", err)
-	}
-	stored, err := env.cs.CoreV1().Pods(ns).Get(t.Context(), created.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
-	}
+	stored := createNeedsDefaults(t, ns)
+	want := defaultResources
 	var names []string
 	for _, c := range stored.Spec.Containers {
 		names = append(names, c.Name)
