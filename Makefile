@@ -74,8 +74,28 @@ policy-check: opa ## opa fmt, opa check --strict and opa test on policies/.
 
 .PHONY: unit
 unit: ## Go tests of the main module, with the race detector.
-	go vet ./...
 	go test -race -count=1 ./...
+
+# Pinned like the OPA CLI, so a new release of a checker never turns a clean tree red.
+STATICCHECK_VERSION := v0.8.2
+DEADCODE_VERSION := v0.52.0
+MAX_TRACKED_FILE := 1048576
+
+$(BIN)/staticcheck-$(STATICCHECK_VERSION):
+	GOBIN=$(BIN)/staticcheck-build go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(BIN)/staticcheck-build/staticcheck $@ && rmdir $(BIN)/staticcheck-build
+
+$(BIN)/deadcode-$(DEADCODE_VERSION):
+	GOBIN=$(BIN)/deadcode-build go install golang.org/x/tools/cmd/deadcode@$(DEADCODE_VERSION)
+	mv $(BIN)/deadcode-build/deadcode $@ && rmdir $(BIN)/deadcode-build
+
+.PHONY: lint
+lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION) $(BIN)/deadcode-$(DEADCODE_VERSION) ## go vet, staticcheck, deadcode (main module) and no tracked file over 1 MiB.
+	go vet ./...
+	$(BIN)/staticcheck-$(STATICCHECK_VERSION) ./...
+	@out=$$($(BIN)/deadcode-$(DEADCODE_VERSION) ./...); if [ -n "$$out" ]; then echo "$$out"; echo "deadcode: the functions above are unreachable from cmd/podguard"; exit 1; fi
+	@big=$$(git ls-files -z | xargs -0 stat -c '%s %n' 2>/dev/null | awk '$$1 > $(MAX_TRACKED_FILE)'); \
+		if [ -n "$$big" ]; then echo "$$big"; echo "tracked files over 1 MiB: keep build outputs and large data out of git"; exit 1; fi
 
 .PHONY: test-binaries
 test-binaries: ## Build (once, cached outside the clone) kube-apiserver and etcd for the real-cluster tests.
@@ -90,7 +110,7 @@ e2e: build image test-binaries sarif-schema ## Tests of the test module: real ku
 		go test -count=1 -timeout 40m $(E2E_PACKAGES)
 
 .PHONY: test
-test: policy-check unit e2e ## Everything in the clone: Rego, Go unit tests, real API server tests.
+test: lint policy-check unit e2e ## Everything in the clone: Rego, Go unit tests, real API server tests.
 
 # The corpus is ../shared/conformance beside the clone (or $$PODGUARD_CONFORMANCE_DIR);
 # without it this target fails, it never passes having compared nothing. .ci/run runs it.
