@@ -34,17 +34,28 @@ IMAGE_REPOSITORY ?= ghcr.io/podguard/podguard
 # the image is the chart's default, $(IMAGE_REPOSITORY):0.1.0.
 ## Tag the image archive names: VERSION without its leading v.
 IMAGE_TAG ?= $(patsubst v%,%,$(VERSION))
+## os/arch[/variant] list, comma-separated: one gives an image, several an OCI image index.
+IMAGE_PLATFORMS ?= linux/$(shell go env GOARCH)
 ## Commit the image's revision label names.
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # Every time in the image is the last commit's, so a commit gives one image digest.
 ## Unix time of every file and of the image (the last commit's).
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+comma := ,
 
+# Each platform's binary is built as make build builds it (GOBUILD: static), with its
+# GOOS, GOARCH (and GOARM for linux/arm/v7), into bin/image/OS-ARCH[-VARIANT]/.
 .PHONY: image
-image: export GOOS := linux
-image: build ## Build bin/podguard-image.tar from bin/podguard, without Docker (test/image).
-	platform=$$(go env GOOS)/$$(go env GOARCH) && cd test && env -u GOOS -u GOARCH go run ./cmd/image \
-		-binary $(BIN)/podguard -platform $$platform -version $(VERSION) -revision $(REVISION) \
+image: ## Build bin/podguard-image.tar for IMAGE_PLATFORMS, without Docker (test/image); prints the digest a push stores.
+	@binaries=""; for platform in $(subst $(comma), ,$(IMAGE_PLATFORMS)); do \
+		IFS=/ read -r os arch variant <<< "$$platform"; \
+		out=$(BIN)/image/$$os-$$arch$${variant:+-$$variant}/podguard; \
+		goarm=""; if [ "$$arch" = arm ] && [ -n "$$variant" ]; then goarm="GOARM=$${variant#v}"; fi; \
+		echo "go build for $$platform: $$out"; \
+		env GOOS=$$os GOARCH=$$arch $$goarm $(GOBUILD) -o $$out ./cmd/podguard; \
+		binaries="$$binaries -binary $$platform=$$out"; \
+	done; \
+	cd test && go run ./cmd/image $$binaries -version $(VERSION) -revision $(REVISION) \
 		-created $(SOURCE_DATE_EPOCH) -repository $(IMAGE_REPOSITORY) -tag $(IMAGE_TAG) \
 		-o $(BIN)/podguard-image.tar
 

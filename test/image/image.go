@@ -86,14 +86,20 @@ func Build(o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	// Docker's media types, not OCI's: `crane push` (and every tool that pushes the
+	// archive's manifest.json half) writes a Docker v2 manifest, so the OCI layout holds
+	// the same bytes and one digest names the image however it is pushed (see doc.go).
+	img := mutate.MediaType(empty.Image, types.DockerManifestSchema2)
+	img = mutate.ConfigMediaType(img, types.DockerConfigJSON)
 	created := v1.Time{Time: o.Created.UTC()}
 	img, err = mutate.ConfigFile(img, &v1.ConfigFile{
 		Architecture: p.Architecture,
 		Variant:      p.Variant,
 		OS:           p.OS,
 		Created:      created,
+		// mutate.Append fills in the diff IDs, never the type, which the image spec and
+		// Docker's loader require.
+		RootFS: v1.RootFS{Type: "layers"},
 		Config: v1.Config{
 			User:       User,
 			Entrypoint: Entrypoint,
@@ -110,6 +116,33 @@ func Build(o Options) (v1.Image, error) {
 		mutate.Addendum{Layer: base, History: v1.History{Created: created, CreatedBy: "podguard base: CA certificates, passwd with nonroot 65532, /tmp", Comment: "make image"}},
 		mutate.Addendum{Layer: app, History: v1.History{Created: created, CreatedBy: "COPY podguard " + BinaryPath, Comment: "make image"}},
 	)
+}
+
+// BuildIndex assembles one image per Options, each for its own platform, and the OCI
+// image index of them, in the order given.
+func BuildIndex(opts []Options) (v1.ImageIndex, error) {
+	if len(opts) == 0 {
+		return nil, fmt.Errorf("an index needs at least one platform")
+	}
+	var adds []mutate.IndexAddendum
+	seen := map[string]bool{}
+	for _, o := range opts {
+		img, err := Build(o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Platform, err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return nil, err
+		}
+		p := cf.Platform()
+		if seen[p.String()] {
+			return nil, fmt.Errorf("platform %s is given twice", p)
+		}
+		seen[p.String()] = true
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: p}})
+	}
+	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...), nil
 }
 
 // elfMachines are the architectures podguard's image is built for, as ELF names them.
@@ -200,7 +233,7 @@ func layer(mtime time.Time, files []file) (v1.Layer, error) {
 	data := b.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	}, tarball.WithMediaType(types.DockerLayer))
 }
 
 // Ref is the repository:tag the archive names the image by.
