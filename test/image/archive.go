@@ -40,17 +40,24 @@ type DockerManifest struct {
 // the image.
 func WriteArchive(path string, top partial.Describable, ref name.Tag) (err error) {
 	var images []v1.Image
-	var platform *v1.Platform
+	var desc v1.Descriptor
 	switch t := top.(type) {
 	case v1.Image:
 		images = []v1.Image{t}
-		cf, err := t.ConfigFile()
-		if err != nil {
+		if desc, err = imageDescriptor(t); err != nil {
 			return err
 		}
-		platform = cf.Platform()
 	case v1.ImageIndex:
 		if images, err = Images(t); err != nil {
+			return err
+		}
+		if desc.MediaType, err = t.MediaType(); err != nil {
+			return err
+		}
+		if desc.Size, err = t.Size(); err != nil {
+			return err
+		}
+		if desc.Digest, err = t.Digest(); err != nil {
 			return err
 		}
 	default:
@@ -97,13 +104,8 @@ func WriteArchive(path string, top partial.Describable, ref name.Tag) (err error
 			return err
 		}
 	}
-	desc, err := partial.Descriptor(top)
-	if err != nil {
-		return err
-	}
-	desc.Platform = platform
 	desc.Annotations = map[string]string{AnnotationImageName: ref.String(), AnnotationRefName: ref.TagStr()}
-	index, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{*desc}})
+	index, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{desc}})
 	if err != nil {
 		return err
 	}

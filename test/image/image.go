@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"debug/elf"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -124,25 +125,85 @@ func BuildIndex(opts []Options) (v1.ImageIndex, error) {
 	if len(opts) == 0 {
 		return nil, fmt.Errorf("an index needs at least one platform")
 	}
-	var adds []mutate.IndexAddendum
+	idx := &index{images: map[v1.Hash]v1.Image{}}
+	im := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
 	seen := map[string]bool{}
 	for _, o := range opts {
 		img, err := Build(o)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", o.Platform, err)
 		}
-		cf, err := img.ConfigFile()
+		desc, err := imageDescriptor(img)
 		if err != nil {
 			return nil, err
 		}
-		p := cf.Platform()
-		if seen[p.String()] {
-			return nil, fmt.Errorf("platform %s is given twice", p)
+		if seen[desc.Platform.String()] {
+			return nil, fmt.Errorf("platform %s is given twice", desc.Platform)
 		}
-		seen[p.String()] = true
-		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: p}})
+		seen[desc.Platform.String()] = true
+		im.Manifests = append(im.Manifests, desc)
+		idx.images[desc.Digest] = img
 	}
-	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...), nil
+	raw, err := json.Marshal(im)
+	if err != nil {
+		return nil, err
+	}
+	idx.raw = raw
+	return idx, nil
+}
+
+// imageDescriptor describes img with its platform. It has no artifactType, which
+// go-containerregistry's descriptors give an image (its config's media type): the image
+// spec keeps that field for artifacts, and skopeo copy --all rewrites an index that has
+// it, changing its digest.
+func imageDescriptor(img v1.Image) (v1.Descriptor, error) {
+	mt, err := img.MediaType()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	size, err := img.Size()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	return v1.Descriptor{MediaType: mt, Size: size, Digest: digest, Platform: cf.Platform()}, nil
+}
+
+// index is an OCI image index of images held in memory.
+type index struct {
+	raw    []byte
+	images map[v1.Hash]v1.Image
+}
+
+func (i *index) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
+func (i *index) RawManifest() ([]byte, error)        { return i.raw, nil }
+func (i *index) Size() (int64, error)                { return int64(len(i.raw)), nil }
+
+func (i *index) Digest() (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(i.raw))
+	return h, err
+}
+
+func (i *index) IndexManifest() (*v1.IndexManifest, error) {
+	return v1.ParseIndexManifest(bytes.NewReader(i.raw))
+}
+
+func (i *index) Image(h v1.Hash) (v1.Image, error) {
+	if img, ok := i.images[h]; ok {
+		return img, nil
+	}
+	return nil, fmt.Errorf("the index has no image %s", h)
+}
+
+func (i *index) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	return nil, fmt.Errorf("the index holds images only, not an index %s", h)
 }
 
 // elfMachines are the architectures podguard's image is built for, as ELF names them.

@@ -53,6 +53,7 @@ func TestArchiveValidates(t *testing.T) {
 				t.Fatalf("index.json lists %d manifests, want 1", len(im.Manifests))
 			}
 			top := im.Manifests[0]
+			noArtifactType(t, "index.json", im)
 			var first v1.Image
 			if tc.platforms == nil {
 				if top.MediaType != types.DockerManifestSchema2 {
@@ -69,6 +70,11 @@ func TestArchiveValidates(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				cim, err := idx.IndexManifest()
+				if err != nil {
+					t.Fatal(err)
+				}
+				noArtifactType(t, "the index", cim)
 				images, err := Images(idx)
 				if err != nil {
 					t.Fatal(err)
@@ -92,6 +98,18 @@ func TestArchiveValidates(t *testing.T) {
 				t.Errorf("the Docker half is manifest %s, the OCI layout's (first) image %s", dd, od)
 			}
 		})
+	}
+}
+
+// noArtifactType checks that an index describes its images as images: the image spec
+// keeps artifactType for artifacts, and skopeo copy --all rewrites (so changes the digest
+// of) an index whose descriptors carry it.
+func noArtifactType(t *testing.T, what string, im *v1.IndexManifest) {
+	t.Helper()
+	for _, d := range im.Manifests {
+		if d.ArtifactType != "" {
+			t.Errorf("%s describes %s with artifactType %s", what, d.Digest, d.ArtifactType)
+		}
 	}
 }
 

@@ -119,7 +119,7 @@ func printDigests(w io.Writer, out, ref string, top partial.Describable, images 
 	fmt.Fprintf(w, "%s: %s, index of %s\n", out, ref, strings.Join(platforms, ", "))
 	fmt.Fprintf(w, "digest %s\n", digest)
 	fmt.Fprintf(w, "  the index a registry stores when the OCI layout is pushed (crane push of the unpacked\n")
-	fmt.Fprintf(w, "  directory, skopeo copy oci-archive:, ctr import and push); its images:\n")
+	fmt.Fprintf(w, "  directory, skopeo copy --all oci-archive:, ctr import and push); its images:\n")
 	for i, img := range images {
 		d, err := img.Digest()
 		if err != nil {
