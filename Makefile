@@ -49,13 +49,15 @@ comma := ,
 image: ## Build bin/podguard-image.tar for IMAGE_PLATFORMS, without Docker (test/image); prints the digest a push stores.
 	@binaries=""; for platform in $(subst $(comma), ,$(IMAGE_PLATFORMS)); do \
 		IFS=/ read -r os arch variant <<< "$$platform"; \
+		if [ "$$os" != linux ] || [ -z "$$arch" ]; then \
+			echo "IMAGE_PLATFORMS: $$platform is not linux/arch[/variant]" >&2; exit 2; fi; \
 		out=$(BIN)/image/$$os-$$arch$${variant:+-$$variant}/podguard; \
 		goarm=""; if [ "$$arch" = arm ] && [ -n "$$variant" ]; then goarm="GOARM=$${variant#v}"; fi; \
 		echo "go build for $$platform: $$out"; \
 		env GOOS=$$os GOARCH=$$arch $$goarm $(GOBUILD) -o $$out ./cmd/podguard; \
 		binaries="$$binaries -binary $$platform=$$out"; \
 	done; \
-	cd test && go run ./cmd/image $$binaries -version $(VERSION) -revision $(REVISION) \
+	cd test && env -u GOOS -u GOARCH go run ./cmd/image $$binaries -version $(VERSION) -revision $(REVISION) \
 		-created $(SOURCE_DATE_EPOCH) -repository $(IMAGE_REPOSITORY) -tag $(IMAGE_TAG) \
 		-o $(BIN)/podguard-image.tar
 
