@@ -36,8 +36,8 @@ type DockerManifest struct {
 // blobs under blobs/sha256/, index.json and oci-layout for OCI readers, manifest.json for
 // Docker's. index.json names top; manifest.json names an image, so for an index it names
 // the index's first image, as containerd's exporter names the one of its platform. Every
-// entry carries the creation time of that image, so the archive is as reproducible as
-// the image.
+// entry carries the image's creation time (the first image's, for an index), so the
+// archive is as reproducible as the image.
 func WriteArchive(path string, top partial.Describable, ref name.Tag) (err error) {
 	var images []v1.Image
 	var desc v1.Descriptor
