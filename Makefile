@@ -3,17 +3,24 @@ SHELL := /usr/bin/env bash -o pipefail
 
 # Versions come from go.mod so the OPA CLI always matches the library podguard embeds.
 OPA_VERSION := $(shell go list -m -f '{{.Version}}' github.com/open-policy-agent/opa)
+## Version podguard and its image report (git describe).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN := $(CURDIR)/bin
 # The same flags as the Dockerfile: a static binary with the policies embedded.
 GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
 RUN_DIR := $(BIN)/run
-PORT ?= 9443
+
+# make help lists each target with a "## " comment after its prerequisites, and each
+# variable with a "## " comment line just above its "?=" line, with the value it has now.
+HELP_VARIABLES = $(shell awk '/^## /{d=1; next} d && /^[A-Z_]+ \?=/{print $$1} {d=0}' $(MAKEFILE_LIST))
 
 .PHONY: help
-help: ## Show the targets.
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+help: ## Show the targets and the variables a user sets (make VARIABLE=value target).
+	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n%s:\n", substr($$0, 5)} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@printf '\nVariables (make VARIABLE=value target), with their values now:\n'
+	@env $(foreach v,$(HELP_VARIABLES),'$(v)=$($(v))') awk '/^## / {d = substr($$0, 4); next} \
+		d != "" && /^[A-Z_]+ \?=/ {printf "  %s = %s\n      %s\n", $$1, ENVIRON[$$1], d} {d = ""}' $(MAKEFILE_LIST)
 
 ##@ Build
 
@@ -21,19 +28,36 @@ help: ## Show the targets.
 build: ## Build bin/podguard.
 	$(GOBUILD) -o $(BIN)/podguard ./cmd/podguard
 
+## Repository the image archive names (make image).
 IMAGE_REPOSITORY ?= ghcr.io/podguard/podguard
 # The version without its leading v, as the chart's appVersion names it: at tag v0.1.0
 # the image is the chart's default, $(IMAGE_REPOSITORY):0.1.0.
+## Tag the image archive names: VERSION without its leading v.
 IMAGE_TAG ?= $(patsubst v%,%,$(VERSION))
+## os/arch[/variant] list, comma-separated: one gives an image, several an OCI image index.
+IMAGE_PLATFORMS ?= linux/$(shell go env GOARCH)
+## Commit the image's revision label names.
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # Every time in the image is the last commit's, so a commit gives one image digest.
+## Unix time of every file and of the image (the last commit's).
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+comma := ,
 
+# Each platform's binary is built as make build builds it (GOBUILD: static), with its
+# GOOS, GOARCH (and GOARM for linux/arm/v7), into bin/image/OS-ARCH[-VARIANT]/.
 .PHONY: image
-image: export GOOS := linux
-image: build ## Build bin/podguard-image.tar from bin/podguard, without Docker (test/image).
-	platform=$$(go env GOOS)/$$(go env GOARCH) && cd test && env -u GOOS -u GOARCH go run ./cmd/image \
-		-binary $(BIN)/podguard -platform $$platform -version $(VERSION) -revision $(REVISION) \
+image: ## Build bin/podguard-image.tar for IMAGE_PLATFORMS, without Docker (test/image); prints the digest a push stores.
+	@binaries=""; for platform in $(subst $(comma), ,$(IMAGE_PLATFORMS)); do \
+		IFS=/ read -r os arch variant <<< "$$platform"; \
+		if [ "$$os" != linux ] || [ -z "$$arch" ]; then \
+			echo "IMAGE_PLATFORMS: $$platform is not linux/arch[/variant]" >&2; exit 2; fi; \
+		out=$(BIN)/image/$$os-$$arch$${variant:+-$$variant}/podguard; \
+		goarm=""; if [ "$$arch" = arm ] && [ -n "$$variant" ]; then goarm="GOARM=$${variant#v}"; fi; \
+		echo "go build for $$platform: $$out"; \
+		env GOOS=$$os GOARCH=$$arch $$goarm $(GOBUILD) -o $$out ./cmd/podguard; \
+		binaries="$$binaries -binary $$platform=$$out"; \
+	done; \
+	cd test && env -u GOOS -u GOARCH go run ./cmd/image $$binaries -version $(VERSION) -revision $(REVISION) \
 		-created $(SOURCE_DATE_EPOCH) -repository $(IMAGE_REPOSITORY) -tag $(IMAGE_TAG) \
 		-o $(BIN)/podguard-image.tar
 
@@ -46,6 +70,13 @@ $(BIN)/opa-$(OPA_VERSION):
 opa: $(BIN)/opa-$(OPA_VERSION) ## Install the OPA CLI matching go.mod into bin/.
 
 ##@ Run
+
+## Port of make run's webhook (HTTPS).
+PORT ?= 9443
+## Address of make run's /metrics (plain HTTP).
+METRICS_BIND_ADDRESS ?= 127.0.0.1:8080
+## Address of make run's /healthz and /readyz.
+HEALTH_PROBE_BIND_ADDRESS ?= 127.0.0.1:8081
 
 .PHONY: run
 run: build ## Serve the webhook on its embedded policies with a throw-away certificate.
@@ -61,7 +92,7 @@ run: build ## Serve the webhook on its embedded policies with a throw-away certi
 	@echo "(and review-pod-needs-defaults.json against /mutate). Ctrl-C stops it."
 	@echo
 	$(BIN)/podguard serve --cert-dir $(RUN_DIR) --port $(PORT) --shutdown-delay 0s \
-		--metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
+		--metrics-bind-address $(METRICS_BIND_ADDRESS) --health-probe-bind-address $(HEALTH_PROBE_BIND_ADDRESS) \
 		--watch-cluster=false
 
 ##@ Test
@@ -134,8 +165,11 @@ sarif-schema: $(SARIF_SCHEMA) ## Fetch the SARIF 2.1.0 schema (npm registry) tha
 
 ##@ Performance and robustness
 
+## How long make bench measures each case.
 BENCH_DURATION ?= 5s
+## How long make bench warms each case up before measuring.
 BENCH_WARMUP ?= 1s
+## Comma-separated numbers of concurrent clients make bench runs.
 BENCH_CONCURRENCY ?= 1,8,64
 
 .PHONY: bench
@@ -145,8 +179,9 @@ bench: build opa ## Load benchmark: podguard against a no-op webhook and the OPA
 		-bodies test/bench/bodies -opa-policy test/bench/opa/policy.rego \
 		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) -concurrency $(BENCH_CONCURRENCY)
 
+## How long make fuzz runs each fuzz target.
 FUZZTIME ?= 10m
-# FUZZFLAGS passes more go test flags, e.g. FUZZFLAGS=-parallel=1 to leave a core free.
+## More go test flags for make fuzz, e.g. -parallel=1 to leave a core free.
 FUZZFLAGS ?=
 FUZZ_TARGETS := ./webhook:FuzzAdmissionReview ./policies/config:FuzzParse ./policies/offline:FuzzRead \
 	./policies/engine:FuzzDecision ./policies/engine:FuzzDecode ./policies/engine:FuzzEvaluators \
@@ -161,6 +196,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10m); make test runs only th
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (crashers are in testdata/fuzz)"; exit 1; fi
 
+## Reviews make soak sends.
 SOAK_REVIEWS ?= 1000000
 
 .PHONY: soak

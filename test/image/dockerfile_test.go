@@ -125,9 +125,10 @@ func TestDockerfileBuildsLikeMakefile(t *testing.T) {
 	if download < 0 || sources < 0 || download > sources {
 		t.Error("Dockerfile must download modules in a layer of their own, before copying the sources")
 	}
-	// make image packs the binary make build wrote.
-	if !regexp.MustCompile(`(?m)^image: .*\bbuild\b`).MatchString(makefile) {
-		t.Error("the Makefile's image target does not depend on build")
+	// make image builds each platform's binary as make build does, with its GOOS and GOARCH.
+	recipe := regexp.MustCompile(`(?m)^image:.*\n((?:\t.*\n)+)`).FindStringSubmatch(makefile)
+	if recipe == nil || !strings.Contains(recipe[1], "GOOS=$$os GOARCH=$$arch $$goarm $(GOBUILD) ") {
+		t.Error("the Makefile's image target does not build its binaries with $(GOBUILD), GOOS and GOARCH")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"debug/elf"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -86,14 +87,20 @@ func Build(o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	// Docker's media types, not OCI's: `crane push` (and every tool that pushes the
+	// archive's manifest.json half) writes a Docker v2 manifest, so the OCI layout holds
+	// the same bytes and one digest names the image however it is pushed (see doc.go).
+	img := mutate.MediaType(empty.Image, types.DockerManifestSchema2)
+	img = mutate.ConfigMediaType(img, types.DockerConfigJSON)
 	created := v1.Time{Time: o.Created.UTC()}
 	img, err = mutate.ConfigFile(img, &v1.ConfigFile{
 		Architecture: p.Architecture,
 		Variant:      p.Variant,
 		OS:           p.OS,
 		Created:      created,
+		// mutate.Append fills in the diff IDs, never the type, which the image spec and
+		// Docker's loader require.
+		RootFS: v1.RootFS{Type: "layers"},
 		Config: v1.Config{
 			User:       User,
 			Entrypoint: Entrypoint,
@@ -110,6 +117,93 @@ func Build(o Options) (v1.Image, error) {
 		mutate.Addendum{Layer: base, History: v1.History{Created: created, CreatedBy: "podguard base: CA certificates, passwd with nonroot 65532, /tmp", Comment: "make image"}},
 		mutate.Addendum{Layer: app, History: v1.History{Created: created, CreatedBy: "COPY podguard " + BinaryPath, Comment: "make image"}},
 	)
+}
+
+// BuildIndex assembles one image per Options, each for its own platform, and the OCI
+// image index of them, in the order given.
+func BuildIndex(opts []Options) (v1.ImageIndex, error) {
+	if len(opts) == 0 {
+		return nil, fmt.Errorf("an index needs at least one platform")
+	}
+	idx := &index{images: map[v1.Hash]v1.Image{}}
+	im := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	seen := map[string]bool{}
+	for _, o := range opts {
+		img, err := Build(o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Platform, err)
+		}
+		desc, err := imageDescriptor(img)
+		if err != nil {
+			return nil, err
+		}
+		if seen[desc.Platform.String()] {
+			return nil, fmt.Errorf("platform %s is given twice", desc.Platform)
+		}
+		seen[desc.Platform.String()] = true
+		im.Manifests = append(im.Manifests, desc)
+		idx.images[desc.Digest] = img
+	}
+	raw, err := json.Marshal(im)
+	if err != nil {
+		return nil, err
+	}
+	idx.raw = raw
+	return idx, nil
+}
+
+// imageDescriptor describes img with its platform. It has no artifactType, which
+// go-containerregistry's descriptors give an image (its config's media type): the image
+// spec keeps that field for artifacts, and skopeo copy --all rewrites an index that has
+// it, changing its digest.
+func imageDescriptor(img v1.Image) (v1.Descriptor, error) {
+	mt, err := img.MediaType()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	size, err := img.Size()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	return v1.Descriptor{MediaType: mt, Size: size, Digest: digest, Platform: cf.Platform()}, nil
+}
+
+// index is an OCI image index of images held in memory.
+type index struct {
+	raw    []byte
+	images map[v1.Hash]v1.Image
+}
+
+func (i *index) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
+func (i *index) RawManifest() ([]byte, error)        { return i.raw, nil }
+func (i *index) Size() (int64, error)                { return int64(len(i.raw)), nil }
+
+func (i *index) Digest() (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(i.raw))
+	return h, err
+}
+
+func (i *index) IndexManifest() (*v1.IndexManifest, error) {
+	return v1.ParseIndexManifest(bytes.NewReader(i.raw))
+}
+
+func (i *index) Image(h v1.Hash) (v1.Image, error) {
+	if img, ok := i.images[h]; ok {
+		return img, nil
+	}
+	return nil, fmt.Errorf("the index has no image %s", h)
+}
+
+func (i *index) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	return nil, fmt.Errorf("the index holds images only, not an index %s", h)
 }
 
 // elfMachines are the architectures podguard's image is built for, as ELF names them.
@@ -200,7 +294,7 @@ func layer(mtime time.Time, files []file) (v1.Layer, error) {
 	data := b.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	}, tarball.WithMediaType(types.DockerLayer))
 }
 
 // Ref is the repository:tag the archive names the image by.

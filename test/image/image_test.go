@@ -28,6 +28,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/podguard/podguard/test/harness"
@@ -291,7 +292,7 @@ func TestArchiveOCILayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := validate(oimg); err != nil {
+	if err := validate.Image(oimg); err != nil {
 		t.Errorf("OCI image: %v", err)
 	}
 	oc, _ := oimg.ConfigName()
@@ -306,33 +307,6 @@ func TestArchiveOCILayout(t *testing.T) {
 			t.Errorf("layer %d: OCI %s, Docker %v", i, want, dm.Layers)
 		}
 	}
-}
-
-// validate reads every blob of the image and checks it against its digest.
-func validate(img v1.Image) error {
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	for _, l := range layers {
-		want, err := l.Digest()
-		if err != nil {
-			return err
-		}
-		rc, err := l.Compressed()
-		if err != nil {
-			return err
-		}
-		got, _, err := v1.SHA256(rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-		if got != want {
-			return errors.New("layer " + want.String() + " has digest " + got.String())
-		}
-	}
-	return nil
 }
 
 func untar(t *testing.T, path, dir string) {
@@ -350,21 +324,23 @@ func untar(t *testing.T, path, dir string) {
 
 // TestArchiveContainerdImport runs containerd's own importer, the code behind
 // `ctr images import` (which `kind load image-archive` runs on every node), on the archive
-// as written and on its Docker half alone, and resolves the image it imported for this
-// platform.
+// as written, on its Docker half alone and on an index of two platforms, and resolves the
+// image it imported for this platform.
 func TestArchiveContainerdImport(t *testing.T) {
 	path := archivePath(t)
-	_, dm := dockerImage(t, path)
 	dockerOnly := filepath.Join(t.TempDir(), "docker-only.tar")
 	copyTar(t, path, dockerOnly, func(name string) bool { return name != "oci-layout" && name != "index.json" })
+	index, _ := runImageCommand(t, "0.0.0-index", indexPlatforms()...)
 
 	for name, tc := range map[string]struct {
 		path, mediaType string
 	}{
-		"as written: OCI layout": {path, ocispec.MediaTypeImageManifest},
-		"Docker half alone":      {dockerOnly, images.MediaTypeDockerSchema2Manifest},
+		"as written: OCI layout":    {path, images.MediaTypeDockerSchema2Manifest},
+		"Docker half alone":         {dockerOnly, images.MediaTypeDockerSchema2Manifest},
+		"an index of two platforms": {index, ocispec.MediaTypeImageIndex},
 	} {
 		t.Run(name, func(t *testing.T) {
+			_, dm := dockerImage(t, tc.path)
 			ctx := t.Context()
 			store, err := local.NewStore(t.TempDir())
 			if err != nil {
