@@ -170,7 +170,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		if err != nil {
 			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, overDeadline(ctx, v.EvalTimeout, err))
 		}
-		d.Deny, kept = splitExisting(d.Deny, od.Deny)
+		d.Deny, kept = engine.SplitExisting(d.Deny, obj, od.Deny, old)
 	}
 	evalDuration.WithLabelValues(webhookValidate).Observe(time.Since(start).Seconds())
 	return respond(ctx, req, obj, d, kept)
@@ -194,22 +194,6 @@ func (v *Validator) namespace(ctx context.Context, obj *engine.Object) (engine.N
 		}
 	}
 	return ns, nil
-}
-
-// splitExisting separates the violations already present in the old object.
-func splitExisting(now, before []engine.Violation) (added, existing []engine.Violation) {
-	old := make(map[string]bool, len(before))
-	for _, v := range before {
-		old[v.Key()] = true
-	}
-	for _, v := range now {
-		if old[v.Key()] {
-			existing = append(existing, v)
-		} else {
-			added = append(added, v)
-		}
-	}
-	return added, existing
 }
 
 // Handle fills in the missing defaults of a new Pod.

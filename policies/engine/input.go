@@ -298,11 +298,11 @@ func resourcesTerm(r *resourceFacts) *ast.Term {
 func quantityTerm(v *resourceValue) *ast.Term {
 	build := func(raw string) *ast.Term {
 		v := readResourceValue(v.name, raw)
+		// The value as written, whole: a mutation copies it into the object, so it must
+		// be the value read; messages shorten a long one (lib.show_quantity).
 		var written ast.Value = ast.String("")
 		if text, plain := plainString(raw); plain {
-			written = ast.String(shortened(text))
-		} else if len(raw) > maxShownValue {
-			written = ast.String(shortened(strings.Trim(raw, `"`)))
+			written = ast.String(text)
 		} else if w, err := jsonValue(raw, ast.Null{}); err == nil {
 			written = w // raw was read by the scanner, so it is valid JSON
 		}
@@ -323,7 +323,9 @@ func quantityTerm(v *resourceValue) *ast.Term {
 // maxShownValue is the length of the longest value messages show as it is written.
 const maxShownValue = 64
 
-// shortened is a value as messages show it: the start of a long one.
+// shortened is a value as messages show it: the start of a long one. It is for reading
+// only: what is copied or compared is the value itself (lib.show_quantity does the same
+// for the rules' messages).
 func shortened(text string) string {
 	if len(text) <= maxShownValue {
 		return text
