@@ -143,9 +143,14 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 	if err != nil {
 		return nil, err
 	}
-	nsLabels, err := namespaceLabels(ctx, dc)
+	namespaces, err := namespaceLabels(ctx, dc)
 	if err != nil {
 		return nil, err
+	}
+	for name, lr := range ranges {
+		ns := namespaces[name]
+		ns.LimitRanges = lr
+		namespaces[name] = ns
 	}
 	var out []Finding
 	for _, gvr := range resources {
@@ -154,22 +159,20 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 			return nil, fmt.Errorf("listing %s: %w", gvr.Resource, err)
 		}
 		for _, item := range list.Items {
-			obj, err := engine.FromMap(item.Object)
+			raw, err := item.MarshalJSON()
 			if err != nil {
 				return nil, err
 			}
-			if _, exempt := e.Config().Exempted(obj.Namespace); exempt {
-				continue
-			}
-			if apiVersion, kind, _ := obj.Owner(); engine.Supported(engine.Group(apiVersion), kind) {
-				continue
-			}
-			d, err := e.Judge(ctx, obj, engine.Namespace{Labels: nsLabels[obj.Namespace], LimitRanges: ranges[obj.Namespace]})
+			v, err := e.Review(ctx, engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: item.GetNamespace(), Object: raw, Cluster: namespaces})
 			if err != nil {
-				return nil, fmt.Errorf("%s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+				return nil, fmt.Errorf("%s %s/%s: %w", item.GetKind(), item.GetNamespace(), item.GetName(), err)
 			}
-			for _, v := range d.All() {
-				out = append(out, Finding{Namespace: obj.Namespace, Kind: obj.Kind, Name: obj.Name, Violation: v})
+			if v.Skipped != engine.NotSkipped {
+				continue
+			}
+			obj := v.Object
+			for _, x := range v.Decision.All() {
+				out = append(out, Finding{Namespace: obj.Namespace, Kind: obj.Kind, Name: obj.Name, Violation: x})
 			}
 		}
 	}
@@ -186,14 +189,14 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 	return out, nil
 }
 
-func namespaceLabels(ctx context.Context, dc dynamic.Interface) (map[string]map[string]string, error) {
+func namespaceLabels(ctx context.Context, dc dynamic.Interface) (engine.Namespaces, error) {
 	list, err := dc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("listing namespaces: %w", err)
 	}
-	out := map[string]map[string]string{}
+	out := engine.Namespaces{}
 	for _, item := range list.Items {
-		out[item.GetName()] = item.GetLabels()
+		out[item.GetName()] = engine.Namespace{Labels: item.GetLabels()}
 	}
 	return out, nil
 }

@@ -22,7 +22,7 @@ func init() {
 		"livenessProbe", "readinessProbe", "startupProbe", "exec", "httpGet", "tcpSocket", "grpc",
 		"cpu", "memory", "ephemeral-storage", "",
 		"metadata.labels", "spec",
-		// What Evaluate and Defaults read from a result.
+		// What evaluate and additions read from a result.
 		"rule", "enforcement", "enforce_after", "violations", "msg", "field", "container", "fix",
 		"containerType", "section", "resource",
 	)

@@ -11,23 +11,23 @@ import (
 // stored object can tell a default from a value its author chose.
 const DefaultsAnnotation = "podguard.io/defaults"
 
-// Mutate returns the object's JSON with podguard's missing defaults filled in, and what was
-// added; with nothing to add, the JSON is the object's own. It never changes a value that
-// is set, so running it on its output adds nothing.
-func (e *Engine) Mutate(ctx context.Context, o *Object) ([]byte, []Addition, error) {
-	adds, err := e.Defaults(ctx, o, Namespace{}, AsWritten)
+// mutate returns podguard's missing defaults, and the object's JSON with them filled in
+// (nil when there are none). It never changes a value that is set, so running it on its
+// output adds nothing.
+func (e *Engine) mutate(ctx context.Context, o *Object) ([]Addition, []byte, error) {
+	adds, err := e.additions(ctx, o, Namespace{}, asWritten)
 	if err != nil || len(adds) == 0 {
-		return o.JSON(), nil, err
+		return nil, nil, err
 	}
 	out, err := o.apply(nil, adds)
-	return out, adds, err
+	return adds, out, err
 }
 
-// Admitted returns the object as the cluster would store it: the API server's and the
+// admitted returns the object as the cluster would store it: the API server's and the
 // LimitRanges' defaults, then podguard's, filled in; and podguard's additions.
-func (e *Engine) Admitted(ctx context.Context, o *Object, ns Namespace) ([]byte, []Addition, error) {
+func (e *Engine) admitted(ctx context.Context, o *Object, ns Namespace) ([]byte, []Addition, error) {
 	_, cluster := o.pod.withClusterDefaults(ns.LimitRanges)
-	adds, err := e.Defaults(ctx, o, ns, WithClusterDefaults)
+	adds, err := e.additions(ctx, o, ns, withClusterDefaults)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -50,6 +50,13 @@ func (o *Object) templatePath() ([]string, bool) {
 	return path, ok
 }
 
+// unsupportedError is an object of a kind podguard does not judge.
+type unsupportedError struct{ apiVersion, kind string }
+
+func (e *unsupportedError) Error() string {
+	return fmt.Sprintf("%s %s is not checked by podguard", e.apiVersion, e.kind)
+}
+
 // Group is the API group of an apiVersion: "apps" of "apps/v1", "" of "v1".
 func Group(apiVersion string) string {
 	group, _, found := strings.Cut(apiVersion, "/")
@@ -155,7 +162,7 @@ func decode(text string) (*Object, error) {
 			}
 			return nil, errors.New("object has no kind")
 		}
-		return nil, fmt.Errorf("%s %s is not checked by podguard", o.APIVersion, o.Kind)
+		return nil, &unsupportedError{o.APIVersion, o.Kind}
 	}
 	if err := o.readMetadata(metadata); err != nil {
 		return nil, err

@@ -5,13 +5,13 @@ import (
 	"strings"
 )
 
-// SplitExisting separates the violations of an UPDATE's new object o into those it adds
+// splitExisting separates the violations of an UPDATE's new object o into those it adds
 // and those its old object already had (before, judged on old). A violation is already
 // present when the old one has the same rule, field and message, and the same value
 // read at that field: a message shows a value over 64 characters shortened, so two
 // different values can read the same, and an UPDATE that makes a violation worse must
 // not pass for one that keeps it.
-func SplitExisting(now []Violation, o *Object, before []Violation, old *Object) (added, existing []Violation) {
+func splitExisting(now []Violation, o *Object, before []Violation, old *Object) (added, existing []Violation) {
 	had := make(map[updateKey]bool, len(before))
 	for _, v := range before {
 		had[old.updateKey(v)] = true

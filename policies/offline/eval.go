@@ -22,19 +22,8 @@ const (
 	ExitUsage  = 2 // bad flags or unreadable input
 )
 
-// Finding is a violation of the manifest as written.
-type Finding struct {
-	engine.Violation
-	// Defaulted is true when defaults fill the gap, so the cluster would not refuse the
-	// manifest for it; FilledBy says whose: "kubernetes" (the namespace's LimitRange, or
-	// requests taken from limits) or "podguard" (its mutation defaults).
-	Defaulted bool   `json:"defaulted"`
-	FilledBy  string `json:"filledBy,omitempty"`
-	// CausedBy is set for a violation the manifest as written does not have, which a
-	// default brings in (a default limit above the configured maximum, say): whose
-	// default, "kubernetes" or "podguard".
-	CausedBy string `json:"causedBy,omitempty"`
-}
+// Finding is a violation of the manifest as written, or one its defaults bring in.
+type Finding = engine.Finding
 
 // Result is the verdict on one manifest.
 type Result struct {
@@ -214,7 +203,15 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, synops
 // fail on, are results too, so one bad document does not hide the verdicts on the others.
 func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Result {
 	ranges, badRanges := limitRanges(manifests)
-	nsLabels := namespaceLabels(manifests)
+	namespaces := engine.Namespaces{}
+	for name, labels := range namespaceLabels(manifests) {
+		namespaces[name] = engine.Namespace{Labels: labels}
+	}
+	for name, lr := range ranges {
+		ns := namespaces[name]
+		ns.LimitRanges = lr
+		namespaces[name] = ns
+	}
 	scope := newScopes(manifests)
 	out := make([]Result, 0, len(manifests))
 	for i, m := range manifests {
@@ -234,87 +231,45 @@ func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Res
 		r.Kind, _ = m.Object["kind"].(string)
 		meta, _ := m.Object["metadata"].(map[string]any)
 		r.Name, _ = meta["name"].(string)
+		if r.Name == "" {
+			r.Name, _ = meta["generateName"].(string)
+		}
 		if r.Namespace, _ = meta["namespace"].(string); r.Namespace == "" && !scope.clusterScoped(m.Object) {
 			r.Namespace = "default"
 		}
-		obj, err := engine.FromMap(m.Object)
+		raw, err := json.Marshal(m.Object)
 		if err != nil {
+			r.Verdict, r.Reason = VerdictUnreadable, err.Error()
+			out = append(out, r)
+			continue
+		}
+		v, err := e.Review(ctx, engine.Request{Source: engine.Manifest, Operation: engine.Create, Namespace: r.Namespace, Object: raw, Cluster: namespaces})
+		var bad *engine.ObjectError
+		switch {
+		case errors.As(err, &bad) || v.Skipped == engine.SkipKind:
 			// Services, ConfigMaps and the like travel with workloads; they are not ours.
-			out = append(out, r)
-			continue
-		}
-		obj.Namespace, r.Name = r.Namespace, obj.Name
-		if _, ok := e.Config().Exempted(obj.Namespace); ok {
+		case err != nil:
+			r.Verdict, r.Reason = VerdictError, err.Error()
+		case v.Skipped == engine.SkipExempt:
 			r.Verdict = VerdictExempt
-			out = append(out, r)
-			continue
-		}
-		ns := engine.Namespace{Labels: nsLabels[obj.Namespace], LimitRanges: ranges[obj.Namespace]}
-		if err := judge(ctx, e, obj, ns, &r); err != nil {
-			r.Verdict, r.Reason, r.Findings, r.Added, r.mutated = VerdictError, err.Error(), []Finding{}, nil, nil
+		case v.Skipped != engine.NotSkipped:
+			r.Verdict, r.Reason = VerdictError, v.Reason // no manifest is skipped otherwise
+		default:
+			r.Findings, r.Added = v.Findings, v.Additions
+			if v.Mutated != nil {
+				if err := json.Unmarshal(v.Mutated, &r.mutated); err != nil {
+					r.Verdict, r.Reason = VerdictError, err.Error()
+					break
+				}
+			}
+			r.Verdict = VerdictAdmit
+			if len(v.Decision.Deny) > 0 {
+				r.Verdict = VerdictRefuse
+			}
 		}
 		out = append(out, r)
 	}
 	return out
-}
-
-func judge(ctx context.Context, e *engine.Engine, obj *engine.Object, ns engine.Namespace, r *Result) error {
-	// The manifest as written, with the cluster's defaults, and as admitted (podguard's
-	// defaults too): a violation of the first that is gone from the next is one that
-	// defaults fill in, and one that appears only as admitted is caused by a default.
-	var decisions [3]engine.Decision
-	for i, stage := range []engine.Stage{engine.AsWritten, engine.WithClusterDefaults, engine.AsAdmitted} {
-		d, err := e.Evaluate(ctx, obj, ns, stage)
-		if err != nil {
-			return err
-		}
-		decisions[i] = d
-	}
-	written, cluster, admitted := keys(decisions[0]), keys(decisions[1]), keys(decisions[2])
-	for _, v := range decisions[0].All() {
-		f := Finding{Violation: v}
-		switch {
-		case !cluster[v.Key()]:
-			f.Defaulted, f.FilledBy = true, "kubernetes"
-		case !admitted[v.Key()]:
-			f.Defaulted, f.FilledBy = true, "podguard"
-		}
-		r.Findings = append(r.Findings, f)
-	}
-	for _, v := range decisions[2].All() {
-		if written[v.Key()] {
-			continue
-		}
-		f := Finding{Violation: v, CausedBy: "podguard"}
-		if cluster[v.Key()] {
-			f.CausedBy = "kubernetes"
-		}
-		r.Findings = append(r.Findings, f)
-	}
-	if obj.Kind == "Pod" {
-		mutated, adds, err := e.Admitted(ctx, obj, ns)
-		if err != nil {
-			return err
-		}
-		r.Added = adds
-		if err := json.Unmarshal(mutated, &r.mutated); err != nil {
-			return err
-		}
-	}
-	r.Verdict = VerdictAdmit
-	if len(decisions[2].Deny) > 0 {
-		r.Verdict = VerdictRefuse
-	}
-	return nil
-}
-
-// keys are the violations of a decision, by Violation.Key.
-func keys(d engine.Decision) map[string]bool {
-	m := map[string]bool{}
-	for _, v := range d.All() {
-		m[v.Key()] = true
-	}
-	return m
 }
 
 // namespaceLabels collects the labels of the Namespaces in the input, which namespace
@@ -376,21 +331,6 @@ func (r Result) id() string {
 
 // label is what a finding's line starts with: its enforcement, or "filled" when the
 // defaults fill the gap, so the cluster would not refuse the manifest for it.
-// Note says what defaults do to the finding when the manifest is admitted, or "".
-func (f Finding) Note() string {
-	switch {
-	case f.FilledBy == "podguard":
-		return "filled in by podguard's defaults"
-	case f.FilledBy == "kubernetes":
-		return "filled in by Kubernetes: LimitRange defaults or requests from limits"
-	case f.CausedBy == "podguard":
-		return "caused by podguard's defaults, when the manifest is admitted"
-	case f.CausedBy == "kubernetes":
-		return "caused by Kubernetes' defaults (LimitRange defaults or requests from limits), when the manifest is admitted"
-	}
-	return ""
-}
-
 func label(f Finding) string {
 	if f.Defaulted {
 		return "filled"
