@@ -189,7 +189,9 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 		decisions.WithLabelValues(webhookMutate, operationLabel(req.Operation), "skip").Inc()
 		return admission.Allowed("nothing to add").WithWarnings(warnings...)
 	}
-	resp = admission.PatchResponseFromRaw(req.Object.Raw, verdict.Mutated).WithWarnings(warnings...)
+	patchType := admissionv1.PatchTypeJSONPatch
+	resp = admission.Allowed("").WithWarnings(warnings...)
+	resp.Patch, resp.PatchType = verdict.Patch, &patchType
 	fields := make([]string, len(verdict.Additions))
 	for i, a := range verdict.Additions {
 		fields[i] = a.Field(verdict.Object) + "=" + a.Value

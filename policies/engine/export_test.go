@@ -25,12 +25,14 @@ func (e *Engine) Defaults(ctx context.Context, o *Object, ns Namespace, s Stage)
 	return e.additions(ctx, o, ns, s)
 }
 
-// Mutate returns the object with podguard's defaults, its own JSON when there are none.
+// Mutate returns the object with podguard's patch applied, its own JSON when there is
+// none.
 func (e *Engine) Mutate(ctx context.Context, o *Object) ([]byte, []Addition, error) {
-	adds, out, err := e.mutate(ctx, o)
-	if out == nil && err == nil {
-		out = o.JSON()
+	adds, patch, err := e.mutate(ctx, o)
+	if err != nil || patch == nil {
+		return o.JSON(), adds, err
 	}
+	out, err := applyPatch(o.JSON(), patch)
 	return out, adds, err
 }
 

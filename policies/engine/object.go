@@ -74,11 +74,12 @@ type Object struct {
 	Namespace  string
 	Name       string
 
-	text       string    // the object's JSON
-	owner      [3]string // apiVersion, kind and name of the controller
-	pod        podFacts
-	prefixPath string // "" for a Pod, "spec.template." for a Deployment, ...
-	specText   string // the JSON of the Pod's spec, "" when absent
+	text         string    // the object's JSON
+	owner        [3]string // apiVersion, kind and name of the controller
+	pod          podFacts
+	prefixPath   string // "" for a Pod, "spec.template." for a Deployment, ...
+	specText     string // the JSON of the Pod's spec, "" when absent
+	metadataText string // the JSON of the Pod's metadata, "" when absent
 }
 
 // Decode reads one Kubernetes object in JSON. Kinds podguard does not judge are an error.
@@ -188,7 +189,7 @@ func decode(text string) (*Object, error) {
 	if o.pod.labels, err = member(metadata, "labels"); err != nil {
 		return nil, err
 	}
-	o.specText = spec
+	o.specText, o.metadataText = spec, metadata
 	if spec != "" && !specRead {
 		p := scanner{s: spec}
 		if err := p.readPodSpec(&o.pod); err != nil {

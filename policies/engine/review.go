@@ -103,9 +103,11 @@ type Verdict struct {
 	// defaults bring in, each with what the defaults do to it.
 	Findings []Finding
 	// Additions are podguard's defaults: those the mutation adds (Mutate), or for a Pod
-	// manifest, those the cluster would add. Mutated is the object with them (and for a
-	// manifest, the cluster's defaults) filled in; nil when nothing is added (Mutate).
+	// manifest, those the cluster would add. Patch (Mutate) is the JSON Patch that adds
+	// them, nil when there are none; Mutated (Manifest) is the Pod as the cluster would
+	// store it, with the cluster's defaults and podguard's filled in.
 	Additions []Addition
+	Patch     []byte
 	Mutated   []byte
 }
 
@@ -145,7 +147,10 @@ func (e *Engine) Review(ctx context.Context, r Request) (Verdict, error) {
 	}
 	v := Verdict{Object: o}
 	if r.Mutate {
-		v.Additions, v.Mutated, err = e.mutate(ctx, o)
+		if o.Kind != "Pod" {
+			return Verdict{Skipped: SkipOperation, Reason: "podguard adds defaults only to new Pods"}, nil
+		}
+		v.Additions, v.Patch, err = e.mutate(ctx, o)
 		return v, err
 	}
 	if r.Source == Stored {
