@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -51,111 +50,42 @@ const (
 	VerdictError      = "error"      // the policies failed on it
 )
 
-type paths []string
-
-func (p *paths) String() string     { return strings.Join(*p, ",") }
-func (p *paths) Set(v string) error { *p = append(*p, v); return nil }
-
-const synopsis = "usage: podguard eval [-f] FILE|DIR|- ... [--config FILE] [--policy-dir DIR] [-o text|json|junit|sarif] [--explain] [--mutate] [--quiet]"
-
-// Main runs `podguard eval` with the arguments after the subcommand and returns the exit
-// code. version goes into reports that name the tool.
-func Main(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("podguard eval", flag.ContinueOnError)
-	var files paths
-	var opts engine.Options
-	var output string
-	var mutate, explain, quiet bool
-	fs.Var(&files, "f", "manifest file, directory or - for stdin (repeatable; also as plain arguments)")
-	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
-	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules; their *_test.rego must pass")
-	fs.StringVar(&output, "o", "text", "output format: text, json, junit or sarif")
-	fs.BoolVar(&explain, "explain", false, "with text output, describe each rule that fired and link to its documentation")
-	fs.BoolVar(&mutate, "mutate", false, "print the manifests as the cluster would store them (YAML, or JSON with -o json)")
-	fs.BoolVar(&quiet, "quiet", false, "with text output, leave out what is not judged: kinds podguard does not check and documents that are no objects")
-	rest, code, ok := parseArgs(fs, args, stdout, stderr, synopsis, evalHelp)
-	if !ok {
-		return code
-	}
-	files = append(files, rest...)
-	usageError := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "podguard eval: "+format+"\n", a...)
-		fmt.Fprintln(stderr, synopsis)
-		return ExitUsage
-	}
-	switch {
-	case len(files) == 0:
-		return usageError("no input: name files, directories or - (stdin), with or without -f")
-	case output != "text" && output != "json" && output != "junit" && output != "sarif":
-		return usageError("-o %q: use text, json, junit or sarif", output)
-	case mutate && output != "text" && output != "json":
-		return usageError("--mutate prints manifests: use -o text (YAML) or -o json, not -o %s", output)
-	}
-	// A policy directory is loaded as serve loads it: its tests must pass.
-	opts.RunTests = opts.PolicyDir != ""
-	e, err := engine.Load(ctx, opts)
-	if err != nil {
-		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
-		return ExitUsage
-	}
-	if opts.PolicyDir != "" {
-		warnings, err := engine.Lint(opts)
-		if err != nil {
-			fmt.Fprintf(stderr, "podguard eval: %v\n", err)
-			return ExitUsage
-		}
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "podguard eval: warning: %s\n", w)
-		}
-	}
-	results := Evaluate(ctx, e, ReadPaths(files, stdin))
-	switch {
-	case mutate:
-		err = writeMutated(stdout, results, output == "json")
-	case output == "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(results)
-	case output == "junit":
-		err = writeJUnit(stdout, results)
-	case output == "sarif":
-		err = writeSARIF(stdout, e, version, results)
-	default:
-		writeText(stdout, results, quiet)
-		if explain {
-			writeExplain(stdout, e, results)
-		}
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
-		return ExitUsage
-	}
-	if output != "text" || mutate {
-		// The report on stdout is for machines; say on stderr why the exit code is 2.
-		for _, r := range results {
-			if r.Verdict == VerdictUnreadable || r.Verdict == VerdictError {
-				fmt.Fprintf(stderr, "podguard eval: %s: %s\n", r.Position(), r.Reason)
-			}
-		}
-	}
-	return exitCode(results)
+// Output is how eval reports its results.
+type Output struct {
+	// Format is text, json, junit or sarif.
+	Format string
+	// Mutate prints the manifests as the cluster would store them (Format text or json);
+	// Explain describes each rule that fired (text); Quiet leaves out what is not judged
+	// (text).
+	Mutate, Explain, Quiet bool
+	// Version is podguard's, which a SARIF report names.
+	Version string
 }
 
-const evalHelp = `Judges Kubernetes manifests as the cluster would admit them: Pods, and the pod
-templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers,
-Jobs and CronJobs, with the API server's, the LimitRanges' (from the same input) and
-podguard's defaults applied first. Directories are read recursively (.yaml, .yml, .json;
-hidden directories left out). Kustomizations, kustomize patches and other documents that
-are no objects are listed as skipped; Helm templates must be rendered first.
+// Write writes the results as out asks.
+func Write(w io.Writer, e *engine.Engine, results []Result, out Output) error {
+	switch {
+	case out.Mutate:
+		return writeMutated(w, results, out.Format == "json")
+	case out.Format == "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	case out.Format == "junit":
+		return writeJUnit(w, results)
+	case out.Format == "sarif":
+		return writeSARIF(w, e, out.Version, results)
+	}
+	writeText(w, results, out.Quiet)
+	if out.Explain {
+		writeExplain(w, e, results)
+	}
+	return nil
+}
 
-Exit code: 0 the cluster would admit every manifest; 1 it would refuse at least one;
-2 a usage error, policies that do not load or pass their tests, or input that could not
-be read (reported after everything else has been judged and printed).
-`
-
-// exitCode is the worst that happened: unreadable input or a failed evaluation (2), a
+// ExitCode is the worst that happened: unreadable input or a failed evaluation (2), a
 // refused manifest (1), or nothing (0).
-func exitCode(results []Result) int {
+func ExitCode(results []Result) int {
 	code := ExitAdmit
 	for _, r := range results {
 		switch r.Verdict {
@@ -166,35 +96,6 @@ func exitCode(results []Result) int {
 		}
 	}
 	return code
-}
-
-// parseArgs parses flags and plain arguments in any order. -h and --help print the help
-// on stdout (exit 0); a bad flag or value is named on stderr (exit 2). ok is false when
-// the command should stop with code.
-func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, synopsis, help string) (rest []string, code int, ok bool) {
-	fs.SetOutput(io.Discard) // errors are printed below, once
-	for {
-		err := fs.Parse(args)
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "%s\n\n%s\nflags:\n", synopsis, help)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil, 0, false
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n%s\n", fs.Name(), err, synopsis)
-			return nil, ExitUsage, false
-		}
-		if fs.NArg() == 0 {
-			return rest, 0, true
-		}
-		// After "--" everything is an argument.
-		if i := len(args) - fs.NArg() - 1; i >= 0 && args[i] == "--" {
-			return append(rest, fs.Args()...), 0, true
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 // Evaluate judges each manifest as the cluster would: the API server's and the
