@@ -10,23 +10,7 @@ import (
 )
 
 // The input document of an evaluation: the object's identity and the facts of its Pod, as
-// ast values built directly (no Go maps in between). Keys are interned once.
-
-func init() {
-	ast.InternStringTerm(
-		"kind", "namespace", "name", "labels", "labels_path", "spec_path", "namespace_labels",
-		"containers", "apply_defaults", "pod_resources", "spec", "object",
-		"type", "index", "path", "long_running", "image", "reference", "tag", "digest",
-		"resources", "requests", "limits", "probes", "unset", "unreadable", "value", "number", "error",
-		"containers", "initContainers", "ephemeralContainers",
-		"livenessProbe", "readinessProbe", "startupProbe", "exec", "httpGet", "tcpSocket", "grpc",
-		"cpu", "memory", "ephemeral-storage", "",
-		"metadata.labels", "spec",
-		// What evaluate and additions read from a result.
-		"rule", "enforcement", "enforce_after", "violations", "msg", "field", "container", "fix",
-		"containerType", "section", "resource",
-	)
-}
+// ast values built directly (no Go maps in between), with the members schema.go declares.
 
 // inputPlan is what the input documents of a policy set hold besides the facts every rule
 // may read, decided once when the set is compiled.

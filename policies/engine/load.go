@@ -405,13 +405,12 @@ func objectReads(c *ast.Compiler) inputPlan {
 					key = string(s)
 				}
 			}
-			switch key {
-			case "spec":
+			switch f, known := findInputField(key); {
+			case key == "spec":
 				needs.spec = true
-			case "object":
+			case key == "object":
 				needs.object = true
-			case "kind", "namespace", "name", "labels", "labels_path", "spec_path", "namespace_labels",
-				"containers", "apply_defaults", "pod_resources":
+			case known && !f.converted: // a fact every evaluation carries
 			default:
 				// The whole input, or a part named at evaluation time.
 				needs.spec, needs.object = true, true
