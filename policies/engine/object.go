@@ -74,12 +74,11 @@ type Object struct {
 	Namespace  string
 	Name       string
 
-	text         string    // the object's JSON
-	owner        [3]string // apiVersion, kind and name of the controller
-	pod          podFacts
-	prefixPath   string // "" for a Pod, "spec.template." for a Deployment, ...
-	specText     string // the JSON of the Pod's spec, "" when absent
-	metadataText string // the JSON of the Pod's metadata, "" when absent
+	text       string    // the object's JSON
+	owner      [3]string // apiVersion, kind and name of the controller
+	pod        podFacts
+	prefixPath string // "" for a Pod, "spec.template." for a Deployment, ...
+	specText   string // the JSON of the Pod's spec, "" when absent
 }
 
 // Decode reads one Kubernetes object in JSON. Kinds podguard does not judge are an error.
@@ -189,7 +188,7 @@ func decode(text string) (*Object, error) {
 	if o.pod.labels, err = member(metadata, "labels"); err != nil {
 		return nil, err
 	}
-	o.specText, o.metadataText = spec, metadata
+	o.specText = spec
 	if spec != "" && !specRead {
 		p := scanner{s: spec}
 		if err := p.readPodSpec(&o.pod); err != nil {

@@ -53,7 +53,15 @@ func (o *Object) patch(cluster, podguard []Addition) ([]byte, error) {
 		}
 	}
 	if len(notes) > 0 {
-		if err := w.annotation(template, o.metadataText, strings.Join(notes, ",")); err != nil {
+		// The Pod's metadata: the object's, or its template's.
+		metadata := o.text
+		for _, key := range append(slices.Clip(template), "metadata") {
+			var err error
+			if metadata, err = member(metadata, key); err != nil {
+				return nil, err
+			}
+		}
+		if err := w.annotation(template, metadata, strings.Join(notes, ",")); err != nil {
 			return nil, err
 		}
 	}

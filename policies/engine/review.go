@@ -133,11 +133,11 @@ func (e *Engine) Review(ctx context.Context, r Request) (Verdict, error) {
 		return Verdict{Skipped: skip, Reason: reason}, nil
 	}
 	o, err := read(r.Object, r.Namespace, "")
-	var unsupported *unsupportedError
-	if r.Kind == "" && errors.As(err, &unsupported) {
-		return Verdict{Skipped: SkipKind, Reason: fmt.Sprintf("podguard does not check %s %s", unsupported.apiVersion, unsupported.kind)}, nil
-	}
 	if err != nil {
+		var unsupported *unsupportedError
+		if r.Kind == "" && errors.As(err, &unsupported) {
+			return Verdict{Skipped: SkipKind, Reason: fmt.Sprintf("podguard does not check %s %s", unsupported.apiVersion, unsupported.kind)}, nil
+		}
 		return Verdict{}, err
 	}
 	if r.Namespace == "" {
