@@ -164,15 +164,11 @@ func (e *Engine) Review(ctx context.Context, r Request) (Verdict, error) {
 			return Verdict{}, err
 		}
 	}
-	switch r.Source {
-	case Manifest:
+	if r.Source == Manifest {
 		err = e.explain(ctx, o, ns, &v)
 		return v, err
-	case Written:
-		v.Decision, err = e.evaluate(ctx, o, ns, asWritten)
-	default:
-		v.Decision, err = e.judge(ctx, o, ns)
 	}
+	v.Decision, err = e.decide(ctx, o, ns, r.Source)
 	if err != nil || r.Operation != Update || len(v.Decision.Deny) == 0 || len(r.OldObject) == 0 {
 		return v, err
 	}
@@ -182,17 +178,20 @@ func (e *Engine) Review(ctx context.Context, r Request) (Verdict, error) {
 	if err != nil {
 		return Verdict{}, err
 	}
-	var before Decision
-	if r.Source == Written {
-		before, err = e.evaluate(ctx, old, ns, asWritten)
-	} else {
-		before, err = e.judge(ctx, old, ns)
-	}
+	before, err := e.decide(ctx, old, ns, r.Source)
 	if err != nil {
 		return Verdict{}, err
 	}
 	v.Decision.Deny, v.Existing = splitExisting(v.Decision.Deny, o, before.Deny, old)
 	return v, nil
+}
+
+// decide judges an object at the stage its source puts it at.
+func (e *Engine) decide(ctx context.Context, o *Object, ns Namespace, source Source) (Decision, error) {
+	if source == Written {
+		return e.evaluate(ctx, o, ns, asWritten)
+	}
+	return e.judge(ctx, o, ns)
 }
 
 // skip says why a request is allowed without reading its object, or NotSkipped.
