@@ -86,10 +86,11 @@ func Decode(raw []byte) (*Object, error) {
 	return decodeText(string(raw))
 }
 
-// DecodeInPlace is Decode for raw that nothing writes to once it is read, such as a
+// decodeInPlace is Decode for raw that nothing writes to once it is read, such as a
 // request's body: the Object and the strings read from it share raw's memory instead of
-// a copy of it, which for a 100 KB Pod is most of what judging it allocates.
-func DecodeInPlace(raw []byte) (*Object, error) {
+// a copy of it, which for a 100 KB Pod is most of what judging it allocates. Only Review
+// reads in place, under the promise Request states for its objects.
+func decodeInPlace(raw []byte) (*Object, error) {
 	return decodeText(unsafe.String(unsafe.SliceData(raw), len(raw)))
 }
 

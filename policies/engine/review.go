@@ -235,7 +235,7 @@ func read(raw []byte, namespace, what string) (*Object, error) {
 	if len(raw) == 0 {
 		return nil, &ObjectError{fmt.Errorf("%sthe request carries no object (request.object is null or missing)", what)}
 	}
-	o, err := DecodeInPlace(raw)
+	o, err := decodeInPlace(raw)
 	if err != nil {
 		return nil, &ObjectError{fmt.Errorf("%s%w", what, err)}
 	}
