@@ -87,7 +87,9 @@ func checkReview(ctx context.Context, req admission.Request) error {
 	return fmt.Errorf("request.operation %q is not CREATE, UPDATE, DELETE or CONNECT", req.Operation)
 }
 
-// Handle judges the object and denies, warns or allows.
+// Handle judges the object and denies, warns or allows. Like every handler here it reads
+// the review, asks engine.Review for the verdict and writes it: which requests are judged,
+// at which stage, and what an UPDATE adds are the engine's to decide.
 func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
 	if err := checkReview(ctx, req); err != nil {
