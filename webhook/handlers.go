@@ -12,7 +12,6 @@ import (
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/klog/v2"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -88,43 +87,9 @@ func checkReview(ctx context.Context, req admission.Request) error {
 	return fmt.Errorf("request.operation %q is not CREATE, UPDATE, DELETE or CONNECT", req.Operation)
 }
 
-// judgedSubresources are the subresources of a Pod that change what the rules read: a debug
-// container's image (ephemeralcontainers), and the containers' resources of a running Pod
-// (resize, in-place, since Kubernetes 1.35). Each arrives as an UPDATE of the whole Pod.
-var judgedSubresources = map[string]bool{"ephemeralcontainers": true, "resize": true}
-
-// skip says why a request is allowed without evaluation, or "" when it must be evaluated.
-func skip(req admission.Request, e *engine.Engine) string {
-	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
-		return fmt.Sprintf("podguard does not check %s", req.Operation)
-	}
-	if req.SubResource != "" && !(req.Resource.Resource == "pods" && judgedSubresources[req.SubResource]) {
-		return fmt.Sprintf("podguard does not check the %s subresource", req.SubResource)
-	}
-	if pattern, ok := e.Config().Exempted(req.Namespace); ok {
-		return fmt.Sprintf("namespace %s is exempt from podguard (namespaces.exempt: %s)", req.Namespace, pattern)
-	}
-	return ""
-}
-
-// decode reads one of the request's objects; the namespace comes from the request when
-// the object omits it, as it does on CREATE.
-func decode(raw []byte, namespace string) (*engine.Object, error) {
-	if len(raw) == 0 {
-		return nil, errors.New("the request carries no object (request.object is null or missing)")
-	}
-	// A body is never written to once read: the object is read in place.
-	o, err := engine.DecodeInPlace(raw)
-	if err != nil {
-		return nil, err
-	}
-	if o.Namespace == "" {
-		o.Namespace = namespace
-	}
-	return o, nil
-}
-
-// Handle evaluates the object and denies, warns or allows.
+// Handle judges the object and denies, warns or allows. Like every handler here it reads
+// the review, asks engine.Review for the verdict and writes it: which requests are judged,
+// at which stage, and what an UPDATE adds are the engine's to decide.
 func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
 	if err := checkReview(ctx, req); err != nil {
@@ -137,79 +102,62 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	if e == nil {
 		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, errNoPolicies)
 	}
-	if reason := skip(req, e); reason != "" {
-		return allowed(ctx, webhookValidate, req, reason)
+	r := request(req)
+	if v.Cluster != nil {
+		r.Cluster = cluster{v.Cluster}
 	}
-	// A registration that sends more kinds than podguard judges must not block them.
-	if !engine.Supported(req.Kind.Group, req.Kind.Kind) {
-		return allowed(ctx, webhookValidate, req, fmt.Sprintf("podguard does not check %s %s", schema.GroupVersion{Group: req.Kind.Group, Version: req.Kind.Version}, req.Kind.Kind))
-	}
-	obj, err := decode(req.Object.Raw, req.Namespace)
-	if err != nil {
-		return errored(ctx, webhookValidate, req, http.StatusBadRequest, err)
-	}
-	ns, err := v.namespace(ctx, obj)
-	if err != nil {
-		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, v.EvalTimeout)
-	defer cancel()
-	d, err := e.Judge(ctx, obj, ns)
-	if err != nil {
-		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, overDeadline(ctx, v.EvalTimeout, err))
-	}
-	var kept []engine.Violation
-	if req.Operation == admissionv1.Update && len(d.Deny) > 0 && len(req.OldObject.Raw) > 0 {
-		// An update is refused only for what it makes worse: a label edit on a Pod that
-		// was admitted before a rule existed must still go through.
-		old, err := decode(req.OldObject.Raw, req.Namespace)
-		if err != nil {
-			return errored(ctx, webhookValidate, req, http.StatusBadRequest, fmt.Errorf("old object: %w", err))
-		}
-		od, err := e.Judge(ctx, old, ns)
-		if err != nil {
-			return errored(ctx, webhookValidate, req, http.StatusInternalServerError, overDeadline(ctx, v.EvalTimeout, err))
-		}
-		d.Deny, kept = splitExisting(d.Deny, od.Deny)
+	verdict, resp, done := review(ctx, e, webhookValidate, req, r, v.EvalTimeout)
+	if done {
+		return resp
 	}
 	evalDuration.WithLabelValues(webhookValidate).Observe(time.Since(start).Seconds())
-	return respond(ctx, req, obj, d, kept)
+	return respond(ctx, req, verdict)
 }
 
-// namespace is what the cluster says about the object's namespace: its labels, which
-// namespace overrides select on, and for a workload its LimitRanges, whose defaults the
-// workload's Pods will get. (A Pod arrives with them applied already.)
-func (v *Validator) namespace(ctx context.Context, obj *engine.Object) (engine.Namespace, error) {
-	var ns engine.Namespace
-	if v.Cluster == nil {
-		return ns, nil
+// request is the review an admission request asks for. Its objects are read in place:
+// a body is never written to once read.
+func request(req admission.Request) engine.Request {
+	return engine.Request{
+		Operation: engine.Operation(req.Operation),
+		Group:     req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind,
+		Resource: req.Resource.Resource, SubResource: req.SubResource,
+		Namespace: req.Namespace,
+		Object:    req.Object.Raw, OldObject: req.OldObject.Raw,
 	}
+}
+
+// review runs the review within the evaluation timeout. When it ends without a verdict
+// to write (an error, or a request allowed without evaluation) it returns the answer and
+// done.
+func review(ctx context.Context, e *engine.Engine, hook string, req admission.Request, r engine.Request, timeout time.Duration) (engine.Verdict, admission.Response, bool) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	verdict, err := e.Review(ctx, r)
+	var bad *engine.ObjectError
+	switch {
+	case errors.As(err, &bad):
+		return verdict, errored(ctx, hook, req, http.StatusBadRequest, err), true
+	case err != nil:
+		return verdict, errored(ctx, hook, req, http.StatusInternalServerError, overDeadline(ctx, timeout, err)), true
+	case verdict.Skipped != engine.NotSkipped:
+		return verdict, allowed(ctx, hook, req, verdict.Reason), true
+	}
+	return verdict, admission.Response{}, false
+}
+
+// cluster is what the cluster cache knows about a namespace, for the engine.
+type cluster struct{ state ClusterState }
+
+func (c cluster) Namespace(ctx context.Context, name string, limitRanges bool) (engine.Namespace, error) {
+	var ns engine.Namespace
 	var err error
-	if ns.Labels, err = v.Cluster.NamespaceLabels(ctx, obj.Namespace); err != nil {
+	if ns.Labels, err = c.state.NamespaceLabels(ctx, name); err != nil {
 		return ns, err
 	}
-	if obj.Kind != "Pod" {
-		if ns.LimitRanges, err = v.Cluster.For(ctx, obj.Namespace); err != nil {
-			return ns, err
-		}
+	if limitRanges {
+		ns.LimitRanges, err = c.state.For(ctx, name)
 	}
-	return ns, nil
-}
-
-// splitExisting separates the violations already present in the old object.
-func splitExisting(now, before []engine.Violation) (added, existing []engine.Violation) {
-	old := make(map[string]bool, len(before))
-	for _, v := range before {
-		old[v.Key()] = true
-	}
-	for _, v := range now {
-		if old[v.Key()] {
-			existing = append(existing, v)
-		} else {
-			added = append(added, v)
-		}
-	}
-	return added, existing
+	return ns, err
 }
 
 // Handle fills in the missing defaults of a new Pod.
@@ -225,48 +173,39 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	if e == nil {
 		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, errNoPolicies)
 	}
-	// Resources of an existing Pod cannot change through an update, so only new Pods
-	// get defaults; workloads get them on the Pods they create.
-	if req.Operation != admissionv1.Create || req.SubResource != "" || req.Kind.Group != "" || req.Kind.Kind != "Pod" {
-		return allowed(ctx, webhookMutate, req, "podguard adds defaults only to new Pods")
-	}
-	if reason := skip(req, e); reason != "" {
-		return allowed(ctx, webhookMutate, req, reason)
-	}
-	obj, err := decode(req.Object.Raw, req.Namespace)
-	if err != nil {
-		return errored(ctx, webhookMutate, req, http.StatusBadRequest, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, m.EvalTimeout)
-	defer cancel()
-	out, adds, err := e.Mutate(ctx, obj)
-	if err != nil {
-		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, overDeadline(ctx, m.EvalTimeout, err))
+	r := request(req)
+	r.Mutate = true
+	verdict, resp, done := review(ctx, e, webhookMutate, req, r, m.EvalTimeout)
+	if done {
+		return resp
 	}
 	evalDuration.WithLabelValues(webhookMutate).Observe(time.Since(start).Seconds())
 	// A value podguard cannot read gets no default next to it (its cap is unknown); the
 	// author learns why here, and the validating webhook refuses the Pod for it.
-	warnings := obj.Unreadable()
+	warnings := verdict.Object.Unreadable()
 	for i := range warnings {
 		warnings[i] += "; podguard added no default that depends on it"
 	}
-	if len(adds) == 0 {
+	if len(verdict.Additions) == 0 {
 		logf.FromContext(ctx).V(1).Info("allowed without evaluation", reviewValues(req, "reason", "nothing to add")...)
 		decisions.WithLabelValues(webhookMutate, operationLabel(req.Operation), "skip").Inc()
 		return admission.Allowed("nothing to add").WithWarnings(warnings...)
 	}
-	resp := admission.PatchResponseFromRaw(req.Object.Raw, out).WithWarnings(warnings...)
-	fields := make([]string, len(adds))
-	for i, a := range adds {
-		fields[i] = a.Field(obj) + "=" + a.Value
+	patchType := admissionv1.PatchTypeJSONPatch
+	resp = admission.Allowed("").WithWarnings(warnings...)
+	resp.Patch, resp.PatchType = verdict.Patch, &patchType
+	fields := make([]string, len(verdict.Additions))
+	for i, a := range verdict.Additions {
+		fields[i] = a.Field(verdict.Object) + "=" + a.Value
 	}
 	logf.FromContext(ctx).Info("defaulted", reviewValues(req, "added", fields)...)
 	decisions.WithLabelValues(webhookMutate, operationLabel(req.Operation), "patched").Inc()
 	return resp
 }
 
-// respond turns a decision into the admission response and records it.
-func respond(ctx context.Context, req admission.Request, obj *engine.Object, d engine.Decision, existing []engine.Violation) admission.Response {
+// respond turns a verdict into the admission response and records it.
+func respond(ctx context.Context, req admission.Request, verdict engine.Verdict) admission.Response {
+	obj, d, existing := verdict.Object, verdict.Decision, verdict.Existing
 	log := logf.FromContext(ctx)
 	for _, list := range [][]engine.Violation{d.Deny, d.Warn, d.Audit} {
 		// Counted by runs of one rule (the lists are sorted by rule): finding a series

@@ -290,3 +290,27 @@ func TestNamespaceSelectorOverrides(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewsUseValuesRead: what a review copies or compares is the value it read, never
+// the shortened form messages show for a value over 64 characters. A mutation copies a
+// request written with 62 leading zeros into the limit it adds as it is written (the
+// shortened form is no quantity, and the API server refuses it); an UPDATE that raises a
+// limit already above the maximum to another whose message reads the same is refused,
+// not let through as "already present"; and the same long value kept through a label
+// edit is still only a warning.
+func TestReviewsUseValuesRead(t *testing.T) {
+	s := startServer(t, t.Context(), Options{ConfigFile: filepath.Join("testdata", "config", "values.yaml")})
+	for desc, c := range map[string]struct{ hook, request string }{
+		"mutate copies long memory and cpu requests into the limits it adds": {"mutate", "mutate-pod-long-requests"},
+		"pods/resize UPDATE raising a long memory limit above max is denied": {"validate", "values-resize-long-memory-limit-worse"},
+		"pods/resize UPDATE raising a long cpu limit above max is denied":    {"validate", "values-resize-long-cpu-limit-worse"},
+		"Deployment UPDATE raising a long memory limit above max is denied":  {"validate", "values-deployment-long-memory-limit-worse"},
+		"Deployment UPDATE raising a long cpu limit above max is denied":     {"validate", "values-deployment-long-cpu-limit-worse"},
+		"label edit keeping a long memory limit above max warns":             {"validate", "values-pod-long-memory-limit-label-edit"},
+	} {
+		t.Run(desc, func(t *testing.T) {
+			got := normalize(t, s.post(t, "/"+c.hook, readRequest(t, c.request)))
+			compareGolden(t, c.hook+"."+c.request, got)
+		})
+	}
+}

@@ -39,6 +39,8 @@ type reloader struct {
 	// started is set once the files have been read: from then on a change must be
 	// read twice before it is loaded.
 	started bool
+	// passed spares a reload that changes only the configuration the policy tests.
+	passed engine.PassedTests
 }
 
 // load reads the files and compiles them if they changed. At start-up (nothing tried
@@ -71,7 +73,9 @@ func (r *reloader) load(ctx context.Context) {
 		r.refused(fmt.Errorf("config %s is empty: a file being rewritten looks like this, so it is not taken for the defaults (write {} for them)", r.opts.ConfigFile), "policy set refused")
 		return
 	}
-	e, err := engine.LoadSnapshot(ctx, snap, r.opts)
+	opts := r.opts
+	opts.Passed = &r.passed
+	e, err := engine.LoadSnapshot(ctx, snap, opts)
 	if err != nil {
 		r.refused(err, "policy set refused", "refused", fp)
 		return

@@ -1,12 +1,11 @@
-// Command podguard is the admission webhook and its offline checker. The work is done in
-// webhook/ (serve), policies/offline (eval) and policies/audit (audit); this file only
-// dispatches.
+// Command podguard is the admission webhook and its offline checker. Each subcommand's
+// command line is in its own file (serve.go, eval.go, audit.go, selftest.go); the work is
+// done in webhook/ (serve), policies/offline (eval), policies/audit (audit) and
+// policies/selftest (selftest). This file dispatches.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,15 +13,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
-
-	"go.uber.org/zap/zapcore"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-
-	"github.com/podguard/podguard/policies/audit"
-	"github.com/podguard/podguard/policies/offline"
-	"github.com/podguard/podguard/policies/selftest"
-	"github.com/podguard/podguard/webhook"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -60,11 +50,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return serve(ctx, rest)
 	case "eval":
-		return offline.Main(ctx, version, rest, stdin, stdout, stderr)
+		return evalCommand(ctx, version, rest, stdin, stdout, stderr)
 	case "audit":
-		return audit.Main(ctx, rest, stdout, stderr)
+		return auditCommand(ctx, rest, stdout, stderr)
 	case "selftest":
-		return selftest.Main(ctx, rest, stdout, stderr)
+		return selftestCommand(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprint(stdout, versionText(version))
 		return 0
@@ -130,47 +120,4 @@ func describeBuild(version string, bi *debug.BuildInfo) string {
 	}
 	return fmt.Sprintf("podguard %s\ncommit:   %s\ngo:       %s\nopa:      %s\nplatform: %s/%s\n",
 		version, commit, goVersion, opa, runtime.GOOS, runtime.GOARCH)
-}
-
-func serve(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("podguard serve", flag.ContinueOnError)
-	o := webhook.Options{Version: version}
-	o.AddFlags(fs)
-	// controller-runtime's logging flags; without them, JSON lines with RFC 3339 times
-	// and no stack traces on error lines (an error answered is not a bug in podguard):
-	// --zap-stacktrace-level=error brings them back.
-	zopts := zap.Options{StacktraceLevel: zapcore.PanicLevel}
-	zopts.BindFlags(fs)
-	if f := fs.Lookup("zap-time-encoding"); f != nil {
-		f.Usage = "time encoding of log lines: epoch, millis, nano, iso8601, rfc3339 or rfc3339nano (default rfc3339)"
-	}
-	// Parse errors are reported on one line below; the flags are listed on --help only.
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stdout)
-			fmt.Println("usage: podguard serve --cert-dir DIR [flags]")
-			fs.PrintDefaults()
-			return 0
-		}
-		fmt.Fprintf(os.Stderr, "podguard serve: %v (podguard serve --help lists the flags)\n", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "podguard serve: unexpected argument %q (podguard serve --help lists the flags)\n", fs.Arg(0))
-		return 2
-	}
-	log := zap.New(zap.UseFlagOptions(&zopts))
-	ctrl.SetLogger(log)
-	if err := webhook.Run(ctrl.LoggerInto(ctx, log), o); err != nil {
-		// One line, without a stack trace: what is wrong and, for the command line, that
-		// the fault is there.
-		fmt.Fprintf(os.Stderr, "podguard serve: %v\n", err)
-		var usage *webhook.OptionError
-		if errors.As(err, &usage) {
-			return 2
-		}
-		return 1
-	}
-	return 0
 }

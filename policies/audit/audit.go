@@ -3,8 +3,6 @@ package audit
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -16,9 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/podguard/podguard/policies/engine"
 )
@@ -50,88 +45,13 @@ type Finding struct {
 	engine.Violation
 }
 
-const synopsis = "usage: podguard audit [--kubeconfig FILE] [--context NAME] [--namespace NS] [--config FILE] [--policy-dir DIR] [-o table|json]"
-
-const help = `Lists the Pods and workloads already in a cluster that violate the policies, grouped by
-namespace and rule, with each violation's enforcement. Objects made by a controller that
-podguard checks are reported through that controller.
-
-Exit code: 0 nothing violates the policies; 1 at least one object does; 2 bad flags, an
-unreachable cluster or policies that do not load.
-`
-
-// Main runs `podguard audit` and returns the exit code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("podguard audit", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are printed below, once
-	var kubeconfig, kubecontext, namespace, output string
-	var opts engine.Options
-	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
-	fs.StringVar(&kubecontext, "context", "", "kubeconfig context to use (default: its current context)")
-	fs.StringVar(&namespace, "namespace", "", "audit one namespace (default: all)")
-	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
-	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules")
-	fs.StringVar(&output, "o", "table", "output format: table or json")
-	usageError := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "podguard audit: "+format+"\n%s\n", append(a, synopsis)...)
-		return ExitError
+// Write writes the findings as a table (grouped by namespace and rule) or, with format
+// "json", as {namespace: {rule: [findings]}}.
+func Write(w io.Writer, findings []Finding, format string) error {
+	if format == "json" {
+		return writeJSON(w, findings)
 	}
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintf(stdout, "%s\n\n%s\nflags:\n", synopsis, help)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		return ExitClean
-	case err != nil:
-		return usageError("%v", err)
-	case fs.NArg() > 0:
-		return usageError("unexpected argument %q", fs.Arg(0))
-	case output != "table" && output != "json":
-		return usageError("-o %q: use table or json", output)
-	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "podguard audit: %v\n", err)
-		return ExitError
-	}
-	e, err := engine.Load(ctx, opts)
-	if err != nil {
-		return fail(err)
-	}
-	cfg, err := restConfig(kubeconfig, kubecontext)
-	if err != nil {
-		return fail(err)
-	}
-	dc, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return fail(err)
-	}
-	findings, err := Run(ctx, e, dc, namespace)
-	if err != nil {
-		return fail(err)
-	}
-	if output == "json" {
-		err = writeJSON(stdout, findings)
-	} else {
-		err = writeTable(stdout, findings)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	if len(findings) > 0 {
-		return ExitViolations
-	}
-	return ExitClean
-}
-
-// restConfig finds the cluster: in the kubeconfig named, or where kubectl looks
-// ($KUBECONFIG, ~/.kube/config) and in-cluster, using the context named or the current one.
-func restConfig(kubeconfig, kubecontext string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		return config.GetConfigWithContext(kubecontext)
-	}
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubecontext}).ClientConfig()
+	return writeTable(w, findings)
 }
 
 // Run judges every stored Pod and workload the way admission would today: a Pod as
@@ -143,9 +63,14 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 	if err != nil {
 		return nil, err
 	}
-	nsLabels, err := namespaceLabels(ctx, dc)
+	namespaces, err := namespaceLabels(ctx, dc)
 	if err != nil {
 		return nil, err
+	}
+	for name, lr := range ranges {
+		ns := namespaces[name]
+		ns.LimitRanges = lr
+		namespaces[name] = ns
 	}
 	var out []Finding
 	for _, gvr := range resources {
@@ -154,22 +79,20 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 			return nil, fmt.Errorf("listing %s: %w", gvr.Resource, err)
 		}
 		for _, item := range list.Items {
-			obj, err := engine.FromMap(item.Object)
+			raw, err := item.MarshalJSON()
 			if err != nil {
 				return nil, err
 			}
-			if _, exempt := e.Config().Exempted(obj.Namespace); exempt {
-				continue
-			}
-			if apiVersion, kind, _ := obj.Owner(); engine.Supported(engine.Group(apiVersion), kind) {
-				continue
-			}
-			d, err := e.Judge(ctx, obj, engine.Namespace{Labels: nsLabels[obj.Namespace], LimitRanges: ranges[obj.Namespace]})
+			v, err := e.Review(ctx, engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: item.GetNamespace(), Object: raw, Cluster: namespaces})
 			if err != nil {
-				return nil, fmt.Errorf("%s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+				return nil, fmt.Errorf("%s %s/%s: %w", item.GetKind(), item.GetNamespace(), item.GetName(), err)
 			}
-			for _, v := range d.All() {
-				out = append(out, Finding{Namespace: obj.Namespace, Kind: obj.Kind, Name: obj.Name, Violation: v})
+			if v.Skipped != engine.NotSkipped {
+				continue
+			}
+			obj := v.Object
+			for _, x := range v.Decision.All() {
+				out = append(out, Finding{Namespace: obj.Namespace, Kind: obj.Kind, Name: obj.Name, Violation: x})
 			}
 		}
 	}
@@ -186,14 +109,14 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 	return out, nil
 }
 
-func namespaceLabels(ctx context.Context, dc dynamic.Interface) (map[string]map[string]string, error) {
+func namespaceLabels(ctx context.Context, dc dynamic.Interface) (engine.Namespaces, error) {
 	list, err := dc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("listing namespaces: %w", err)
 	}
-	out := map[string]map[string]string{}
+	out := engine.Namespaces{}
 	for _, item := range list.Items {
-		out[item.GetName()] = item.GetLabels()
+		out[item.GetName()] = engine.Namespace{Labels: item.GetLabels()}
 	}
 	return out, nil
 }

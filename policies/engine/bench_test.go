@@ -14,8 +14,8 @@ func benchObject(b testing.TB, name string) []byte {
 }
 
 // BenchmarkReview is what the validating webhook does for each body of the load
-// benchmark, without HTTP: decode the object and judge it (a workload as the Pod it
-// creates, with the defaults it will get), with the planned evaluation podguard serves
+// benchmark, without HTTP: Review, which decodes the object and judges it (a workload as
+// the Pod it creates, with the defaults it will get), with the planned evaluation podguard serves
 // and with OPA's evaluator, its reference. Allocations are reported so that a change
 // that makes evaluation heavier shows even on a noisy machine.
 func BenchmarkReview(b *testing.B) {
@@ -28,12 +28,9 @@ func BenchmarkReview(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(raw)))
 				for b.Loop() {
-					o, err := engine.DecodeInPlace(raw)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if _, err := e.Judge(b.Context(), o, engine.Namespace{}); err != nil {
-						b.Fatal(err)
+					v, err := e.Review(b.Context(), engine.Request{Operation: engine.Create, Object: raw})
+					if err != nil || v.Skipped != engine.NotSkipped {
+						b.Fatal(err, v.Reason)
 					}
 				}
 			})
@@ -42,18 +39,15 @@ func BenchmarkReview(b *testing.B) {
 }
 
 // BenchmarkMutate is what the mutating webhook does for a Pod that lacks its resources:
-// decode, find the defaults, apply them.
+// Review with Mutate, which decodes, finds the defaults and applies them.
 func BenchmarkMutate(b *testing.B) {
 	e := load(b, engine.Options{})
 	raw := benchObject(b, "pod-needs-defaults.json")
 	b.ReportAllocs()
 	for b.Loop() {
-		o, err := engine.Decode(raw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, adds, err := e.Mutate(b.Context(), o); err != nil || len(adds) == 0 {
-			b.Fatal(err, adds)
+		v, err := e.Review(b.Context(), engine.Request{Mutate: true, Operation: engine.Create, Object: raw})
+		if err != nil || len(v.Additions) == 0 {
+			b.Fatal(err, v.Reason)
 		}
 	}
 }

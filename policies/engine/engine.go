@@ -52,9 +52,10 @@ type Violation struct {
 	EnforceAfter string `json:"enforceAfter,omitempty"`
 }
 
-// Key identifies a violation across two versions of an object, so an UPDATE can tell a
-// new problem from one the object already had.
-func (v Violation) Key() string {
+// key identifies a violation of one object across the stages of its admission, so that
+// eval can tell which violations defaults fill in or bring in. (Across two versions of
+// an object, on UPDATE, the values read count too: splitExisting.)
+func (v Violation) key() string {
 	return v.Rule + "\x00" + v.Field + "\x00" + v.Message
 }
 
@@ -136,17 +137,17 @@ type Namespace struct {
 	LimitRanges []corev1.LimitRange
 }
 
-// Stage is how far through admission an object is judged.
-type Stage int
+// stage is how far through admission an object is judged.
+type stage int
 
 const (
-	// AsWritten judges the object exactly as given.
-	AsWritten Stage = iota
-	// WithClusterDefaults judges it with what the API server fills in before any webhook
+	// asWritten judges the object exactly as given.
+	asWritten stage = iota
+	// withClusterDefaults judges it with what the API server fills in before any webhook
 	// sees a Pod: requests taken from limits, the namespace's LimitRange defaults.
-	WithClusterDefaults
-	// AsAdmitted judges it with those defaults and podguard's own: the Pod as stored.
-	AsAdmitted
+	withClusterDefaults
+	// asAdmitted judges it with those defaults and podguard's own: the Pod as stored.
+	asAdmitted
 )
 
 // Revision is a hash of the policy files and configuration being served.
@@ -166,25 +167,25 @@ func (e *Engine) ReadsObject() bool { return e.plan.spec || e.plan.object }
 // Config is the effective configuration.
 func (e *Engine) Config() *config.Config { return e.cfg }
 
-// Judge decides an object as admission does: a Pod as it arrives (the API server, the
+// judge decides an object as admission does: a Pod as it arrives (the API server, the
 // LimitRanges and podguard's mutation have filled in their defaults already), a workload
 // as the Pod its template will become, with all of those defaults applied first.
-func (e *Engine) Judge(ctx context.Context, o *Object, ns Namespace) (Decision, error) {
-	stage := AsAdmitted
+func (e *Engine) judge(ctx context.Context, o *Object, ns Namespace) (Decision, error) {
+	s := asAdmitted
 	if o.Kind == "Pod" {
-		stage = AsWritten
+		s = asWritten
 	}
-	return e.Evaluate(ctx, o, ns, stage)
+	return e.evaluate(ctx, o, ns, s)
 }
 
-// Evaluate runs every rule on the object at a stage of admission, in one evaluation.
-func (e *Engine) Evaluate(ctx context.Context, o *Object, ns Namespace, stage Stage) (Decision, error) {
+// evaluate runs every rule on the object at a stage of admission, in one evaluation.
+func (e *Engine) evaluate(ctx context.Context, o *Object, ns Namespace, stage stage) (Decision, error) {
 	facts := &o.pod
-	if stage >= WithClusterDefaults {
+	if stage >= withClusterDefaults {
 		f, _ := o.pod.withClusterDefaults(ns.LimitRanges)
 		facts = &f
 	}
-	val, err := e.eval(ctx, e.decision, o, facts, ns.Labels, stage == AsAdmitted)
+	val, err := e.eval(ctx, e.decision, o, facts, ns.Labels, stage == asAdmitted)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -225,11 +226,11 @@ func (e *Engine) Evaluate(ctx context.Context, o *Object, ns Namespace, stage St
 	return d, nil
 }
 
-// Defaults lists the defaults podguard's mutation adds to the object as it stands at a
+// additions lists the defaults podguard's mutation adds to the object as it stands at a
 // stage (a Pod reaches the mutating webhook with the cluster's defaults applied).
-func (e *Engine) Defaults(ctx context.Context, o *Object, ns Namespace, stage Stage) ([]Addition, error) {
+func (e *Engine) additions(ctx context.Context, o *Object, ns Namespace, stage stage) ([]Addition, error) {
 	facts := &o.pod
-	if stage >= WithClusterDefaults {
+	if stage >= withClusterDefaults {
 		f, _ := o.pod.withClusterDefaults(ns.LimitRanges)
 		facts = &f
 	}
@@ -341,7 +342,7 @@ func (e *Engine) evalRego(ctx context.Context, q rego.PreparedEvalQuery, input a
 	return v, nil
 }
 
-// resultAsValue hands the result over as OPA computed it: Evaluate and Defaults read the
+// resultAsValue hands the result over as OPA computed it: evaluate and additions read the
 // few fields they need from it, instead of having the whole result converted to Go values.
 var resultAsValue = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil })
 

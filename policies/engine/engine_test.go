@@ -341,7 +341,7 @@ func TestHostileQuantitiesCostLikeOthers(t *testing.T) {
 			if _, err := e.Judge(t.Context(), o, engine.Namespace{}); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := e.Mutate(t.Context(), o); err != nil {
+			if _, err := e.Review(t.Context(), engine.Request{Mutate: true, Operation: engine.Create, Object: o.JSON()}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -379,5 +379,30 @@ func TestHostileQuantitiesCostLikeOthers(t *testing.T) {
 				t.Errorf("no denial naming %s: %q", tc.shown, strs(d.Deny))
 			}
 		})
+	}
+}
+
+// TestPassedTestsAreKeptByTheirCaller: the Rego whose tests passed is remembered in the
+// record the caller passes (a server's reloader), not in the package: a load without one
+// runs the tests, and a failing set is never recorded.
+func TestPassedTestsAreKeptByTheirCaller(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"custom/custom_test.rego": "package custom_test\n\ntest_ok if true\n"})
+	var passed engine.PassedTests
+	if passed.Load() != nil {
+		t.Fatal("a new record holds a hash")
+	}
+	if _, err := engine.Load(t.Context(), engine.Options{PolicyDir: dir, RunTests: true, Passed: &passed}); err != nil {
+		t.Fatal(err)
+	}
+	if passed.Load() == nil {
+		t.Error("the passing set was not recorded")
+	}
+	failing := writeFiles(t, map[string]string{"custom/custom_test.rego": "package custom_test\n\ntest_fails if false\n"})
+	var other engine.PassedTests
+	if _, err := engine.Load(t.Context(), engine.Options{PolicyDir: failing, RunTests: true, Passed: &other}); err == nil {
+		t.Error("a failing policy test loaded")
+	}
+	if other.Load() != nil {
+		t.Error("a failing set was recorded")
 	}
 }

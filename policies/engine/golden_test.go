@@ -52,21 +52,24 @@ func TestDecisionsGolden(t *testing.T) {
 	var got []decided
 	for _, f := range files {
 		for i, js := range objects(t, f) {
-			o, err := engine.Decode(js)
-			if err != nil {
-				continue // a kind podguard does not check
-			}
-			d, err := e.Judge(t.Context(), o, engine.Namespace{})
+			v, err := e.Review(t.Context(), engine.Request{Operation: engine.Create, Object: js})
 			if err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
+			if v.Skipped == engine.SkipKind {
+				continue // a kind podguard does not check
+			}
+			if v.Skipped != engine.NotSkipped {
+				t.Fatalf("%s: %s", f, v.Reason)
+			}
+			d, o := v.Decision, v.Object
 			entry := decided{File: fmt.Sprintf("%s#%d", filepath.Base(f), i), Deny: strs(d.Deny), Warn: strs(d.Warn), Audit: strs(d.Audit), Additions: []string{}}
 			if o.Kind == "Pod" {
-				_, adds, err := e.Mutate(t.Context(), o)
+				m, err := e.Review(t.Context(), engine.Request{Mutate: true, Operation: engine.Create, Object: js})
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, a := range adds {
+				for _, a := range m.Additions {
 					entry.Additions = append(entry.Additions, a.Field(o)+"="+a.Value)
 				}
 			}

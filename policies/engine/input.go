@@ -10,23 +10,7 @@ import (
 )
 
 // The input document of an evaluation: the object's identity and the facts of its Pod, as
-// ast values built directly (no Go maps in between). Keys are interned once.
-
-func init() {
-	ast.InternStringTerm(
-		"kind", "namespace", "name", "labels", "labels_path", "spec_path", "namespace_labels",
-		"containers", "apply_defaults", "pod_resources", "spec", "object",
-		"type", "index", "path", "long_running", "image", "reference", "tag", "digest",
-		"resources", "requests", "limits", "probes", "unset", "unreadable", "value", "number", "error",
-		"containers", "initContainers", "ephemeralContainers",
-		"livenessProbe", "readinessProbe", "startupProbe", "exec", "httpGet", "tcpSocket", "grpc",
-		"cpu", "memory", "ephemeral-storage", "",
-		"metadata.labels", "spec",
-		// What Evaluate and Defaults read from a result.
-		"rule", "enforcement", "enforce_after", "violations", "msg", "field", "container", "fix",
-		"containerType", "section", "resource",
-	)
-}
+// ast values built directly (no Go maps in between), with the members schema.go declares.
 
 // inputPlan is what the input documents of a policy set hold besides the facts every rule
 // may read, decided once when the set is compiled.
@@ -298,11 +282,11 @@ func resourcesTerm(r *resourceFacts) *ast.Term {
 func quantityTerm(v *resourceValue) *ast.Term {
 	build := func(raw string) *ast.Term {
 		v := readResourceValue(v.name, raw)
+		// The value as written, whole: a mutation copies it into the object, so it must
+		// be the value read; messages shorten a long one (lib.show_quantity).
 		var written ast.Value = ast.String("")
 		if text, plain := plainString(raw); plain {
-			written = ast.String(shortened(text))
-		} else if len(raw) > maxShownValue {
-			written = ast.String(shortened(strings.Trim(raw, `"`)))
+			written = ast.String(text)
 		} else if w, err := jsonValue(raw, ast.Null{}); err == nil {
 			written = w // raw was read by the scanner, so it is valid JSON
 		}
@@ -323,7 +307,9 @@ func quantityTerm(v *resourceValue) *ast.Term {
 // maxShownValue is the length of the longest value messages show as it is written.
 const maxShownValue = 64
 
-// shortened is a value as messages show it: the start of a long one.
+// shortened is a value as messages show it: the start of a long one. It is for reading
+// only: what is copied or compared is the value itself (lib.show_quantity does the same
+// for the rules' messages).
 func shortened(text string) string {
 	if len(text) <= maxShownValue {
 		return text

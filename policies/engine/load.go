@@ -45,10 +45,29 @@ type Options struct {
 	// OPAEvaluator runs the rules with OPA's evaluator even when the planner can plan
 	// them: the reference the planned evaluation is checked against.
 	OPAEvaluator bool
+	// Passed, when set, remembers the Rego whose tests passed across the loads that share
+	// it (a server's reloads), so that a change of the configuration alone does not run
+	// them again; nil runs them at every load.
+	Passed *PassedTests
 }
 
-// lastPassed is the hash of the last Rego whose tests passed.
-var lastPassed atomic.Value
+// PassedTests is the hash of the last Rego whose tests passed.
+type PassedTests struct{ hash atomic.Value }
+
+// Load returns the hash, nil when none has passed (or p is nil).
+func (p *PassedTests) Load() any {
+	if p == nil {
+		return nil
+	}
+	return p.hash.Load()
+}
+
+// Store records that the tests of the Rego with this hash passed.
+func (p *PassedTests) Store(hash string) {
+	if p != nil {
+		p.hash.Store(hash)
+	}
+}
 
 // deniedBuiltins are refused at compile time: a policy must not reach the network or
 // read the process environment from inside an admission request.
@@ -134,6 +153,7 @@ func LoadSnapshot(ctx context.Context, s *Snapshot, opts Options) (*Engine, erro
 		return nil, fmt.Errorf("config %s: %w", opts.ConfigFile, err)
 	}
 	if opts.RunTests {
+		lastPassed := opts.Passed
 		// The tests run against the default configuration, so their outcome depends on
 		// the Rego alone: a configuration change does not need them run again.
 		regoHash := revision(srcs, nil)
@@ -405,13 +425,12 @@ func objectReads(c *ast.Compiler) inputPlan {
 					key = string(s)
 				}
 			}
-			switch key {
-			case "spec":
+			switch f, known := findInputField(key); {
+			case key == "spec":
 				needs.spec = true
-			case "object":
+			case key == "object":
 				needs.object = true
-			case "kind", "namespace", "name", "labels", "labels_path", "spec_path", "namespace_labels",
-				"containers", "apply_defaults", "pod_resources":
+			case known && !f.converted: // a fact every evaluation carries
 			default:
 				// The whole input, or a part named at evaluation time.
 				needs.spec, needs.object = true, true

@@ -50,6 +50,13 @@ func (o *Object) templatePath() ([]string, bool) {
 	return path, ok
 }
 
+// unsupportedError is an object of a kind podguard does not judge.
+type unsupportedError struct{ apiVersion, kind string }
+
+func (e *unsupportedError) Error() string {
+	return fmt.Sprintf("%s %s is not checked by podguard", e.apiVersion, e.kind)
+}
+
 // Group is the API group of an apiVersion: "apps" of "apps/v1", "" of "v1".
 func Group(apiVersion string) string {
 	group, _, found := strings.Cut(apiVersion, "/")
@@ -79,10 +86,11 @@ func Decode(raw []byte) (*Object, error) {
 	return decodeText(string(raw))
 }
 
-// DecodeInPlace is Decode for raw that nothing writes to once it is read, such as a
+// decodeInPlace is Decode for raw that nothing writes to once it is read, such as a
 // request's body: the Object and the strings read from it share raw's memory instead of
-// a copy of it, which for a 100 KB Pod is most of what judging it allocates.
-func DecodeInPlace(raw []byte) (*Object, error) {
+// a copy of it, which for a 100 KB Pod is most of what judging it allocates. Only Review
+// reads in place, under the promise Request states for its objects.
+func decodeInPlace(raw []byte) (*Object, error) {
 	return decodeText(unsafe.String(unsafe.SliceData(raw), len(raw)))
 }
 
@@ -155,7 +163,7 @@ func decode(text string) (*Object, error) {
 			}
 			return nil, errors.New("object has no kind")
 		}
-		return nil, fmt.Errorf("%s %s is not checked by podguard", o.APIVersion, o.Kind)
+		return nil, &unsupportedError{o.APIVersion, o.Kind}
 	}
 	if err := o.readMetadata(metadata); err != nil {
 		return nil, err

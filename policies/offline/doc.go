@@ -1,4 +1,5 @@
 // Package offline is `podguard eval`: it judges manifests from files or stdin the way the
 // cluster would (defaults filled in first, then every rule), lists every violation of the
-// manifest as written and exits 1 only when the cluster would refuse one.
+// manifest as written and exits 1 only when the cluster would refuse one. Each manifest is
+// decided by engine.Review (Source Manifest); the command line is cmd/podguard/eval.go.
 package offline

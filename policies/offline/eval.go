@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -22,19 +21,8 @@ const (
 	ExitUsage  = 2 // bad flags or unreadable input
 )
 
-// Finding is a violation of the manifest as written.
-type Finding struct {
-	engine.Violation
-	// Defaulted is true when defaults fill the gap, so the cluster would not refuse the
-	// manifest for it; FilledBy says whose: "kubernetes" (the namespace's LimitRange, or
-	// requests taken from limits) or "podguard" (its mutation defaults).
-	Defaulted bool   `json:"defaulted"`
-	FilledBy  string `json:"filledBy,omitempty"`
-	// CausedBy is set for a violation the manifest as written does not have, which a
-	// default brings in (a default limit above the configured maximum, say): whose
-	// default, "kubernetes" or "podguard".
-	CausedBy string `json:"causedBy,omitempty"`
-}
+// Finding is a violation of the manifest as written, or one its defaults bring in.
+type Finding = engine.Finding
 
 // Result is the verdict on one manifest.
 type Result struct {
@@ -62,111 +50,42 @@ const (
 	VerdictError      = "error"      // the policies failed on it
 )
 
-type paths []string
-
-func (p *paths) String() string     { return strings.Join(*p, ",") }
-func (p *paths) Set(v string) error { *p = append(*p, v); return nil }
-
-const synopsis = "usage: podguard eval [-f] FILE|DIR|- ... [--config FILE] [--policy-dir DIR] [-o text|json|junit|sarif] [--explain] [--mutate] [--quiet]"
-
-// Main runs `podguard eval` with the arguments after the subcommand and returns the exit
-// code. version goes into reports that name the tool.
-func Main(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("podguard eval", flag.ContinueOnError)
-	var files paths
-	var opts engine.Options
-	var output string
-	var mutate, explain, quiet bool
-	fs.Var(&files, "f", "manifest file, directory or - for stdin (repeatable; also as plain arguments)")
-	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
-	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules; their *_test.rego must pass")
-	fs.StringVar(&output, "o", "text", "output format: text, json, junit or sarif")
-	fs.BoolVar(&explain, "explain", false, "with text output, describe each rule that fired and link to its documentation")
-	fs.BoolVar(&mutate, "mutate", false, "print the manifests as the cluster would store them (YAML, or JSON with -o json)")
-	fs.BoolVar(&quiet, "quiet", false, "with text output, leave out what is not judged: kinds podguard does not check and documents that are no objects")
-	rest, code, ok := parseArgs(fs, args, stdout, stderr, synopsis, evalHelp)
-	if !ok {
-		return code
-	}
-	files = append(files, rest...)
-	usageError := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "podguard eval: "+format+"\n", a...)
-		fmt.Fprintln(stderr, synopsis)
-		return ExitUsage
-	}
-	switch {
-	case len(files) == 0:
-		return usageError("no input: name files, directories or - (stdin), with or without -f")
-	case output != "text" && output != "json" && output != "junit" && output != "sarif":
-		return usageError("-o %q: use text, json, junit or sarif", output)
-	case mutate && output != "text" && output != "json":
-		return usageError("--mutate prints manifests: use -o text (YAML) or -o json, not -o %s", output)
-	}
-	// A policy directory is loaded as serve loads it: its tests must pass.
-	opts.RunTests = opts.PolicyDir != ""
-	e, err := engine.Load(ctx, opts)
-	if err != nil {
-		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
-		return ExitUsage
-	}
-	if opts.PolicyDir != "" {
-		warnings, err := engine.Lint(opts)
-		if err != nil {
-			fmt.Fprintf(stderr, "podguard eval: %v\n", err)
-			return ExitUsage
-		}
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "podguard eval: warning: %s\n", w)
-		}
-	}
-	results := Evaluate(ctx, e, ReadPaths(files, stdin))
-	switch {
-	case mutate:
-		err = writeMutated(stdout, results, output == "json")
-	case output == "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(results)
-	case output == "junit":
-		err = writeJUnit(stdout, results)
-	case output == "sarif":
-		err = writeSARIF(stdout, e, version, results)
-	default:
-		writeText(stdout, results, quiet)
-		if explain {
-			writeExplain(stdout, e, results)
-		}
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
-		return ExitUsage
-	}
-	if output != "text" || mutate {
-		// The report on stdout is for machines; say on stderr why the exit code is 2.
-		for _, r := range results {
-			if r.Verdict == VerdictUnreadable || r.Verdict == VerdictError {
-				fmt.Fprintf(stderr, "podguard eval: %s: %s\n", r.Position(), r.Reason)
-			}
-		}
-	}
-	return exitCode(results)
+// Output is how eval reports its results.
+type Output struct {
+	// Format is text, json, junit or sarif.
+	Format string
+	// Mutate prints the manifests as the cluster would store them (Format text or json);
+	// Explain describes each rule that fired (text); Quiet leaves out what is not judged
+	// (text).
+	Mutate, Explain, Quiet bool
+	// Version is podguard's, which a SARIF report names.
+	Version string
 }
 
-const evalHelp = `Judges Kubernetes manifests as the cluster would admit them: Pods, and the pod
-templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers,
-Jobs and CronJobs, with the API server's, the LimitRanges' (from the same input) and
-podguard's defaults applied first. Directories are read recursively (.yaml, .yml, .json;
-hidden directories left out). Kustomizations, kustomize patches and other documents that
-are no objects are listed as skipped; Helm templates must be rendered first.
+// Write writes the results as out asks.
+func Write(w io.Writer, e *engine.Engine, results []Result, out Output) error {
+	switch {
+	case out.Mutate:
+		return writeMutated(w, results, out.Format == "json")
+	case out.Format == "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	case out.Format == "junit":
+		return writeJUnit(w, results)
+	case out.Format == "sarif":
+		return writeSARIF(w, e, out.Version, results)
+	}
+	writeText(w, results, out.Quiet)
+	if out.Explain {
+		writeExplain(w, e, results)
+	}
+	return nil
+}
 
-Exit code: 0 the cluster would admit every manifest; 1 it would refuse at least one;
-2 a usage error, policies that do not load or pass their tests, or input that could not
-be read (reported after everything else has been judged and printed).
-`
-
-// exitCode is the worst that happened: unreadable input or a failed evaluation (2), a
+// ExitCode is the worst that happened: unreadable input or a failed evaluation (2), a
 // refused manifest (1), or nothing (0).
-func exitCode(results []Result) int {
+func ExitCode(results []Result) int {
 	code := ExitAdmit
 	for _, r := range results {
 		switch r.Verdict {
@@ -179,42 +98,21 @@ func exitCode(results []Result) int {
 	return code
 }
 
-// parseArgs parses flags and plain arguments in any order. -h and --help print the help
-// on stdout (exit 0); a bad flag or value is named on stderr (exit 2). ok is false when
-// the command should stop with code.
-func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, synopsis, help string) (rest []string, code int, ok bool) {
-	fs.SetOutput(io.Discard) // errors are printed below, once
-	for {
-		err := fs.Parse(args)
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "%s\n\n%s\nflags:\n", synopsis, help)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil, 0, false
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n%s\n", fs.Name(), err, synopsis)
-			return nil, ExitUsage, false
-		}
-		if fs.NArg() == 0 {
-			return rest, 0, true
-		}
-		// After "--" everything is an argument.
-		if i := len(args) - fs.NArg() - 1; i >= 0 && args[i] == "--" {
-			return append(rest, fs.Args()...), 0, true
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
 // Evaluate judges each manifest as the cluster would: the API server's and the
 // LimitRanges' defaults first (LimitRanges are taken from the same input), then
 // podguard's, then the rules. Documents that were not read, and objects the policies
 // fail on, are results too, so one bad document does not hide the verdicts on the others.
 func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Result {
 	ranges, badRanges := limitRanges(manifests)
-	nsLabels := namespaceLabels(manifests)
+	namespaces := engine.Namespaces{}
+	for name, labels := range namespaceLabels(manifests) {
+		namespaces[name] = engine.Namespace{Labels: labels}
+	}
+	for name, lr := range ranges {
+		ns := namespaces[name]
+		ns.LimitRanges = lr
+		namespaces[name] = ns
+	}
 	scope := newScopes(manifests)
 	out := make([]Result, 0, len(manifests))
 	for i, m := range manifests {
@@ -234,87 +132,45 @@ func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Res
 		r.Kind, _ = m.Object["kind"].(string)
 		meta, _ := m.Object["metadata"].(map[string]any)
 		r.Name, _ = meta["name"].(string)
+		if r.Name == "" {
+			r.Name, _ = meta["generateName"].(string)
+		}
 		if r.Namespace, _ = meta["namespace"].(string); r.Namespace == "" && !scope.clusterScoped(m.Object) {
 			r.Namespace = "default"
 		}
-		obj, err := engine.FromMap(m.Object)
+		raw, err := json.Marshal(m.Object)
 		if err != nil {
+			r.Verdict, r.Reason = VerdictUnreadable, err.Error()
+			out = append(out, r)
+			continue
+		}
+		v, err := e.Review(ctx, engine.Request{Source: engine.Manifest, Operation: engine.Create, Namespace: r.Namespace, Object: raw, Cluster: namespaces})
+		var bad *engine.ObjectError
+		switch {
+		case errors.As(err, &bad) || v.Skipped == engine.SkipKind:
 			// Services, ConfigMaps and the like travel with workloads; they are not ours.
-			out = append(out, r)
-			continue
-		}
-		obj.Namespace, r.Name = r.Namespace, obj.Name
-		if _, ok := e.Config().Exempted(obj.Namespace); ok {
+		case err != nil:
+			r.Verdict, r.Reason = VerdictError, err.Error()
+		case v.Skipped == engine.SkipExempt:
 			r.Verdict = VerdictExempt
-			out = append(out, r)
-			continue
-		}
-		ns := engine.Namespace{Labels: nsLabels[obj.Namespace], LimitRanges: ranges[obj.Namespace]}
-		if err := judge(ctx, e, obj, ns, &r); err != nil {
-			r.Verdict, r.Reason, r.Findings, r.Added, r.mutated = VerdictError, err.Error(), []Finding{}, nil, nil
+		case v.Skipped != engine.NotSkipped:
+			r.Verdict, r.Reason = VerdictError, v.Reason // no manifest is skipped otherwise
+		default:
+			r.Findings, r.Added = v.Findings, v.Additions
+			if v.Mutated != nil {
+				if err := json.Unmarshal(v.Mutated, &r.mutated); err != nil {
+					r.Verdict, r.Reason = VerdictError, err.Error()
+					break
+				}
+			}
+			r.Verdict = VerdictAdmit
+			if len(v.Decision.Deny) > 0 {
+				r.Verdict = VerdictRefuse
+			}
 		}
 		out = append(out, r)
 	}
 	return out
-}
-
-func judge(ctx context.Context, e *engine.Engine, obj *engine.Object, ns engine.Namespace, r *Result) error {
-	// The manifest as written, with the cluster's defaults, and as admitted (podguard's
-	// defaults too): a violation of the first that is gone from the next is one that
-	// defaults fill in, and one that appears only as admitted is caused by a default.
-	var decisions [3]engine.Decision
-	for i, stage := range []engine.Stage{engine.AsWritten, engine.WithClusterDefaults, engine.AsAdmitted} {
-		d, err := e.Evaluate(ctx, obj, ns, stage)
-		if err != nil {
-			return err
-		}
-		decisions[i] = d
-	}
-	written, cluster, admitted := keys(decisions[0]), keys(decisions[1]), keys(decisions[2])
-	for _, v := range decisions[0].All() {
-		f := Finding{Violation: v}
-		switch {
-		case !cluster[v.Key()]:
-			f.Defaulted, f.FilledBy = true, "kubernetes"
-		case !admitted[v.Key()]:
-			f.Defaulted, f.FilledBy = true, "podguard"
-		}
-		r.Findings = append(r.Findings, f)
-	}
-	for _, v := range decisions[2].All() {
-		if written[v.Key()] {
-			continue
-		}
-		f := Finding{Violation: v, CausedBy: "podguard"}
-		if cluster[v.Key()] {
-			f.CausedBy = "kubernetes"
-		}
-		r.Findings = append(r.Findings, f)
-	}
-	if obj.Kind == "Pod" {
-		mutated, adds, err := e.Admitted(ctx, obj, ns)
-		if err != nil {
-			return err
-		}
-		r.Added = adds
-		if err := json.Unmarshal(mutated, &r.mutated); err != nil {
-			return err
-		}
-	}
-	r.Verdict = VerdictAdmit
-	if len(decisions[2].Deny) > 0 {
-		r.Verdict = VerdictRefuse
-	}
-	return nil
-}
-
-// keys are the violations of a decision, by Violation.Key.
-func keys(d engine.Decision) map[string]bool {
-	m := map[string]bool{}
-	for _, v := range d.All() {
-		m[v.Key()] = true
-	}
-	return m
 }
 
 // namespaceLabels collects the labels of the Namespaces in the input, which namespace
@@ -376,21 +232,6 @@ func (r Result) id() string {
 
 // label is what a finding's line starts with: its enforcement, or "filled" when the
 // defaults fill the gap, so the cluster would not refuse the manifest for it.
-// Note says what defaults do to the finding when the manifest is admitted, or "".
-func (f Finding) Note() string {
-	switch {
-	case f.FilledBy == "podguard":
-		return "filled in by podguard's defaults"
-	case f.FilledBy == "kubernetes":
-		return "filled in by Kubernetes: LimitRange defaults or requests from limits"
-	case f.CausedBy == "podguard":
-		return "caused by podguard's defaults, when the manifest is admitted"
-	case f.CausedBy == "kubernetes":
-		return "caused by Kubernetes' defaults (LimitRange defaults or requests from limits), when the manifest is admitted"
-	}
-	return ""
-}
-
 func label(f Finding) string {
 	if f.Defaulted {
 		return "filled"

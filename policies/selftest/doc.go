@@ -7,5 +7,6 @@
 //
 // It lives beside policies/audit, the other command that reads a cluster with the
 // policies in hand: its work is deriving objects from the configuration, and it uses the
-// webhook only as the API server does, over the network.
+// webhook only as the API server does, over the network. The command line is
+// cmd/podguard/selftest.go.
 package selftest

@@ -38,9 +38,6 @@ func (p Plan) Refused() bool { return len(p.Expect.Deny) > 0 }
 // violating one uses its repository with a disallowed tag when it breaks image-tag.
 func NewPlan(ctx context.Context, e *engine.Engine, namespace string, nsLabels map[string]string, image string) (Plan, error) {
 	cfg := e.Config()
-	if pattern, ok := cfg.Exempted(namespace); ok {
-		return Plan{}, fmt.Errorf("namespace %s is exempt (namespaces.exempt %q): podguard never judges Pods there, so the test would prove nothing; choose a namespace podguard guards", namespace, pattern)
-	}
 	compliant, err := compliantPod(cfg, namespace, image)
 	if err != nil {
 		return Plan{}, err
@@ -75,16 +72,24 @@ func NewPlan(ctx context.Context, e *engine.Engine, namespace string, nsLabels m
 	return Plan{}, errors.New("no rule the self-test can break (image-tag, liveness-probe, readiness-probe, startup-probe, required-labels) is enforced as deny or warn in this namespace, so a client cannot see podguard's answer")
 }
 
+// evaluate judges the Pod as the validating webhook does; a namespace podguard does not
+// judge is an error, since the test would prove nothing there.
 func evaluate(ctx context.Context, e *engine.Engine, pod *corev1.Pod, nsLabels map[string]string) (engine.Decision, error) {
 	raw, err := json.Marshal(pod)
 	if err != nil {
 		return engine.Decision{}, err
 	}
-	o, err := engine.Decode(raw)
+	v, err := e.Review(ctx, engine.Request{
+		Operation: engine.Create, Group: "", Version: "v1", Kind: "Pod", Resource: "pods", Namespace: pod.Namespace, Object: raw,
+		Cluster: engine.Namespaces{pod.Namespace: {Labels: nsLabels}},
+	})
 	if err != nil {
 		return engine.Decision{}, err
 	}
-	return e.Judge(ctx, o, engine.Namespace{Labels: nsLabels})
+	if v.Skipped != engine.NotSkipped {
+		return engine.Decision{}, fmt.Errorf("%s: podguard never judges Pods there, so the test would prove nothing; choose a namespace podguard guards", v.Reason)
+	}
+	return v.Decision, nil
 }
 
 // compliantPod follows every built-in rule that is not off, with its parameters: the

@@ -186,7 +186,7 @@ func TestNewPlanRefuses(t *testing.T) {
 	}{
 		"exempt namespace": {
 			config: `namespaces: {exempt: [kube-system, "team-*"]}`, namespace: "team-a",
-			wantErr: `namespace team-a is exempt (namespaces.exempt "team-*")`,
+			wantErr: `namespace team-a is exempt from podguard (namespaces.exempt: team-*): podguard never judges Pods there`,
 		},
 		"minimum above maximum": {
 			config:    `{rules: {resources-requests: {min: {memory: 1Gi}}, resources-limits: {max: {memory: 512Mi}}}, defaults: {resources: null}}`,

@@ -2,7 +2,6 @@ package selftest
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,8 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/podguard/podguard/policies/engine"
 )
@@ -27,60 +24,21 @@ const (
 	ExitError  = 2 // bad flags, configuration or policies; the cluster could not be asked
 )
 
-const usage = `usage: podguard selftest --namespace NS [--kubeconfig FILE] [--config FILE] [--policy-dir DIR]
-                         [--image REF] [--webhook NAME] [--wait DURATION]`
-
 // DefaultImage is the compliant Pod's image when --image is not given. Nothing is pulled:
 // the Pods are only dry-run.
 const DefaultImage = "registry.k8s.io/pause:3.10"
 
-// Options are the flags of `podguard selftest`.
+// Options say what to check and where.
 type Options struct {
-	Kubeconfig string
-	Namespace  string
-	Engine     engine.Options
-	Image      string
+	Namespace string
+	Engine    engine.Options
+	Image     string
 	// Webhook is the name of podguard's validating webhook, which the API server names
 	// in a refusal.
 	Webhook string
 	// Wait is how long to retry while the API server cannot call the webhook yet (just
 	// after an install, before the CA is injected).
 	Wait time.Duration
-}
-
-// Main runs `podguard selftest` and returns the exit code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("podguard selftest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
-	var o Options
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
-	fs.StringVar(&o.Namespace, "namespace", "", "namespace podguard guards, where the two Pods are dry-run (required)")
-	fs.StringVar(&o.Engine.ConfigFile, "config", "", "podguard's configuration file, as the webhook reads it (default: the embedded defaults)")
-	fs.StringVar(&o.Engine.PolicyDir, "policy-dir", "", "directory of custom Rego rules, as the webhook reads it")
-	fs.StringVar(&o.Image, "image", DefaultImage, "image of the compliant Pod; the violating one may use its repository with a disallowed tag")
-	fs.StringVar(&o.Webhook, "webhook", "validate.podguard.io", "name of podguard's validating webhook")
-	fs.DurationVar(&o.Wait, "wait", time.Minute, "how long to retry while the API server fails to call the webhook")
-	if err := fs.Parse(args); err != nil {
-		return ExitError
-	}
-	if fs.NArg() > 0 || o.Namespace == "" {
-		fmt.Fprintln(stderr, usage)
-		return ExitError
-	}
-	cfg, err := restConfig(o.Kubeconfig)
-	if err != nil {
-		fmt.Fprintf(stderr, "podguard selftest: %v\n", err)
-		return ExitError
-	}
-	return Run(ctx, cfg, o, stdout, stderr)
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", kubeconfig)
-	}
-	return config.GetConfig()
 }
 
 // Run loads the policies, builds the plan and sends both Pods.

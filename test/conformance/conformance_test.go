@@ -255,50 +255,42 @@ func (r *runner) verdict(c testCase, e *engine.Engine, rules map[string]ruleConf
 			oldObj = newObj
 		}
 	}
-	denied, err := r.denials(c, e, rules, newObj)
-	if err != nil || operation != "UPDATE" {
-		return denied, nil, err
-	}
-	before, err := r.denials(c, e, rules, oldObj)
+	raw, err := r.prepare(c, newObj)
 	if err != nil {
-		return nil, nil, fmt.Errorf("old object: %w", err)
+		return nil, nil, err
 	}
-	old := map[string]bool{}
-	for _, v := range before {
-		old[v.Key()] = true
-	}
-	for _, v := range denied {
-		if old[v.Key()] {
-			existing = append(existing, v)
-		} else {
-			blocking = append(blocking, v)
+	var oldRaw []byte
+	if operation == "UPDATE" {
+		if oldRaw, err = r.prepare(c, oldObj); err != nil {
+			return nil, nil, fmt.Errorf("old object: %w", err)
 		}
 	}
-	return blocking, existing, nil
+	// Judged as written, as the other tools judge it; on UPDATE the engine keeps apart
+	// what the old object had already.
+	v, err := e.Review(r.ctx, engine.Request{Source: engine.Written, Operation: engine.Operation(operation), Namespace: "default", Object: raw, OldObject: oldRaw})
+	if err != nil {
+		return nil, nil, err
+	}
+	if v.Skipped != engine.NotSkipped {
+		return nil, nil, fmt.Errorf("not judged: %s", v.Reason)
+	}
+	inRules := func(vs []engine.Violation) (out []engine.Violation) {
+		for _, v := range vs {
+			if _, ok := rules[v.Rule]; ok {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	return inRules(v.Decision.Deny), inRules(v.Existing), nil
 }
 
-func (r *runner) denials(c testCase, e *engine.Engine, rules map[string]ruleConfig, m map[string]any) ([]engine.Violation, error) {
+// prepare is the JSON of an object as the API server hands it to admission.
+func (r *runner) prepare(c testCase, m map[string]any) ([]byte, error) {
 	if c.EvaluatedWithAPIDefaulting && m["kind"] == "Pod" {
 		defaultRequestsFromLimits(m)
 	}
-	obj, err := engine.FromMap(m)
-	if err != nil {
-		return nil, err
-	}
-	if obj.Namespace == "" {
-		obj.Namespace = "default"
-	}
-	d, err := e.Evaluate(r.ctx, obj, engine.Namespace{}, engine.AsWritten)
-	if err != nil {
-		return nil, err
-	}
-	var out []engine.Violation
-	for _, v := range d.Deny {
-		if _, ok := rules[v.Rule]; ok {
-			out = append(out, v)
-		}
-	}
-	return out, nil
+	return json.Marshal(m)
 }
 
 // defaultRequestsFromLimits does what the API server did to the chainsaw and Polaris

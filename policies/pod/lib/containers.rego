@@ -86,8 +86,20 @@ config_quantity(q) := q if is_number(q)
 config_quantity(q) := data.pod.quantities[q] if is_string(q)
 
 # METADATA
-# description: A quantity as messages show it, strings quoted and numbers bare.
-show_quantity(q) := json.marshal(q)
+# description: |
+#   A quantity as messages show it, strings quoted and numbers bare; a value longer than
+#   64 characters by its first 32 and its length, quoted:
+#   "00000000000000000000000000000000... (65 characters)". For messages only: the value
+#   itself is what a mutation copies and an UPDATE compares.
+show_quantity(q) := json.marshal(q) if {
+	count(_written(q)) <= 64
+} else := json.marshal(sprintf("%s... (%d characters)", [substring(text, 0, 32), count(text)])) if {
+	text := _written(q)
+}
+
+_written(q) := q if is_string(q)
+
+_written(q) := json.marshal(q) if not is_string(q)
 
 # METADATA
 # description: |

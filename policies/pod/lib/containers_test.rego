@@ -201,10 +201,17 @@ test_config_quantity_reads_what_podguard_read if {
 	lib.config_quantity("lots") == 7 with data.pod.quantities as {"lots": 7}
 }
 
-test_show_quantity if {
-	lib.show_quantity("100m") == `"100m"`
-	lib.show_quantity(0.5) == "0.5"
+test_show_quantity[note] if {
+	some note, tc in {
+		"string": {"q": "100m", "want": `"100m"`},
+		"number": {"q": 0.5, "want": "0.5"},
+		"64 characters, whole": {"q": concat("", [_zeros(61), "1Gi"]), "want": sprintf(`"%s1Gi"`, [_zeros(61)])},
+		"65 characters, shortened": {"q": concat("", [_zeros(62), "1Gi"]), "want": sprintf(`"%s... (65 characters)"`, [_zeros(32)])},
+	}
+	lib.show_quantity(tc.q) == tc.want
 }
+
+_zeros(n) := concat("", [z | some _ in numbers.range(1, n); z := "0"])
 
 test_or_list[note] if {
 	some note, tc in {

@@ -1,4 +1,4 @@
-package offline_test
+package main
 
 import (
 	"bytes"
@@ -13,8 +13,6 @@ import (
 
 // The fixtures live outside policies/ so that `opa test policies` does not read them as data.
 const fixtures = "../../test/fixtures/eval/"
-
-const synopsis = "usage: podguard eval [-f] FILE|DIR|- ... [--config FILE] [--policy-dir DIR] [-o text|json|junit|sarif] [--explain] [--mutate] [--quiet]\n"
 
 var update = flag.Bool("update", false, "rewrite the golden files with what eval prints now")
 
@@ -81,15 +79,15 @@ func TestEvalCommand(t *testing.T) {
 		"-h too": {args: []string{"-f", "x.yaml", "-h"}, wantCode: 0, wantInOut: []string{"usage: podguard eval"}},
 		"an unknown flag is named": {
 			args: []string{"-f", fixtures + "compliant.yaml", "--bogus"}, wantCode: 2,
-			wantStderr: "podguard eval: flag provided but not defined: -bogus\n" + synopsis,
+			wantStderr: "podguard eval: flag provided but not defined: -bogus\n" + evalSynopsis + "\n",
 		},
 		"a bad flag value is named": {
 			args: []string{"-f", fixtures + "compliant.yaml", "--mutate=maybe"}, wantCode: 2,
-			wantStderr: "podguard eval: invalid boolean value \"maybe\" for -mutate: parse error\n" + synopsis,
+			wantStderr: "podguard eval: invalid boolean value \"maybe\" for -mutate: parse error\n" + evalSynopsis + "\n",
 		},
 		"--mutate with a report format is a usage error": {
 			args: []string{"-f", fixtures + "compliant.yaml", "--mutate", "-o", "sarif"}, wantCode: 2,
-			wantStderr: "podguard eval: --mutate prints manifests: use -o text (YAML) or -o json, not -o sarif\n" + synopsis,
+			wantStderr: "podguard eval: --mutate prints manifests: use -o text (YAML) or -o json, not -o sarif\n" + evalSynopsis + "\n",
 		},
 		"--explain describes the rules that fired": {
 			args: []string{"-f", fixtures + "multi.yaml", "--explain"}, wantCode: 1,
@@ -131,11 +129,11 @@ func TestEvalCommand(t *testing.T) {
 		},
 		"no input is a usage error": {
 			args: nil, wantCode: 2,
-			wantStderr: "podguard eval: no input: name files, directories or - (stdin), with or without -f\n" + synopsis,
+			wantStderr: "podguard eval: no input: name files, directories or - (stdin), with or without -f\n" + evalSynopsis + "\n",
 		},
 		"unknown output format": {
 			args: []string{"-f", fixtures + "multi.yaml", "-o", "xml"}, wantCode: 2,
-			wantStderr: "podguard eval: -o \"xml\": use text, json, junit or sarif\n" + synopsis,
+			wantStderr: "podguard eval: -o \"xml\": use text, json, junit or sarif\n" + evalSynopsis + "\n",
 		},
 		"--policy-dir runs the directory's tests, and a failing one is named (exit 2)": {
 			args: []string{"--policy-dir", fixtures + "policies/failing-test", "-f", fixtures + "compliant.yaml"}, wantCode: 2,
@@ -159,7 +157,7 @@ func TestEvalCommand(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			code := offline.Main(t.Context(), "test", tc.args, strings.NewReader(tc.stdin), &out, &errOut)
+			code := evalCommand(t.Context(), "test", tc.args, strings.NewReader(tc.stdin), &out, &errOut)
 			if code != tc.wantCode {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.wantCode, errOut.String())
 			}
@@ -188,7 +186,7 @@ func TestEvalCommand(t *testing.T) {
 
 func TestJSONOutput(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := offline.Main(t.Context(), "test", []string{"-f", fixtures + "multi.yaml", "-o", "json"}, nil, &out, &errOut)
+	code := evalCommand(t.Context(), "test", []string{"-f", fixtures + "multi.yaml", "-o", "json"}, nil, &out, &errOut)
 	if code != 1 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
@@ -228,7 +226,7 @@ func TestMutate(t *testing.T) {
 		t.Fatalf("reading the fixture: %d documents, %v", len(input), err)
 	}
 	var out, errOut bytes.Buffer
-	if code := offline.Main(t.Context(), "test", []string{"-f", fixtures + "mutate.yaml", "--mutate", "-o", "json"}, nil, &out, &errOut); code != 0 {
+	if code := evalCommand(t.Context(), "test", []string{"-f", fixtures + "mutate.yaml", "--mutate", "-o", "json"}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	var list struct {
@@ -263,7 +261,7 @@ func TestMutate(t *testing.T) {
 
 	// One object is printed as itself, not as a List.
 	out.Reset()
-	if code := offline.Main(t.Context(), "test", []string{"-f", "-", "--mutate", "-o", "json"}, strings.NewReader(asJSON(input[1].Object)), &out, &errOut); code != 0 {
+	if code := evalCommand(t.Context(), "test", []string{"-f", "-", "--mutate", "-o", "json"}, strings.NewReader(asJSON(input[1].Object)), &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	var obj map[string]any

@@ -1,4 +1,4 @@
-package audit
+package main
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 
 const kubeconfig = "../../test/fixtures/audit/kubeconfig.yaml"
 
-func TestRestConfigContext(t *testing.T) {
+func TestAuditRestConfigContext(t *testing.T) {
 	tests := map[string]struct {
 		context  string
 		wantHost string
@@ -20,7 +20,7 @@ func TestRestConfigContext(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			cfg, err := restConfig(kubeconfig, tc.context)
+			cfg, err := auditRestConfig(kubeconfig, tc.context)
 			switch {
 			case tc.wantErr != "":
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -35,26 +35,26 @@ func TestRestConfigContext(t *testing.T) {
 	}
 }
 
-func TestMainFlags(t *testing.T) {
+func TestAuditFlags(t *testing.T) {
 	tests := map[string]struct {
 		args       []string
 		wantCode   int
 		wantOut    string // prefix of stdout
 		wantStderr string
 	}{
-		"--help prints the usage on stdout and exits 0": {args: []string{"--help"}, wantCode: 0, wantOut: synopsis + "\n"},
-		"-h too": {args: []string{"-h"}, wantCode: 0, wantOut: synopsis + "\n"},
+		"--help prints the usage on stdout and exits 0": {args: []string{"--help"}, wantCode: 0, wantOut: auditSynopsis + "\n"},
+		"-h too": {args: []string{"-h"}, wantCode: 0, wantOut: auditSynopsis + "\n"},
 		"an output format audit does not have is named": {
 			args: []string{"-o", "yaml"}, wantCode: 2,
-			wantStderr: "podguard audit: -o \"yaml\": use table or json\n" + synopsis + "\n",
+			wantStderr: "podguard audit: -o \"yaml\": use table or json\n" + auditSynopsis + "\n",
 		},
 		"an unknown flag is named": {
 			args: []string{"--kube-config", "x"}, wantCode: 2,
-			wantStderr: "podguard audit: flag provided but not defined: -kube-config\n" + synopsis + "\n",
+			wantStderr: "podguard audit: flag provided but not defined: -kube-config\n" + auditSynopsis + "\n",
 		},
 		"a stray argument is named": {
 			args: []string{"default"}, wantCode: 2,
-			wantStderr: "podguard audit: unexpected argument \"default\"\n" + synopsis + "\n",
+			wantStderr: "podguard audit: unexpected argument \"default\"\n" + auditSynopsis + "\n",
 		},
 		"an unknown --context is an error": {
 			args: []string{"--kubeconfig", kubeconfig, "--context", "prod"}, wantCode: 2,
@@ -64,7 +64,7 @@ func TestMainFlags(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			if code := Main(t.Context(), tc.args, &out, &errOut); code != tc.wantCode {
+			if code := auditCommand(t.Context(), tc.args, &out, &errOut); code != tc.wantCode {
 				t.Errorf("exit %d, want %d (stderr %q)", code, tc.wantCode, errOut.String())
 			}
 			if !strings.HasPrefix(out.String(), tc.wantOut) {
