@@ -461,7 +461,7 @@ func reviewBody(wh *admission.Webhook, hook string, policies *PolicySet, gate *G
 		if e := policies.Get(); e != nil {
 			readsObject = e.ReadsObject()
 		}
-		leave, err := gate.enter(ctx, estimatedCost(hook, body, readsObject))
+		leave, err := gate.admit(ctx, hook, body, readsObject)
 		if err != nil {
 			refuse(ctx, w, hook, t, body, err)
 			return
@@ -508,9 +508,13 @@ func refuse(ctx context.Context, w http.ResponseWriter, hook string, t reviewTyp
 		} `json:"request"`
 	}
 	_ = json.Unmarshal(body, &review)
-	logf.FromContext(ctx).WithName("admission").Error(err, "request refused", "code", http.StatusServiceUnavailable, "uid", review.Request.UID)
+	code := int32(http.StatusServiceUnavailable)
+	if invalid := (*invalidObjectError)(nil); errors.As(err, &invalid) {
+		code = http.StatusUnprocessableEntity
+	}
+	logf.FromContext(ctx).WithName("admission").Error(err, "request refused", "code", code, "uid", review.Request.UID)
 	decisions.WithLabelValues(hook, operationLabel(review.Request.Operation), "error").Inc()
-	resp := admission.Errored(http.StatusServiceUnavailable, err)
+	resp := admission.Errored(code, err)
 	resp.UID = types.UID(review.Request.UID)
 	out := admissionv1.AdmissionReview{Response: &resp.AdmissionResponse}
 	apiVersion := admissionv1.SchemeGroupVersion.String()
