@@ -20,7 +20,8 @@ import (
 // within it: with an error (code 503) when no room freed in time. A review that would
 // need more than the whole gate is refused at once.
 //
-// Large reviews (estimated above half a share) may hold together all the gate but one
+// Large reviews (estimated above a quarter of a share: 12 MiB at the default 512 MiB,
+// where a 100 KB Pod is estimated at up to about 5 MiB) may hold together all the gate but one
 // share: however many arrive, ordinary reviews, which the API server sends for every
 // Pod, always find that share, and wait only for each other, never behind a large one.
 type Gate struct {
@@ -69,7 +70,7 @@ func (g *Gate) enter(ctx context.Context, cost int64) (leave func(), err error) 
 		return nil, fmt.Errorf("judging this review would take about %s, more than the %s podguard may use for evaluations (a share of its memory limit, GOMEMLIMIT); raise the container's memory limit", mib(cost), mib(g.memory))
 	}
 	weight := max(cost, g.share)
-	isLarge := g.slots > 1 && cost > g.share/2
+	isLarge := g.slots > 1 && cost > g.share/4
 	if isLarge && weight > g.memory-g.share {
 		// The room left beside the ordinary reviews' share.
 		return nil, fmt.Errorf("judging this review would take about %s, more than the %s podguard may use for large reviews (its evaluation memory, a share of its memory limit GOMEMLIMIT, but one --max-evaluations share); raise the container's memory limit", mib(cost), mib(g.memory-g.share))

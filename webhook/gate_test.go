@@ -119,7 +119,7 @@ func TestGateWeighsByMemory(t *testing.T) {
 	}
 }
 
-// TestGateKeepsAShareForOrdinaryReviews: large reviews (above half a share) hold together
+// TestGateKeepsAShareForOrdinaryReviews: large reviews (above a quarter of a share) hold together
 // at most all the gate but one share, so an ordinary review finds room however many large
 // ones wait; a large review that needs more than that is refused at once.
 func TestGateKeepsAShareForOrdinaryReviews(t *testing.T) {
@@ -149,8 +149,8 @@ func TestGateKeepsAShareForOrdinaryReviews(t *testing.T) {
 	if err := enter(20<<20, 10*time.Millisecond); err == nil || !strings.Contains(err.Error(), "overloaded") {
 		t.Errorf("a third large review: %v, want it to wait, then overloaded", err)
 	}
-	// Half a share is ordinary: it takes the share left.
-	if err := enter(12<<20, time.Minute); err != nil {
+	// A quarter of a share is ordinary: it takes the share left.
+	if err := enter(25<<20/4, time.Minute); err != nil {
 		t.Errorf("an ordinary review beside the large ones: %v", err)
 	}
 	const want = "judging this review would take about 80.0 MiB, more than the 75.0 MiB podguard may use for large reviews (its evaluation memory, a share of its memory limit GOMEMLIMIT, but one --max-evaluations share); raise the container's memory limit"
