@@ -141,7 +141,7 @@ func TestGateKeepsAShareForOrdinaryReviews(t *testing.T) {
 		return err
 	}
 	for i := range 2 {
-		if err := enter(30<<20, time.Minute); err != nil {
+		if err := enter(30<<20, 10*time.Second); err != nil {
 			t.Fatalf("large review %d: %v", i, err)
 		}
 	}
@@ -150,11 +150,11 @@ func TestGateKeepsAShareForOrdinaryReviews(t *testing.T) {
 		t.Errorf("a third large review: %v, want it to wait, then overloaded", err)
 	}
 	// A quarter of a share is ordinary: it takes the share left.
-	if err := enter(25<<20/4, time.Minute); err != nil {
+	if err := enter(25<<20/4, 10*time.Second); err != nil {
 		t.Errorf("an ordinary review beside the large ones: %v", err)
 	}
 	const want = "judging this review would take about 80.0 MiB, more than the 75.0 MiB podguard may use for large reviews (its evaluation memory, a share of its memory limit GOMEMLIMIT, but one --max-evaluations share); raise the container's memory limit"
-	if err := enter(80<<20, time.Minute); err == nil || err.Error() != want {
+	if err := enter(80<<20, 10*time.Second); err == nil || err.Error() != want {
 		t.Errorf("a review of 80%% of the gate: %v, want %q", err, want)
 	}
 }
