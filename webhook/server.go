@@ -496,8 +496,9 @@ func serveReview(ctx context.Context, w http.ResponseWriter, wh *admission.Webho
 	return true
 }
 
-// refuse answers a review that got no room in the gate with a 503 that carries its uid,
-// so the API server reads it as podguard's answer (which refuses the request under
+// refuse answers a review that got no room in the gate with a 503 (an object the API
+// server would refuse itself with a 422) that carries its uid, so the API server reads it
+// as podguard's answer (which refuses the request under
 // either failurePolicy), not as a broken call. Only the uid and operation are decoded:
 // decoding the whole review is what the gate bounds.
 func refuse(ctx context.Context, w http.ResponseWriter, hook string, t reviewType, body []byte, err error) {
