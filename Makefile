@@ -203,3 +203,13 @@ SOAK_REVIEWS ?= 1000000
 soak: build ## Soak: SOAK_REVIEWS (1M) reviews over the mix of bodies; RSS, heap, goroutines, fds must stay flat.
 	cd test && go build -o $(BIN)/soak ./bench/cmd/soak
 	$(BIN)/soak -podguard $(BIN)/podguard -bodies test/bench/bodies -reviews $(SOAK_REVIEWS)
+
+.PHONY: bench-memory
+bench-memory: build ## 16 clients of 4.7 MB Pods at GOMEMLIMIT=512MiB: peak RSS must stay under it, ordinary reviews answered.
+	cd test && go build -o $(BIN)/memflood ./bench/cmd/memflood
+	$(BIN)/memflood -podguard $(BIN)/podguard -bodies test/bench/bodies
+
+.PHONY: bench-tokens
+bench-tokens: build ## 16 clients of made-up tokens on the metrics port (real kube-apiserver): every valid scrape must take under 100 ms.
+	cd test && go build -o $(BIN)/tokenflood ./bench/cmd/tokenflood
+	$(BIN)/tokenflood -podguard $(BIN)/podguard

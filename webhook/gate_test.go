@@ -118,3 +118,43 @@ func TestGateWeighsByMemory(t *testing.T) {
 		t.Errorf("refused after %v, want at once", took)
 	}
 }
+
+// TestGateKeepsAShareForOrdinaryReviews: large reviews (above a quarter of a share) hold together
+// at most all the gate but one share, so an ordinary review finds room however many large
+// ones wait; a large review that needs more than that is refused at once.
+func TestGateKeepsAShareForOrdinaryReviews(t *testing.T) {
+	const memory = 100 << 20 // four shares of 25 MiB
+	gate := newGate(4, memory, time.Minute)
+	var leaves []func()
+	defer func() {
+		for _, leave := range leaves {
+			leave()
+		}
+	}()
+	enter := func(cost int64, wait time.Duration) error {
+		ctx, cancel := context.WithTimeout(t.Context(), wait)
+		defer cancel()
+		leave, err := gate.enter(ctx, cost)
+		if err == nil {
+			leaves = append(leaves, leave)
+		}
+		return err
+	}
+	for i := range 2 {
+		if err := enter(30<<20, 10*time.Second); err != nil {
+			t.Fatalf("large review %d: %v", i, err)
+		}
+	}
+	// 60 MiB held by large reviews: another of 20 MiB would leave less than a share.
+	if err := enter(20<<20, 10*time.Millisecond); err == nil || !strings.Contains(err.Error(), "overloaded") {
+		t.Errorf("a third large review: %v, want it to wait, then overloaded", err)
+	}
+	// A quarter of a share is ordinary: it takes the share left.
+	if err := enter(25<<20/4, 10*time.Second); err != nil {
+		t.Errorf("an ordinary review beside the large ones: %v", err)
+	}
+	const want = "judging this review would take about 80.0 MiB, more than the 75.0 MiB podguard may use for large reviews (its evaluation memory, a share of its memory limit GOMEMLIMIT, but one --max-evaluations share); raise the container's memory limit"
+	if err := enter(80<<20, 10*time.Second); err == nil || err.Error() != want {
+		t.Errorf("a review of 80%% of the gate: %v, want %q", err, want)
+	}
+}

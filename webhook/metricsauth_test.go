@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -171,26 +173,43 @@ type answer struct {
 	code            int
 	body            string
 	wwwAuthenticate string
+	retryAfter      string
 }
 
 func (f *authFixture) get(t *testing.T, authorization string) answer {
 	t.Helper()
+	return f.getFrom(t, "192.0.2.1", authorization)
+}
+
+// getFrom is get from the given source address.
+func (f *authFixture) getFrom(t *testing.T, source, authorization string) answer {
+	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	r.RemoteAddr = net.JoinHostPort(source, "40000")
 	if authorization != "" {
 		r.Header.Set("Authorization", authorization)
 	}
 	w := httptest.NewRecorder()
 	f.auth.ServeHTTP(w, r)
-	return answer{w.Code, w.Body.String(), w.Header().Get("WWW-Authenticate")}
+	return answer{w.Code, w.Body.String(), w.Header().Get("WWW-Authenticate"), w.Header().Get("Retry-After")}
 }
 
 var (
-	answerNoToken     = answer{http.StatusUnauthorized, "Unauthorized: send a bearer token (Authorization: Bearer <token>)\n", "Bearer"}
-	answerRejected    = answer{http.StatusUnauthorized, "Unauthorized: the API server does not accept the token\n", "Bearer"}
-	answerForbidden   = answer{http.StatusForbidden, `Forbidden: user "system:serviceaccount:default:nobody" may not get /metrics (bind it to a ClusterRole that allows get on the non-resource URL /metrics)` + "\n", ""}
-	answerUnavailable = answer{http.StatusServiceUnavailable, "Service Unavailable: the API server could not be asked who the caller is\n", ""}
-	answerMetrics     = answer{http.StatusOK, "metrics", ""}
+	answerNoToken     = answer{http.StatusUnauthorized, "Unauthorized: send a bearer token (Authorization: Bearer <token>)\n", "Bearer", ""}
+	answerRejected    = answer{http.StatusUnauthorized, "Unauthorized: the API server does not accept the token\n", "Bearer", ""}
+	answerForbidden   = answer{http.StatusForbidden, `Forbidden: user "system:serviceaccount:default:nobody" may not get /metrics (bind it to a ClusterRole that allows get on the non-resource URL /metrics)` + "\n", "", ""}
+	answerUnavailable = answer{http.StatusServiceUnavailable, "Service Unavailable: the API server could not be asked who the caller is\n", "", ""}
+	answerMetrics     = answer{http.StatusOK, "metrics", "", ""}
 )
+
+// answerTooMany is the answer to a caller beyond the budget of checks: per source, or in all.
+func answerTooMany(source string) answer {
+	msg := fmt.Sprintf("2 tokens from %s are being checked already, the most podguard checks from one address at once; retry later", source)
+	if source == "" {
+		msg = "8 tokens are being checked already, the most podguard checks at once; retry later"
+	}
+	return answer{http.StatusTooManyRequests, "Too Many Requests: " + msg + "\n", "", "1"}
+}
 
 func TestMetricsAuthAnswers(t *testing.T) {
 	cases := map[string]struct {
@@ -373,20 +392,26 @@ func TestMetricsAuthBoundsTheCache(t *testing.T) {
 	}
 }
 
-// Callers at once share the cache safely (run with -race).
+// Callers at once share the cache safely (run with -race): the authorised caller, whose
+// decision is kept, is always served; made-up tokens are refused, or answered 429 when
+// the checks in flight are at their bound.
 func TestMetricsAuthConcurrentCallers(t *testing.T) {
 	_, f := withFakeAPI(t)
 	f.auth.refused = newDecisionCache(4, refusedTTL)
+	if got := f.get(t, "Bearer "+allowedToken); got != answerMetrics {
+		t.Fatalf("authorised user: %+v", got)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan string, 64)
 	for i := range 64 {
 		wg.Go(func() {
-			token, want := allowedToken, answerMetrics
+			source := fmt.Sprintf("192.0.2.%d", i+1)
+			token, want := allowedToken, []answer{answerMetrics}
 			if i%2 == 1 {
-				token, want = fmt.Sprintf("junk-%d", i), answerRejected
+				token, want = fmt.Sprintf("junk-%d", i), []answer{answerRejected, answerTooMany("")}
 			}
-			if got := f.get(t, "Bearer "+token); got != want {
-				errs <- fmt.Sprintf("%s: %+v, want %+v", token, got, want)
+			if got := f.getFrom(t, source, "Bearer "+token); !slices.Contains(want, got) {
+				errs <- fmt.Sprintf("%s: %+v, want one of %+v", token, got, want)
 			}
 		})
 	}
@@ -395,7 +420,94 @@ func TestMetricsAuthConcurrentCallers(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+	// At least the first 8 made-up tokens were checked.
 	if got := f.auth.refused.order.Len(); got != 4 {
 		t.Errorf("%d refusals kept, want 4", got)
+	}
+}
+
+// heldReviews holds the TokenReviews of tokens starting with "junk" until release is
+// closed, telling arrived of each, so that checks stay in flight; others go through.
+type heldReviews struct {
+	next    http.Handler
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (h *heldReviews) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if strings.HasSuffix(r.URL.Path, "/tokenreviews") && bytes.Contains(body, []byte("junk")) {
+		h.arrived <- struct{}{}
+		<-h.release
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+// Checks of unknown tokens in flight are bounded per source and in all; callers beyond
+// are answered 429 at once, with Retry-After. Callers with the same token share one
+// check. An authorised caller is served from the cache meanwhile, and one whose decision
+// expired is checked again on its own client, not behind the held checks.
+func TestMetricsAuthBoundsChecks(t *testing.T) {
+	api := newFakeReviews()
+	held := &heldReviews{next: api, arrived: make(chan struct{}, 16), release: make(chan struct{})}
+	srv := httptest.NewServer(held)
+	t.Cleanup(srv.Close)
+	f := newAuthFixture(t, srv.URL)
+	if got := f.get(t, "Bearer "+allowedToken); got != answerMetrics {
+		t.Fatalf("authorised user: %+v", got)
+	}
+
+	type result struct {
+		token string
+		got   answer
+	}
+	results := make(chan result, 16)
+	ask := func(source, token string) {
+		go func() { results <- result{token, f.getFrom(t, source, "Bearer "+token)} }()
+	}
+	// Five callers with one token from one address: one check, held.
+	for range 5 {
+		ask("192.0.2.1", "junk-shared")
+	}
+	<-held.arrived
+	// A second token from that address is checked; a third is over its bound.
+	ask("192.0.2.1", "junk-second")
+	<-held.arrived
+	if got := f.getFrom(t, "192.0.2.1", "Bearer junk-third"); got != answerTooMany("192.0.2.1") {
+		t.Errorf("a third token from one address: %+v, want %+v", got, answerTooMany("192.0.2.1"))
+	}
+	// Six more from three other addresses fill the bound of 8 in all.
+	for i := range 6 {
+		ask(fmt.Sprintf("192.0.2.%d", 2+i/2), fmt.Sprintf("junk-%d", i))
+		<-held.arrived
+	}
+	if got := f.getFrom(t, "192.0.2.9", "Bearer junk-ninth"); got != answerTooMany("") {
+		t.Errorf("a ninth token in flight: %+v, want %+v", got, answerTooMany(""))
+	}
+	if got := f.getFrom(t, "192.0.2.9", "Bearer "+allowedToken); got != answerMetrics {
+		t.Errorf("authorised user, decision kept, while 8 checks are held: %+v", got)
+	}
+	f.clock.advance(allowedTTL)
+	tokens, _ := api.calls()
+	if got := f.getFrom(t, "192.0.2.9", "Bearer "+allowedToken); got != answerMetrics {
+		t.Errorf("authorised user, decision expired, while 8 checks are held: %+v", got)
+	}
+	if after, _ := api.calls(); after != tokens+1 {
+		t.Errorf("the expired decision made %d TokenReviews, want 1", after-tokens)
+	}
+
+	close(held.release)
+	for range 5 + 1 + 6 {
+		if r := <-results; r.got != answerRejected {
+			t.Errorf("%s once its check ends: %+v, want %+v", r.token, r.got, answerRejected)
+		}
+	}
+	// The shared check was one TokenReview: 8 held, and the expired decision's.
+	if tokens, _ := api.calls(); tokens != 1+8+1 {
+		t.Errorf("%d TokenReviews, want 10", tokens)
+	}
+	if got := f.getFrom(t, "192.0.2.1", "Bearer junk-third"); got != answerRejected {
+		t.Errorf("a third token from one address, once the checks ended: %+v, want %+v", got, answerRejected)
 	}
 }

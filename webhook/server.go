@@ -461,7 +461,7 @@ func reviewBody(wh *admission.Webhook, hook string, policies *PolicySet, gate *G
 		if e := policies.Get(); e != nil {
 			readsObject = e.ReadsObject()
 		}
-		leave, err := gate.enter(ctx, estimatedCost(hook, body, readsObject))
+		leave, err := gate.admit(ctx, hook, body, readsObject)
 		if err != nil {
 			refuse(ctx, w, hook, t, body, err)
 			return
@@ -496,8 +496,9 @@ func serveReview(ctx context.Context, w http.ResponseWriter, wh *admission.Webho
 	return true
 }
 
-// refuse answers a review that got no room in the gate with a 503 that carries its uid,
-// so the API server reads it as podguard's answer (which refuses the request under
+// refuse answers a review that got no room in the gate with a 503 (an object the API
+// server would refuse itself with a 422) that carries its uid, so the API server reads it
+// as podguard's answer (which refuses the request under
 // either failurePolicy), not as a broken call. Only the uid and operation are decoded:
 // decoding the whole review is what the gate bounds.
 func refuse(ctx context.Context, w http.ResponseWriter, hook string, t reviewType, body []byte, err error) {
@@ -508,9 +509,13 @@ func refuse(ctx context.Context, w http.ResponseWriter, hook string, t reviewTyp
 		} `json:"request"`
 	}
 	_ = json.Unmarshal(body, &review)
-	logf.FromContext(ctx).WithName("admission").Error(err, "request refused", "code", http.StatusServiceUnavailable, "uid", review.Request.UID)
+	code := int32(http.StatusServiceUnavailable)
+	if invalid := (*invalidObjectError)(nil); errors.As(err, &invalid) {
+		code = http.StatusUnprocessableEntity
+	}
+	logf.FromContext(ctx).WithName("admission").Error(err, "request refused", "code", code, "uid", review.Request.UID)
 	decisions.WithLabelValues(hook, operationLabel(review.Request.Operation), "error").Inc()
-	resp := admission.Errored(http.StatusServiceUnavailable, err)
+	resp := admission.Errored(code, err)
 	resp.UID = types.UID(review.Request.UID)
 	out := admissionv1.AdmissionReview{Response: &resp.AdmissionResponse}
 	apiVersion := admissionv1.SchemeGroupVersion.String()
