@@ -66,8 +66,16 @@ func TestChartWithCertManager(t *testing.T) {
 	dir := t.TempDir()
 	logToFile(t, filepath.Join(dir, "cert-manager.log"))
 
-	proxy := startEgressProxy(t, sockDir)
-	c := cluster.Start(t, cluster.WithAPIServerFlag("egress-selector-config-file", proxy.configFile(t, sockDir)))
+	proxy, err := harness.StartEgressProxy(sockDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	egressConfig, err := proxy.ConfigFile(sockDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cluster.Start(t, cluster.WithAPIServerFlag("egress-selector-config-file", egressConfig))
 	cs := c.Clientset
 	step("kube-apiserver " + c.Version + " ready")
 
@@ -117,7 +125,7 @@ func TestChartWithCertManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy.route(svcAddr, local.Host)
+	proxy.Route(svcAddr, local.Host)
 	step(fmt.Sprintf("podguard serving the Secret; Service %s/%s (%s) routed to %s", namespace, release, svcAddr, local.Host))
 
 	violating := violatingPod()
@@ -164,7 +172,7 @@ func TestChartWithCertManager(t *testing.T) {
 		checkPermissions(t, cs)
 	})
 	t.Run("egress", func(t *testing.T) {
-		asked, _ := proxy.seen()
+		asked, _ := proxy.Seen()
 		if len(asked) == 0 {
 			t.Fatal("the API server never went through the egress proxy")
 		}

@@ -45,11 +45,18 @@ func TestGolden(t *testing.T) {
 
 // TestWebhooksMatchHarness keeps the chart and the real-API-server tests registering
 // podguard the same way: harness.Webhooks is what those tests prove correct, so the
-// chart's default rendering must equal it in everything but how podguard is reached.
+// chart's default rendering must equal it in everything but how podguard is reached, and
+// its failurePolicy: the chart registers with Ignore and asks, by annotation, for the
+// Fail that a ready podguard then sets (test/install).
 func TestWebhooksMatchHarness(t *testing.T) {
 	r := render(t, Options{ReleaseName: "podguard", Namespace: harness.Namespace})
 	vwc, mwc := webhookConfigs(t, r)
-	wantV, wantM := harness.Webhooks("", nil, admissionregistrationv1.Fail)
+	wantV, wantM := harness.Webhooks("", nil, admissionregistrationv1.Ignore)
+	for _, a := range []map[string]string{vwc.Annotations, mwc.Annotations} {
+		if a["podguard.io/failure-policy"] != "Fail" {
+			t.Errorf("annotation podguard.io/failure-policy %q, want Fail", a["podguard.io/failure-policy"])
+		}
+	}
 
 	for _, c := range []struct {
 		name      string
@@ -107,7 +114,10 @@ func TestWebhookInvariants(t *testing.T) {
 			const ns = "guard"
 			r := render(t, Options{ValueFiles: set.files, Namespace: ns, ReleaseName: "pg"})
 			vals := mergedValues(t, set.files)
-			wantPolicy := admissionregistrationv1.FailurePolicyType(fmt.Sprint(vals["webhook"].(map[string]any)["failurePolicy"]))
+			// Rendered without a cluster, every webhook starts with Ignore; the value is
+			// the annotation a ready podguard follows.
+			wantPolicy := admissionregistrationv1.Ignore
+			askedPolicy := fmt.Sprint(vals["webhook"].(map[string]any)["failurePolicy"])
 			wantTimeout := fmt.Sprint(vals["webhook"].(map[string]any)["timeoutSeconds"])
 			wantExcluded := []string{"kube-system", "kube-public", "kube-node-lease", ns}
 			for _, n := range vals["webhook"].(map[string]any)["excludedNamespaces"].([]any) {
@@ -189,6 +199,9 @@ func TestWebhookInvariants(t *testing.T) {
 				}
 			}
 			for _, obj := range []map[string]string{vwc.Annotations, mwc.Annotations} {
+				if obj["podguard.io/failure-policy"] != askedPolicy {
+					t.Errorf("annotation podguard.io/failure-policy %q, want webhook.failurePolicy %s", obj["podguard.io/failure-policy"], askedPolicy)
+				}
 				_, injected := obj["cert-manager.io/inject-ca-from"]
 				if injected != (tlsMode == "certManager") {
 					t.Errorf("inject-ca-from annotation present: %v, tls.mode %v", injected, tlsMode)
@@ -318,11 +331,13 @@ func TestDeployment(t *testing.T) {
 }
 
 // TestRBAC keeps podguard's permissions to what it uses: list and watch LimitRanges and
-// Namespaces, and, with metrics.secure, create TokenReviews and SubjectAccessReviews to
+// Namespaces, get and update its own two webhook configurations by name, and, with metrics.secure, create TokenReviews and SubjectAccessReviews to
 // check who calls /metrics; readers get the metrics-reader ClusterRole, bound to the
 // subjects of metrics.readers.
 func TestRBAC(t *testing.T) {
 	watch := map[string]any{"apiGroups": []any{""}, "resources": []any{"limitranges", "namespaces"}, "verbs": []any{"list", "watch"}}
+	register := map[string]any{"apiGroups": []any{"admissionregistration.k8s.io"}, "resources": []any{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"},
+		"resourceNames": []any{"podguard"}, "verbs": []any{"get", "update"}}
 	review := []map[string]any{
 		{"apiGroups": []any{"authentication.k8s.io"}, "resources": []any{"tokenreviews"}, "verbs": []any{"create"}},
 		{"apiGroups": []any{"authorization.k8s.io"}, "resources": []any{"subjectaccessreviews"}, "verbs": []any{"create"}},
@@ -336,7 +351,7 @@ func TestRBAC(t *testing.T) {
 		"default (metrics.secure)": {
 			values: nil,
 			roles: map[string][]map[string]any{
-				"podguard":                {watch, review[0], review[1]},
+				"podguard":                {watch, register, review[0], review[1]},
 				"podguard-metrics-reader": {reader},
 			},
 			subjects: map[string][]map[string]any{
@@ -350,7 +365,7 @@ func TestRBAC(t *testing.T) {
 				map[string]any{"kind": "Group", "name": "sre"},
 			}}},
 			roles: map[string][]map[string]any{
-				"podguard":                {watch, review[0], review[1]},
+				"podguard":                {watch, register, review[0], review[1]},
 				"podguard-metrics-reader": {reader},
 			},
 			subjects: map[string][]map[string]any{
@@ -364,7 +379,7 @@ func TestRBAC(t *testing.T) {
 		},
 		"plain metrics": {
 			values: map[string]any{"metrics": map[string]any{"secure": false}},
-			roles:  map[string][]map[string]any{"podguard": {watch}},
+			roles:  map[string][]map[string]any{"podguard": {watch, register}},
 			subjects: map[string][]map[string]any{
 				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
 			},

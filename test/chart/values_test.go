@@ -1,6 +1,9 @@
 package chart
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"slices"
 	"testing"
 
@@ -115,7 +118,7 @@ func TestValueEffects(t *testing.T) {
 				into(x, "ValidatingWebhookConfiguration", "podguard", &v)
 				into(x, "MutatingWebhookConfiguration", "podguard", &m)
 				for _, a := range []map[string]string{v.Annotations, m.Annotations} {
-					if len(a) != 2 || a["example.com/a"] != "b" || a["cert-manager.io/inject-ca-from"] != "podguard-system/podguard-tls" {
+					if len(a) != 3 || a["example.com/a"] != "b" || a["cert-manager.io/inject-ca-from"] != "podguard-system/podguard-tls" || a["podguard.io/failure-policy"] != "Fail" {
 						x.t.Errorf("annotations %v", a)
 					}
 				}
@@ -127,7 +130,7 @@ func TestValueEffects(t *testing.T) {
 			check: func(x rendered) {
 				var v admissionregistrationv1.ValidatingWebhookConfiguration
 				into(x, "ValidatingWebhookConfiguration", "podguard", &v)
-				if len(v.Annotations) != 1 || v.Annotations["example.com/a"] != "b" {
+				if len(v.Annotations) != 2 || v.Annotations["example.com/a"] != "b" || v.Annotations["podguard.io/failure-policy"] != "Fail" {
 					x.t.Errorf("annotations %v", v.Annotations)
 				}
 			},
@@ -161,6 +164,53 @@ func TestValueEffects(t *testing.T) {
 				o, _ := x.r.Find("PrometheusRule", "podguard")
 				if o.GetNamespace() != "monitoring" || o.GetLabels()["release"] != "prom" {
 					x.t.Errorf("PrometheusRule in %q with labels %v", o.GetNamespace(), o.GetLabels())
+				}
+			},
+		},
+		"tls.mode helm": {
+			values: map[string]any{"tls": map[string]any{"mode": "helm", "helm": map[string]any{"days": 30}}},
+			check: func(x rendered) {
+				var secret corev1.Secret
+				into(x, "Secret", "podguard-tls", &secret)
+				if secret.Type != corev1.SecretTypeTLS {
+					x.t.Errorf("Secret type %q", secret.Type)
+				}
+				roots := x509.NewCertPool()
+				if !roots.AppendCertsFromPEM(secret.Data["ca.crt"]) {
+					x.t.Fatalf("ca.crt holds no certificate: %q", secret.Data["ca.crt"])
+				}
+				if _, err := tls.X509KeyPair(secret.Data["tls.crt"], secret.Data["tls.key"]); err != nil {
+					x.t.Errorf("tls.crt and tls.key: %v", err)
+				}
+				block, _ := pem.Decode(secret.Data["tls.crt"])
+				if block == nil {
+					x.t.Fatal("tls.crt is not PEM")
+				}
+				leaf, err := x509.ParseCertificate(block.Bytes)
+				if err != nil {
+					x.t.Fatal(err)
+				}
+				if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "podguard.podguard-system.svc"}); err != nil {
+					x.t.Errorf("the certificate does not verify for the Service: %v", err)
+				}
+				if days := leaf.NotAfter.Sub(leaf.NotBefore).Hours() / 24; days < 29 || days > 31 {
+					x.t.Errorf("certificate valid %v days, want tls.helm.days 30", days)
+				}
+				var v admissionregistrationv1.ValidatingWebhookConfiguration
+				var m admissionregistrationv1.MutatingWebhookConfiguration
+				into(x, "ValidatingWebhookConfiguration", "podguard", &v)
+				into(x, "MutatingWebhookConfiguration", "podguard", &m)
+				if string(v.Webhooks[0].ClientConfig.CABundle) != string(secret.Data["ca.crt"]) || string(m.Webhooks[0].ClientConfig.CABundle) != string(secret.Data["ca.crt"]) {
+					x.t.Error("the webhooks' caBundle is not the Secret's ca.crt")
+				}
+				if _, ok := v.Annotations["cert-manager.io/inject-ca-from"]; ok {
+					x.t.Error("cert-manager's injection annotation in tls.mode helm")
+				}
+				if _, ok := x.r.Find("Certificate", "podguard-tls"); ok {
+					x.t.Error("a cert-manager Certificate in tls.mode helm")
+				}
+				if s := x.dep.Spec.Template.Spec.Volumes[0].Secret; s == nil || s.SecretName != "podguard-tls" {
+					x.t.Errorf("certs volume %v, want Secret podguard-tls", x.dep.Spec.Template.Spec.Volumes[0])
 				}
 			},
 		},

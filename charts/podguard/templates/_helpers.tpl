@@ -54,7 +54,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "podguard.tlsSecretName" -}}
-{{- if eq .Values.tls.mode "certManager" }}
+{{- if has .Values.tls.mode (list "certManager" "helm") }}
 {{- printf "%s-tls" (include "podguard.fullname" .) }}
 {{- else }}
 {{- .Values.tls.secretName }}
@@ -84,8 +84,8 @@ the API server sets and namespace editors cannot change.
 admissionReviewVersions: [v1]
 sideEffects: None
 matchPolicy: Equivalent
-failurePolicy: {{ .Values.webhook.failurePolicy }}
-timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
+failurePolicy: {{ include "podguard.failurePolicy" . }}
+timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
 namespaceSelector:
   matchExpressions:
     - key: kubernetes.io/metadata.name
@@ -94,16 +94,41 @@ namespaceSelector:
         - kube-system
         - kube-public
         - kube-node-lease
-        - {{ .Release.Namespace }}
-        {{- range .Values.webhook.excludedNamespaces }}
+        - {{ .root.Release.Namespace }}
+        {{- range .root.Values.webhook.excludedNamespaces }}
         - {{ . }}
         {{- end }}
 {{- end }}
 
-{{/* Annotations of both webhook configurations: the user's, and cert-manager's CA
-injection in tls.mode certManager. */}}
+{{/*
+The failurePolicy a configuration is applied with. Ignore, unless webhook.failurePolicy
+is Fail and the live configuration already has Fail on every webhook: podguard's ready
+replicas turn Ignore into Fail (podguard serve --webhook-configuration) only once the
+API server can verify them, so a podguard that never starts refuses nothing, and an
+upgrade keeps the Fail they set. Without a cluster (helm template) lookup finds nothing.
+*/}}
+{{- define "podguard.failurePolicy" -}}
+{{- $policy := "Ignore" }}
+{{- if eq .root.Values.webhook.failurePolicy "Fail" }}
+{{- $live := lookup "admissionregistration.k8s.io/v1" .kind "" (include "podguard.fullname" .root) }}
+{{- $hooks := dig "webhooks" list $live }}
+{{- if $hooks }}
+{{- $policy = "Fail" }}
+{{- range $hooks }}
+{{- if ne (.failurePolicy | default "") "Fail" }}
+{{- $policy = "Ignore" }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $policy }}
+{{- end }}
+
+{{/* Annotations of both webhook configurations: the user's, the failurePolicy podguard
+sets once ready, and cert-manager's CA injection in tls.mode certManager. */}}
 {{- define "podguard.webhookAnnotations" -}}
 {{- $a := deepCopy .Values.webhook.annotations }}
+{{- $_ := set $a "podguard.io/failure-policy" .Values.webhook.failurePolicy }}
 {{- if eq .Values.tls.mode "certManager" }}
 {{- $_ := set $a "cert-manager.io/inject-ca-from" (printf "%s/%s" .Release.Namespace (include "podguard.certificateName" .)) }}
 {{- end }}
@@ -119,8 +144,8 @@ clientConfig:
     namespace: {{ .root.Release.Namespace }}
     path: {{ .path }}
     port: 443
-  {{- if eq .root.Values.tls.mode "secret" }}
-  caBundle: {{ .root.Values.tls.caBundle | b64enc }}
+  {{- with .caBundle }}
+  caBundle: {{ . }}
   {{- end }}
 {{- end }}
 
