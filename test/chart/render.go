@@ -49,6 +49,11 @@ type Options struct {
 	APIVersions []string
 	// KubeVersion is the cluster's version; empty means KubeVersion.
 	KubeVersion string
+	// SDK renders with Helm 3 (empty) or Helm 4.
+	SDK SDK
+	// Umbrella is the directory of a chart that gets podguard as its dependency and is
+	// rendered instead, as an umbrella chart would be.
+	Umbrella string
 }
 
 // Object is one rendered document.
@@ -76,16 +81,27 @@ func Render(ctx context.Context, o Options) (*Release, error) {
 	if o.Namespace == "" {
 		o.Namespace = "podguard-system"
 	}
-	c, err := loader.Load(Dir())
-	if err != nil {
-		return nil, err
-	}
 	vals, err := mergeValues(o.ValueFiles, o.Values)
 	if err != nil {
 		return nil, err
 	}
 	if o.KubeVersion == "" {
 		o.KubeVersion = KubeVersion
+	}
+	if o.SDK == Helm4 {
+		return render4(ctx, o, vals)
+	}
+	c, err := loader.Load(Dir())
+	if err != nil {
+		return nil, err
+	}
+	if o.Umbrella != "" {
+		umbrella, err := loader.Load(o.Umbrella)
+		if err != nil {
+			return nil, err
+		}
+		umbrella.AddDependency(c)
+		c = umbrella
 	}
 	kv, err := chartutil.ParseKubeVersion(o.KubeVersion)
 	if err != nil {

@@ -28,6 +28,9 @@ app.kubernetes.io/name: {{ include "podguard.name" . | trunc 58 }}-test
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: test
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "podguard.labels" -}}
@@ -35,6 +38,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{ include "podguard.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "podguard.serviceAccountName" -}}
@@ -46,11 +52,20 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "podguard.image" -}}
-{{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
-{{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $repository := .Values.image.repository }}
+{{- with .Values.image.registry }}
+{{- $repository = printf "%s/%s" . $repository }}
 {{- end }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The namespace of the helm test's dry-run Pods: tests.namespace, or one of its own. */}}
+{{- define "podguard.testNamespace" -}}
+{{- .Values.tests.namespace | default (printf "%s-test" (include "podguard.fullname" . | trunc 58 | trimSuffix "-")) }}
 {{- end }}
 
 {{- define "podguard.tlsSecretName" -}}
@@ -87,6 +102,10 @@ matchPolicy: Equivalent
 failurePolicy: {{ include "podguard.failurePolicy" . }}
 timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
 namespaceSelector:
+  {{- with .root.Values.webhook.namespaceSelector.matchLabels }}
+  matchLabels:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   matchExpressions:
     - key: kubernetes.io/metadata.name
       operator: NotIn
@@ -98,6 +117,17 @@ namespaceSelector:
         {{- range .root.Values.webhook.excludedNamespaces }}
         - {{ . }}
         {{- end }}
+    {{- with .root.Values.webhook.namespaceSelector.matchExpressions }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- with .root.Values.webhook.objectSelector }}
+objectSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .root.Values.webhook.matchConditions }}
+matchConditions:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -167,14 +197,35 @@ Checks of values that the schema cannot express; rendering stops with the reason
 {{- fail "tls.mode secret needs tls.caBundle: the PEM of the CA that signed tls.secretName's certificate" }}
 {{- end }}
 {{- end }}
+{{- if eq .Values.image.tag "latest" }}
+{{- fail "image.tag latest: a moving tag, which podguard's own image-tag rule refuses; give a version (empty means the chart's appVersion) or image.digest" }}
+{{- end }}
 {{- if and .Values.hostNetwork (eq (int .Values.webhook.port) 10250) }}
 {{- fail "hostNetwork: webhook.port 10250 is the kubelet's port on every node; choose another (e.g. 10260) that the control plane may reach" }}
+{{- end }}
+{{- $ports := dict "webhook.port" (int .Values.webhook.port) "metrics.port" (include "podguard.metricsPort" . | int) "health.port" (int .Values.health.port) }}
+{{- range $a, $pa := $ports }}
+{{- range $b, $pb := $ports }}
+{{- if and (lt $a $b) (eq $pa $pb) }}
+{{- fail (printf "%s and %s are both %d: podguard listens on each separately" $a $b $pa) }}
+{{- end }}
+{{- end }}
+{{- if and $.Values.hostNetwork (eq $pa 10250) (ne $a "webhook.port") }}
+{{- fail (printf "hostNetwork: %s 10250 is the kubelet's port on every node; choose another" $a) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.webhook.matchConditions (not (semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version)) }}
+{{- fail (printf "webhook.matchConditions need Kubernetes 1.30 or newer; this cluster is %s" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- $sm := .Values.serviceMonitor }}
+{{- if and $sm.enabled .Values.metrics.secure $sm.namespace (ne $sm.namespace .Release.Namespace) (ne .Values.tls.mode "secret") (not $sm.tlsConfig) }}
+{{- fail (printf "serviceMonitor.namespace %s: the Prometheus Operator reads the CA of a tlsConfig from the ServiceMonitor's namespace, and the CA of tls.mode %s is a Secret in %s; set serviceMonitor.tlsConfig with a CA in %s (e.g. copied by trust-manager), or leave serviceMonitor.namespace empty" $sm.namespace .Values.tls.mode .Release.Namespace $sm.namespace) }}
 {{- end }}
 {{- if and (eq .Values.tls.mode "certManager") (hasKey .Values.webhook.annotations "cert-manager.io/inject-ca-from") }}
 {{- fail "webhook.annotations: cert-manager.io/inject-ca-from is set by the chart in tls.mode certManager" }}
 {{- end }}
 {{- $excluded := concat (list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace) .Values.webhook.excludedNamespaces }}
-{{- if has .Values.tests.namespace $excluded }}
+{{- if and .Values.tests.namespace (has .Values.tests.namespace $excluded) }}
 {{- fail (printf "tests.namespace %s is never sent to podguard (excluded namespaces %v): the helm test must run where podguard guards" .Values.tests.namespace $excluded) }}
 {{- end }}
 {{- if not (dig "limits" "memory" "" .Values.resources) }}
@@ -186,8 +237,9 @@ Checks of values that the schema cannot express; rendering stops with the reason
 {{- end }}
 
 {{/*
-Port of /metrics: HTTPS on 8443 with metrics.secure, plain HTTP on 8080 without.
+Port of /metrics: metrics.port, or HTTPS on 8443 with metrics.secure and plain HTTP on
+8080 without.
 */}}
 {{- define "podguard.metricsPort" -}}
-{{- if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
+{{- if .Values.metrics.port }}{{ .Values.metrics.port }}{{ else if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
 {{- end }}
