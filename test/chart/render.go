@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -119,6 +120,29 @@ func Render(ctx context.Context, o Options) (*Release, error) {
 		return nil, err
 	}
 	return toRelease(rel)
+}
+
+// Lint runs `helm lint` on the chart with the values, in namespace, as the SDK does it.
+func Lint(sdk SDK, namespace string, vals map[string]any, strict bool) (*LintResult, error) {
+	if sdk == Helm4 {
+		return lint4(namespace, vals, strict)
+	}
+	kv, err := chartutil.ParseKubeVersion(KubeVersion)
+	if err != nil {
+		return nil, err
+	}
+	l := action.NewLint()
+	l.Namespace, l.KubeVersion, l.Strict = namespace, kv, strict
+	// A template's fail is no lint error: Helm 3 logs it as "[INFO] Fail: ...".
+	var logged bytes.Buffer
+	log.SetOutput(&logged)
+	res := l.Run([]string{Dir()}, vals)
+	log.SetOutput(os.Stderr)
+	out := &LintResult{Errors: res.Errors, Linted: res.TotalChartsLinted, Logged: logged.String()}
+	for _, m := range res.Messages {
+		out.Messages = append(out.Messages, LintMessage{Severity: m.Severity, Text: m.Error()})
+	}
+	return out, nil
 }
 
 // Load returns the chart as Helm reads it.

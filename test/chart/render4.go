@@ -1,8 +1,10 @@
 package chart
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 
 	action4 "helm.sh/helm/v4/pkg/action"
@@ -74,5 +76,40 @@ func render4(ctx context.Context, o Options, vals map[string]any) (*Release, err
 		out.Hooks = append(out.Hooks, objs...)
 	}
 	sort.SliceStable(out.Hooks, func(i, j int) bool { return out.Hooks[i].Source < out.Hooks[j].Source })
+	return out, nil
+}
+
+// LintResult is what `helm lint` reports: its messages (severity 0 info, 1 warning,
+// 2 error), errors, and what it logged, where a template's fail goes in lint mode.
+type LintResult struct {
+	Messages []LintMessage
+	Errors   []error
+	Linted   int
+	Logged   string
+}
+
+// LintMessage is one message of `helm lint`.
+type LintMessage struct {
+	Severity int
+	Text     string
+}
+
+// lint4 is Lint with the Helm 4 SDK, which logs a template's fail through slog.
+func lint4(namespace string, vals map[string]any, strict bool) (*LintResult, error) {
+	kv, err := common4.ParseKubeVersion(KubeVersion)
+	if err != nil {
+		return nil, err
+	}
+	l := action4.NewLint()
+	l.Namespace, l.KubeVersion, l.Strict = namespace, kv, strict
+	var logged bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
+	res := l.Run([]string{Dir()}, vals)
+	slog.SetDefault(prev)
+	out := &LintResult{Errors: res.Errors, Linted: res.TotalChartsLinted, Logged: logged.String()}
+	for _, m := range res.Messages {
+		out.Messages = append(out.Messages, LintMessage{Severity: m.Severity, Text: m.Error()})
+	}
 	return out, nil
 }

@@ -264,16 +264,18 @@ func TestBadValuesRefused(t *testing.T) {
 			wantErr: "autoscaling.minReplicas (6) must not exceed autoscaling.maxReplicas (3)",
 		},
 	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			_, err := Render(t.Context(), Options{Values: tc.values, KubeVersion: tc.kubeVersion})
-			if err == nil {
-				t.Fatalf("rendered; want an error containing %q", tc.wantErr)
-			}
-			if !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("error %q, want one containing %q", err, tc.wantErr)
-			}
-		})
+	for _, sdk := range SDKs {
+		for name, tc := range tests {
+			t.Run(string(sdk)+"/"+name, func(t *testing.T) {
+				_, err := Render(t.Context(), Options{Values: tc.values, KubeVersion: tc.kubeVersion, SDK: sdk})
+				if err == nil {
+					t.Fatalf("rendered; want an error containing %q", tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error %q, want one containing %q", err, tc.wantErr)
+				}
+			})
+		}
 	}
 }
 

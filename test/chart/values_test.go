@@ -453,14 +453,16 @@ func TestValueEffects(t *testing.T) {
 			},
 		},
 	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			r := render(t, Options{Values: tc.values})
-			d, err := r.Deployment()
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.check(rendered{t, r, d})
-		})
+	for _, sdk := range SDKs {
+		for name, tc := range tests {
+			t.Run(string(sdk)+"/"+name, func(t *testing.T) {
+				r := render(t, Options{Values: tc.values, SDK: sdk})
+				d, err := r.Deployment()
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.check(rendered{t, r, d})
+			})
+		}
 	}
 }
