@@ -1,6 +1,6 @@
 // Package install is the life-cycle test of the Helm chart on a real kube-apiserver, where
 // no Pod ever runs (there is no kubelet): the chart is installed, upgraded and uninstalled
-// with the Helm SDK, and a podguard process that the test starts with the Deployment's
+// with the Helm SDK (Helm 3's, and Helm 4's, which applies server-side), and a podguard process that the test starts with the Deployment's
 // args and the release's Secret and ConfigMaps stands for a replica. The API server
 // reaches it through the chart's Service via an egress proxy (harness.EgressProxy), which
 // refuses the Service's address while no replica "runs", as a Service without endpoints

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/kube"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -39,8 +37,15 @@ var values = map[string]any{"tls": map[string]any{"mode": "helm"}}
 
 // TestInstallLifeCycle installs the chart where no podguard Pod can run, and walks it
 // through a replica that cannot be verified, one that can, an upgrade, an outage and
-// `helm uninstall`, checking at each step what a Pod create gets.
+// `helm uninstall`, checking at each step what a Pod create gets; with the Helm 3 SDK,
+// and with Helm 4's, which applies server-side.
 func TestInstallLifeCycle(t *testing.T) {
+	for _, sdk := range chart.SDKs {
+		t.Run(string(sdk), func(t *testing.T) { lifeCycle(t, sdk) })
+	}
+}
+
+func lifeCycle(t *testing.T, sdk chart.SDK) {
 	ctx := t.Context()
 	sockDir, err := os.MkdirTemp("", "pginst")
 	if err != nil {
@@ -63,15 +68,8 @@ func TestInstallLifeCycle(t *testing.T) {
 	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	helm := newHelm(t, kubeconfig)
-
-	install := action.NewInstall(helm)
-	install.ReleaseName, install.Namespace, install.CreateNamespace = release, namespace, true
-	ch, err := chart.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := install.RunWithContext(ctx, ch, values); err != nil {
+	helm := newHelm(t, sdk, kubeconfig)
+	if err := helm.install(ctx, values); err != nil {
 		t.Fatalf("helm install: %v", err)
 	}
 	checkPolicies(t, cs, admissionregistrationv1.Ignore)
@@ -115,9 +113,7 @@ func TestInstallLifeCycle(t *testing.T) {
 	})
 
 	t.Log("helm upgrade keeps Fail and the generated certificate")
-	upgrade := action.NewUpgrade(helm)
-	upgrade.Namespace = namespace
-	if _, err := upgrade.RunWithContext(ctx, release, ch, values); err != nil {
+	if err := helm.upgrade(ctx, values); err != nil {
 		t.Fatalf("helm upgrade: %v", err)
 	}
 	checkPolicies(t, cs, admissionregistrationv1.Fail)
@@ -140,7 +136,7 @@ func TestInstallLifeCycle(t *testing.T) {
 	})
 
 	t.Log("helm uninstall removes both configurations")
-	if _, err := action.NewUninstall(helm).Run(release); err != nil {
+	if err := helm.uninstall(); err != nil {
 		t.Fatalf("helm uninstall: %v", err)
 	}
 	v, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
@@ -158,15 +154,6 @@ func TestInstallLifeCycle(t *testing.T) {
 		_, err := cs.CoreV1().Pods(guarded).Create(ctx, violatingPod("uninstalled"), metav1.CreateOptions{})
 		return err == nil, nil
 	})
-}
-
-func newHelm(t *testing.T, kubeconfig string) *action.Configuration {
-	t.Helper()
-	cfg := &action.Configuration{}
-	if err := cfg.Init(kube.GetConfig(kubeconfig, "", namespace), namespace, "secret", t.Logf); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 // checkPolicies checks that both configurations exist and have policy on every webhook.
