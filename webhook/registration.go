@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -113,15 +114,39 @@ func (r *registration) syncOne(ctx context.Context, obj client.Object) (bool, er
 			changed = true
 		}
 		if changed {
-			if err := r.client.Update(ctx, obj); err != nil {
+			if err := r.client.Update(ctx, obj, client.FieldOwner(fieldManager)); err != nil {
 				return err
 			}
 			r.log.Info("failurePolicy set", "kind", fmt.Sprintf("%T", obj), "name", r.name, "failurePolicy", want)
+			if err := r.disown(ctx, obj); err != nil {
+				return err
+			}
 		}
 		done = true
 		return nil
 	})
 	return done, err
+}
+
+// fieldManager is the name podguard's updates are recorded under.
+const fieldManager = "podguard"
+
+// disown drops podguard's entry from the object's managed fields, so that failurePolicy
+// belongs to no one: the next server-side apply of the configuration (helm upgrade with
+// Helm 4) may set it, to Ignore for a new CA or a changed choice, without a conflict
+// with podguard.
+func (r *registration) disown(ctx context.Context, obj client.Object) error {
+	var kept []metav1.ManagedFieldsEntry
+	for _, m := range obj.GetManagedFields() {
+		if m.Manager != fieldManager {
+			kept = append(kept, m)
+		}
+	}
+	if len(kept) == len(obj.GetManagedFields()) || len(kept) == 0 {
+		return nil
+	}
+	obj.SetManagedFields(kept)
+	return r.client.Update(ctx, obj, client.FieldOwner(fieldManager))
 }
 
 func (r *registration) waiting(reason string) {

@@ -127,6 +127,28 @@ func lifeCycle(t *testing.T, sdk chart.SDK) {
 		}
 	}
 
+	t.Log("a new CA (the Secret deleted, helm upgrade) goes in with Ignore until a replica serves what it verifies")
+	if err := cs.CoreV1().Secrets(namespace).Delete(ctx, release+"-tls", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := helm.upgrade(ctx, values); err != nil {
+		t.Fatalf("helm upgrade: %v", err)
+	}
+	checkPolicies(t, cs, admissionregistrationv1.Ignore)
+	renewed, err := cs.CoreV1().Secrets(namespace).Get(ctx, release+"-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(renewed.Data["ca.crt"]) == string(secret.Data["ca.crt"]) {
+		t.Fatal("helm upgrade without the Secret kept the old CA")
+	}
+	pg.Stop()
+	pg = startReplica(t, c, filepath.Join(dir, "renewed"), renewed)
+	proxy.Route(svcAddr, strings.TrimPrefix(pg.URL, "https://"))
+	waitUntil(t, "failurePolicy Fail again", func(ctx context.Context) (bool, error) {
+		return policiesAre(ctx, cs, admissionregistrationv1.Fail)
+	})
+
 	t.Log("podguard down after it was healthy: Fail, as the operator chose, refuses")
 	pg.Stop()
 	proxy.Route(svcAddr, "")

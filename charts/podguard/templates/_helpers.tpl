@@ -132,10 +132,12 @@ matchConditions:
 
 {{/*
 The failurePolicy a configuration is applied with. Ignore, unless webhook.failurePolicy
-is Fail and the live configuration already has Fail on every webhook: podguard's ready
-replicas turn Ignore into Fail (podguard serve --webhook-configuration) only once the
-API server can verify them, so a podguard that never starts refuses nothing, and an
-upgrade keeps the Fail they set. Without a cluster (helm template) lookup finds nothing.
+is Fail and the live configuration already has Fail on every webhook, with the caBundle
+being rendered (a new CA goes in with Ignore, until the replicas serve a certificate it
+verifies): podguard's ready replicas turn Ignore into Fail (podguard serve
+--webhook-configuration) only once the API server can verify them, so a podguard that
+never starts refuses nothing, and an upgrade keeps the Fail they set. Without a cluster
+(helm template) lookup finds nothing.
 */}}
 {{- define "podguard.failurePolicy" -}}
 {{- $policy := "Ignore" }}
@@ -146,6 +148,9 @@ upgrade keeps the Fail they set. Without a cluster (helm template) lookup finds 
 {{- $policy = "Fail" }}
 {{- range $hooks }}
 {{- if ne (.failurePolicy | default "") "Fail" }}
+{{- $policy = "Ignore" }}
+{{- end }}
+{{- if and $.caBundle (ne (dig "clientConfig" "caBundle" "" .) $.caBundle) }}
 {{- $policy = "Ignore" }}
 {{- end }}
 {{- end }}
