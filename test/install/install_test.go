@@ -157,6 +157,17 @@ func lifeCycle(t *testing.T, sdk chart.SDK) {
 		return err != nil && strings.Contains(err.Error(), `failed calling webhook "mutate.podguard.io"`), nil
 	})
 
+	t.Log("the operator turns to Ignore during the outage: helm upgrade sets it")
+	ignore := map[string]any{"tls": map[string]any{"mode": "helm"}, "webhook": map[string]any{"failurePolicy": "Ignore"}}
+	if err := helm.upgrade(ctx, ignore); err != nil {
+		t.Fatalf("helm upgrade to Ignore: %v", err)
+	}
+	checkPolicies(t, cs, admissionregistrationv1.Ignore)
+	waitUntil(t, "a Pod create under Ignore with podguard down", func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Pods(guarded).Create(ctx, compliantPod("ignored"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err == nil, nil
+	})
+
 	t.Log("helm uninstall removes both configurations")
 	if err := helm.uninstall(); err != nil {
 		t.Fatalf("helm uninstall: %v", err)
@@ -207,8 +218,8 @@ func policiesAre(ctx context.Context, cs kubernetes.Interface, policy admissionr
 		got = append(got, *w.FailurePolicy)
 	}
 	for _, a := range []map[string]string{v.Annotations, m.Annotations} {
-		if a["podguard.io/failure-policy"] != "Fail" {
-			return false, fmt.Errorf("annotation podguard.io/failure-policy %q, want Fail", a["podguard.io/failure-policy"])
+		if a["podguard.io/failure-policy"] == "" {
+			return false, fmt.Errorf("no annotation podguard.io/failure-policy")
 		}
 	}
 	return len(got) == 2 && got[0] == policy && got[1] == policy, nil
