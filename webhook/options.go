@@ -63,6 +63,10 @@ type Options struct {
 	// of the CAs in this PEM file: the certificate the API server presents, set in its
 	// AdmissionConfiguration. Read at start-up.
 	ClientCAFile string
+	// WebhookConfiguration names the Validating- and MutatingWebhookConfiguration that
+	// call this podguard; once ready, podguard sets their failurePolicy to what their
+	// podguard.io/failure-policy annotation asks (see registration.go). Needs a cluster.
+	WebhookConfiguration string
 	// Version is the build's version, for the start-up log line.
 	Version string
 
@@ -97,6 +101,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.WatchCluster, "watch-cluster", true, "watch LimitRanges (their defaults apply to workload templates) and Namespaces (their labels select overrides); needs a cluster")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 10*time.Second, "time to keep serving after SIGTERM")
+	fs.StringVar(&o.WebhookConfiguration, "webhook-configuration", "", "name of the webhook configurations calling podguard: once ready, and once their caBundle verifies the serving certificate, podguard sets their failurePolicy to their podguard.io/failure-policy annotation; needs a cluster")
 	fs.StringVar(&o.ClientCAFile, "client-ca", "", "PEM file of CAs; when set, callers must present a client certificate signed by one of them (mutual TLS)")
 }
 

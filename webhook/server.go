@@ -67,7 +67,7 @@ func Run(ctx context.Context, o Options) error {
 	validator := &Validator{Policies: &policies, EvalTimeout: o.EvalTimeout}
 	var cluster *clusterCache
 	var cfg *rest.Config
-	if o.WatchCluster || o.MetricsSecure {
+	if o.WatchCluster || o.MetricsSecure || o.WebhookConfiguration != "" {
 		if cfg, err = restConfig(o.Kubeconfig); err != nil {
 			return &OptionError{Err: fmt.Errorf("--watch-cluster and --metrics-secure need a cluster (use --watch-cluster=false and --metrics-secure=false without one): %w", err)}
 		}
@@ -174,6 +174,11 @@ func Run(ctx context.Context, o Options) error {
 		every = 2 * time.Second
 	}
 	go rl.run(serveCtx, every)
+	if o.WebhookConfiguration != "" {
+		if err := startRegistration(serveCtx, o, cfg, ready, certs.GetCertificate, log); err != nil {
+			return err
+		}
+	}
 
 	select {
 	case err := <-errs:

@@ -66,8 +66,16 @@ func TestChartWithCertManager(t *testing.T) {
 	dir := t.TempDir()
 	logToFile(t, filepath.Join(dir, "cert-manager.log"))
 
-	proxy := startEgressProxy(t, sockDir)
-	c := cluster.Start(t, cluster.WithAPIServerFlag("egress-selector-config-file", proxy.configFile(t, sockDir)))
+	proxy, err := harness.StartEgressProxy(sockDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	egressConfig, err := proxy.ConfigFile(sockDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cluster.Start(t, cluster.WithAPIServerFlag("egress-selector-config-file", egressConfig))
 	cs := c.Clientset
 	step("kube-apiserver " + c.Version + " ready")
 
@@ -117,12 +125,24 @@ func TestChartWithCertManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy.route(svcAddr, local.Host)
+	proxy.Route(svcAddr, local.Host)
 	step(fmt.Sprintf("podguard serving the Secret; Service %s/%s (%s) routed to %s", namespace, release, svcAddr, local.Host))
 
 	violating := violatingPod()
 	waitUntilEnforced(t, cs, violating)
 	step("API server calls reach podguard through the Service")
+	poll(t, "failurePolicy Fail, set by podguard once the injected CA verifies it", func(ctx context.Context) (bool, error) {
+		v, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		m, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return *v.Webhooks[0].FailurePolicy == admissionregistrationv1.Fail && *m.Webhooks[0].FailurePolicy == admissionregistrationv1.Fail, nil
+	})
+	step("podguard set failurePolicy Fail")
 
 	t.Run("helm test", func(t *testing.T) {
 		out, code := runHelmTest(t, c, rel, filepath.Join(dir, "helm-test"))
@@ -164,7 +184,7 @@ func TestChartWithCertManager(t *testing.T) {
 		checkPermissions(t, cs)
 	})
 	t.Run("egress", func(t *testing.T) {
-		asked, _ := proxy.seen()
+		asked, _ := proxy.Seen()
 		if len(asked) == 0 {
 			t.Fatal("the API server never went through the egress proxy")
 		}
@@ -433,37 +453,42 @@ func dryRun(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod) (*cor
 
 // checkPermissions asks the API server what the chart's ServiceAccount may do: watch
 // LimitRanges and Namespaces (podguard running with its token proves that is enough),
-// and nothing else.
+// get and update its own two webhook configurations, and nothing else.
 func checkPermissions(t *testing.T, cs kubernetes.Interface) {
 	user := "system:serviceaccount:" + namespace + ":" + release
 	for _, c := range []struct {
-		verb, resource, ns string
-		allowed            bool
+		verb, resource, ns, name string
+		allowed                  bool
 	}{
-		{"list", "limitranges", "", true},
-		{"watch", "limitranges", guarded, true},
-		{"watch", "namespaces", "", true},
-		{"update", "namespaces", "", false},
-		{"get", "secrets", namespace, false},
-		{"list", "pods", guarded, false},
-		{"create", "pods", guarded, false},
-		{"update", "validatingwebhookconfigurations", "", false},
+		{"list", "limitranges", "", "", true},
+		{"watch", "limitranges", guarded, "", true},
+		{"watch", "namespaces", "", "", true},
+		{"update", "namespaces", "", "", false},
+		{"get", "secrets", namespace, "", false},
+		{"list", "pods", guarded, "", false},
+		{"create", "pods", guarded, "", false},
+		{"update", "validatingwebhookconfigurations", "", "", false},
+		{"update", "validatingwebhookconfigurations", "", release, true},
+		{"update", "mutatingwebhookconfigurations", "", release, true},
+		{"update", "validatingwebhookconfigurations", "", "other", false},
+		{"delete", "validatingwebhookconfigurations", "", release, false},
+		{"create", "mutatingwebhookconfigurations", "", "", false},
 	} {
 		group := ""
-		if c.resource == "validatingwebhookconfigurations" {
+		if strings.HasSuffix(c.resource, "webhookconfigurations") {
 			group = admissionregistrationv1.GroupName
 		}
 		r, err := cs.AuthorizationV1().SubjectAccessReviews().Create(t.Context(), &authorizationv1.SubjectAccessReview{
 			Spec: authorizationv1.SubjectAccessReviewSpec{
 				User:               user,
-				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: c.verb, Group: group, Resource: c.resource, Namespace: c.ns},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: c.verb, Group: group, Resource: c.resource, Namespace: c.ns, Name: c.name},
 			},
 		}, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r.Status.Allowed != c.allowed {
-			t.Errorf("%s %s in %q: allowed %v, want %v", c.verb, c.resource, c.ns, r.Status.Allowed, c.allowed)
+			t.Errorf("%s %s %q in %q: allowed %v, want %v", c.verb, c.resource, c.name, c.ns, r.Status.Allowed, c.allowed)
 		}
 	}
 }

@@ -21,6 +21,16 @@ func TestHelmTestPod(t *testing.T) {
 			r := render(t, Options{ValueFiles: set.files})
 			vals := mergedValues(t, set.files)
 			ns := vals["tests"].(map[string]any)["namespace"].(string)
+			if ns == "" {
+				// A namespace of the test's own, created first and deleted with it.
+				ns = "podguard-test"
+				o, ok := r.Find("Namespace", ns)
+				if !ok || o.GetAnnotations()["helm.sh/hook"] != "test" || o.GetAnnotations()["helm.sh/hook-weight"] != "-10" {
+					t.Errorf("no test hook Namespace %s before the others", ns)
+				}
+			} else if _, ok := r.Find("Namespace", ns); ok {
+				t.Errorf("Namespace %s rendered; tests.namespace names an existing one", ns)
+			}
 			d, err := r.Deployment()
 			if err != nil {
 				t.Fatal(err)

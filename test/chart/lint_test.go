@@ -1,44 +1,46 @@
 package chart
 
 import (
+	"strings"
 	"testing"
-
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/lint/support"
 )
 
-// TestLint runs `helm lint` (the chart's metadata, values against the schema, templates
-// rendered and parsed) for every value set. Warnings fail the test as errors do.
+// TestLint runs `helm lint --strict` (the chart's metadata, values against the schema,
+// templates rendered and parsed) with each SDK, for every value set, in the namespace
+// `helm lint` uses by default ("default") and in a namespace of podguard's own. Warnings
+// fail the test as errors do, and so does a template's fail, which lint only logs
+// (`[INFO] Fail: ...` in Helm 3, "funcMap fail" in Helm 4).
 func TestLint(t *testing.T) {
-	kv, err := chartutil.ParseKubeVersion(KubeVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, set := range valueSets(t) {
-		t.Run(set.name, func(t *testing.T) {
-			vals, err := mergeValues(set.files, nil)
-			if err != nil {
-				t.Fatal(err)
+	for _, sdk := range SDKs {
+		for _, set := range valueSets(t) {
+			for _, ns := range []string{"default", "podguard-system"} {
+				t.Run(string(sdk)+"/"+set.name+"/"+ns, func(t *testing.T) {
+					vals, err := mergeValues(set.files, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					res, err := Lint(sdk, ns, vals, true)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if strings.Contains(res.Logged, "Fail") || strings.Contains(res.Logged, "fail") {
+						t.Errorf("helm lint logged: %s", res.Logged)
+					}
+					for _, m := range res.Messages {
+						if m.Severity > 0 {
+							t.Errorf("%s", m.Text)
+						} else {
+							t.Logf("%s", m.Text)
+						}
+					}
+					for _, err := range res.Errors {
+						t.Errorf("lint: %v", err)
+					}
+					if res.Linted != 1 {
+						t.Errorf("linted %d charts, want 1", res.Linted)
+					}
+				})
 			}
-			lint := action.NewLint()
-			lint.Namespace = "podguard-system"
-			lint.KubeVersion = kv
-			lint.Strict = true
-			res := lint.Run([]string{Dir()}, vals)
-			for _, m := range res.Messages {
-				if m.Severity > support.InfoSev {
-					t.Errorf("%s", m)
-				} else {
-					t.Logf("%s", m)
-				}
-			}
-			for _, err := range res.Errors {
-				t.Errorf("lint: %v", err)
-			}
-			if res.TotalChartsLinted != 1 {
-				t.Errorf("linted %d charts, want 1", res.TotalChartsLinted)
-			}
-		})
+		}
 	}
 }

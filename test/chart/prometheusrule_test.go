@@ -91,10 +91,17 @@ func TestPrometheusRule(t *testing.T) {
 				}
 				selectors++
 				metric := strings.TrimSuffix(vs.Name, "_bucket")
-				if vs.Name != "" && !slices.Contains(metrics, metric) {
+				// Besides podguard's own: Prometheus's up of podguard's scrape job, and
+				// kube-state-metrics' series of podguard's Deployment.
+				want := map[string]string{"namespace": "guard", "job": "pg-podguard"}
+				switch {
+				case vs.Name == "up":
+				case strings.HasPrefix(vs.Name, "kube_deployment_"):
+					want = map[string]string{"namespace": "guard", "deployment": "pg-podguard"}
+				case vs.Name != "" && !slices.Contains(metrics, metric):
 					t.Errorf("reads %s, which README's Metrics table does not list", vs.Name)
 				}
-				for name, value := range map[string]string{"namespace": "guard", "job": "pg-podguard"} {
+				for name, value := range want {
 					if !slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool {
 						return m.Name == name && m.Type == labels.MatchEqual && m.Value == value
 					}) && vs.Name != "" {
@@ -126,7 +133,7 @@ func TestPrometheusRule(t *testing.T) {
 		})
 	}
 	want := []string{
-		"PodguardPolicyReloadFailing/warning", "PodguardCertificateExpiring/warning", "PodguardCertificateExpiring/critical",
+		"PodguardDown/critical", "PodguardReplicasUnavailable/warning", "PodguardPolicyReloadFailing/warning", "PodguardCertificateExpiring/warning", "PodguardCertificateExpiring/critical",
 		"PodguardEvaluationErrors/critical", "PodguardRefusalsSpike/warning", "PodguardSlowEvaluations/warning",
 		"PodguardOverloaded/warning",
 	}
@@ -160,6 +167,12 @@ func TestPrometheusRuleThresholds(t *testing.T) {
 		}
 		if rule.Labels["team"] != "platform" {
 			t.Errorf("%s: labels %v lack alertLabels", key, rule.Labels)
+		}
+	}
+	r = render(t, Options{Values: map[string]any{"prometheusRule": map[string]any{"enabled": true, "kubeStateMetrics": false}}})
+	for _, rule := range alertRules(t, r, "podguard") {
+		if rule.Alert == "PodguardReplicasUnavailable" {
+			t.Error("PodguardReplicasUnavailable rendered with kubeStateMetrics false")
 		}
 	}
 	if _, ok := render(t, Options{}).Find("PrometheusRule", "podguard"); ok {

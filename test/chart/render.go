@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -49,6 +50,11 @@ type Options struct {
 	APIVersions []string
 	// KubeVersion is the cluster's version; empty means KubeVersion.
 	KubeVersion string
+	// SDK renders with Helm 3 (empty) or Helm 4.
+	SDK SDK
+	// Umbrella is the directory of a chart that gets podguard as its dependency and is
+	// rendered instead, as an umbrella chart would be.
+	Umbrella string
 }
 
 // Object is one rendered document.
@@ -76,16 +82,27 @@ func Render(ctx context.Context, o Options) (*Release, error) {
 	if o.Namespace == "" {
 		o.Namespace = "podguard-system"
 	}
-	c, err := loader.Load(Dir())
-	if err != nil {
-		return nil, err
-	}
 	vals, err := mergeValues(o.ValueFiles, o.Values)
 	if err != nil {
 		return nil, err
 	}
 	if o.KubeVersion == "" {
 		o.KubeVersion = KubeVersion
+	}
+	if o.SDK == Helm4 {
+		return render4(ctx, o, vals)
+	}
+	c, err := loader.Load(Dir())
+	if err != nil {
+		return nil, err
+	}
+	if o.Umbrella != "" {
+		umbrella, err := loader.Load(o.Umbrella)
+		if err != nil {
+			return nil, err
+		}
+		umbrella.AddDependency(c)
+		c = umbrella
 	}
 	kv, err := chartutil.ParseKubeVersion(o.KubeVersion)
 	if err != nil {
@@ -103,6 +120,29 @@ func Render(ctx context.Context, o Options) (*Release, error) {
 		return nil, err
 	}
 	return toRelease(rel)
+}
+
+// Lint runs `helm lint` on the chart with the values, in namespace, as the SDK does it.
+func Lint(sdk SDK, namespace string, vals map[string]any, strict bool) (*LintResult, error) {
+	if sdk == Helm4 {
+		return lint4(namespace, vals, strict)
+	}
+	kv, err := chartutil.ParseKubeVersion(KubeVersion)
+	if err != nil {
+		return nil, err
+	}
+	l := action.NewLint()
+	l.Namespace, l.KubeVersion, l.Strict = namespace, kv, strict
+	// A template's fail is no lint error: Helm 3 logs it as "[INFO] Fail: ...".
+	var logged bytes.Buffer
+	log.SetOutput(&logged)
+	res := l.Run([]string{Dir()}, vals)
+	log.SetOutput(os.Stderr)
+	out := &LintResult{Errors: res.Errors, Linted: res.TotalChartsLinted, Logged: logged.String()}
+	for _, m := range res.Messages {
+		out.Messages = append(out.Messages, LintMessage{Severity: m.Severity, Text: m.Error()})
+	}
+	return out, nil
 }
 
 // Load returns the chart as Helm reads it.

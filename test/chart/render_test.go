@@ -19,37 +19,71 @@ import (
 // TestGolden compares each value set's full rendering (applied objects, test hooks and
 // NOTES.txt) with testdata/<set>.yaml, so every change to the output is seen in review.
 // go test ./chart -run Golden -update rewrites them.
+//
+// Helm 4 must render what Helm 3 does: the same golden files.
 func TestGolden(t *testing.T) {
-	for _, set := range valueSets(t) {
-		t.Run(set.name, func(t *testing.T) {
-			r := render(t, Options{ValueFiles: set.files})
-			var got bytes.Buffer
-			got.Write(YAMLStream(r.Objects))
-			got.WriteString("---\n# helm test hooks\n")
-			got.Write(YAMLStream(r.Hooks))
-			got.WriteString("---\n# NOTES.txt\n")
-			for _, line := range strings.Split(strings.TrimRight(r.Notes, "\n"), "\n") {
-				got.WriteString(strings.TrimRight("# "+line, " ") + "\n")
-			}
-			path := filepath.Join("testdata", set.name+".yaml")
-			if *update {
-				writeFile(t, path, got.Bytes())
-				return
-			}
-			if want := readFile(t, path); !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("rendering differs from %s (go test ./chart -run Golden -update rewrites it):\n%s", path, lineDiff(string(want), got.String()))
-			}
-		})
+	for _, sdk := range SDKs {
+		for _, set := range valueSets(t) {
+			t.Run(string(sdk)+"/"+set.name, func(t *testing.T) {
+				r := render(t, Options{ValueFiles: set.files, SDK: sdk})
+				var got bytes.Buffer
+				got.Write(YAMLStream(r.Objects))
+				got.WriteString("---\n# helm test hooks\n")
+				got.Write(YAMLStream(r.Hooks))
+				got.WriteString("---\n# NOTES.txt\n")
+				for _, line := range strings.Split(strings.TrimRight(r.Notes, "\n"), "\n") {
+					got.WriteString(strings.TrimRight("# "+line, " ") + "\n")
+				}
+				path := filepath.Join("testdata", set.name+".yaml")
+				if *update && sdk == Helm3 {
+					writeFile(t, path, got.Bytes())
+					return
+				}
+				want, gotBytes := readFile(t, path), got.Bytes()
+				if sdk != Helm3 {
+					// Helm 4 applies kinds it does not know (the cert-manager and monitoring
+					// ones) in another order: the same objects, in a canonical order.
+					want, gotBytes = inOrder(t, want), inOrder(t, gotBytes)
+				}
+				if !bytes.Equal(gotBytes, want) {
+					t.Errorf("rendering differs from %s (go test ./chart -run Golden -update rewrites it):\n%s", path, lineDiff(string(want), string(gotBytes)))
+				}
+			})
+		}
 	}
+}
+
+// inOrder sorts the applied objects of a golden rendering by template, kind and name.
+func inOrder(t *testing.T, golden []byte) []byte {
+	t.Helper()
+	objects, rest, ok := bytes.Cut(golden, []byte("---\n# helm test hooks\n"))
+	if !ok {
+		t.Fatal("no helm test hooks in the rendering")
+	}
+	objs, err := splitManifest(string(objects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortStableFunc(objs, func(a, b Object) int {
+		return strings.Compare(a.Source+" "+a.GetKind()+" "+a.GetName(), b.Source+" "+b.GetKind()+" "+b.GetName())
+	})
+	return append(append(YAMLStream(objs), "---\n# helm test hooks\n"...), rest...)
 }
 
 // TestWebhooksMatchHarness keeps the chart and the real-API-server tests registering
 // podguard the same way: harness.Webhooks is what those tests prove correct, so the
-// chart's default rendering must equal it in everything but how podguard is reached.
+// chart's default rendering must equal it in everything but how podguard is reached, and
+// its failurePolicy: the chart registers with Ignore and asks, by annotation, for the
+// Fail that a ready podguard then sets (test/install).
 func TestWebhooksMatchHarness(t *testing.T) {
 	r := render(t, Options{ReleaseName: "podguard", Namespace: harness.Namespace})
 	vwc, mwc := webhookConfigs(t, r)
-	wantV, wantM := harness.Webhooks("", nil, admissionregistrationv1.Fail)
+	wantV, wantM := harness.Webhooks("", nil, admissionregistrationv1.Ignore)
+	for _, a := range []map[string]string{vwc.Annotations, mwc.Annotations} {
+		if a["podguard.io/failure-policy"] != "Fail" {
+			t.Errorf("annotation podguard.io/failure-policy %q, want Fail", a["podguard.io/failure-policy"])
+		}
+	}
 
 	for _, c := range []struct {
 		name      string
@@ -107,7 +141,10 @@ func TestWebhookInvariants(t *testing.T) {
 			const ns = "guard"
 			r := render(t, Options{ValueFiles: set.files, Namespace: ns, ReleaseName: "pg"})
 			vals := mergedValues(t, set.files)
-			wantPolicy := admissionregistrationv1.FailurePolicyType(fmt.Sprint(vals["webhook"].(map[string]any)["failurePolicy"]))
+			// Rendered without a cluster, every webhook starts with Ignore; the value is
+			// the annotation a ready podguard follows.
+			wantPolicy := admissionregistrationv1.Ignore
+			askedPolicy := fmt.Sprint(vals["webhook"].(map[string]any)["failurePolicy"])
 			wantTimeout := fmt.Sprint(vals["webhook"].(map[string]any)["timeoutSeconds"])
 			wantExcluded := []string{"kube-system", "kube-public", "kube-node-lease", ns}
 			for _, n := range vals["webhook"].(map[string]any)["excludedNamespaces"].([]any) {
@@ -189,6 +226,9 @@ func TestWebhookInvariants(t *testing.T) {
 				}
 			}
 			for _, obj := range []map[string]string{vwc.Annotations, mwc.Annotations} {
+				if obj["podguard.io/failure-policy"] != askedPolicy {
+					t.Errorf("annotation podguard.io/failure-policy %q, want webhook.failurePolicy %s", obj["podguard.io/failure-policy"], askedPolicy)
+				}
 				_, injected := obj["cert-manager.io/inject-ca-from"]
 				if injected != (tlsMode == "certManager") {
 					t.Errorf("inject-ca-from annotation present: %v, tls.mode %v", injected, tlsMode)
@@ -318,11 +358,13 @@ func TestDeployment(t *testing.T) {
 }
 
 // TestRBAC keeps podguard's permissions to what it uses: list and watch LimitRanges and
-// Namespaces, and, with metrics.secure, create TokenReviews and SubjectAccessReviews to
+// Namespaces, get and update its own two webhook configurations by name, and, with metrics.secure, create TokenReviews and SubjectAccessReviews to
 // check who calls /metrics; readers get the metrics-reader ClusterRole, bound to the
 // subjects of metrics.readers.
 func TestRBAC(t *testing.T) {
 	watch := map[string]any{"apiGroups": []any{""}, "resources": []any{"limitranges", "namespaces"}, "verbs": []any{"list", "watch"}}
+	register := map[string]any{"apiGroups": []any{"admissionregistration.k8s.io"}, "resources": []any{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"},
+		"resourceNames": []any{"podguard"}, "verbs": []any{"get", "update"}}
 	review := []map[string]any{
 		{"apiGroups": []any{"authentication.k8s.io"}, "resources": []any{"tokenreviews"}, "verbs": []any{"create"}},
 		{"apiGroups": []any{"authorization.k8s.io"}, "resources": []any{"subjectaccessreviews"}, "verbs": []any{"create"}},
@@ -336,7 +378,7 @@ func TestRBAC(t *testing.T) {
 		"default (metrics.secure)": {
 			values: nil,
 			roles: map[string][]map[string]any{
-				"podguard":                {watch, review[0], review[1]},
+				"podguard":                {watch, register, review[0], review[1]},
 				"podguard-metrics-reader": {reader},
 			},
 			subjects: map[string][]map[string]any{
@@ -350,7 +392,7 @@ func TestRBAC(t *testing.T) {
 				map[string]any{"kind": "Group", "name": "sre"},
 			}}},
 			roles: map[string][]map[string]any{
-				"podguard":                {watch, review[0], review[1]},
+				"podguard":                {watch, register, review[0], review[1]},
 				"podguard-metrics-reader": {reader},
 			},
 			subjects: map[string][]map[string]any{
@@ -364,7 +406,7 @@ func TestRBAC(t *testing.T) {
 		},
 		"plain metrics": {
 			values: map[string]any{"metrics": map[string]any{"secure": false}},
-			roles:  map[string][]map[string]any{"podguard": {watch}},
+			roles:  map[string][]map[string]any{"podguard": {watch, register}},
 			subjects: map[string][]map[string]any{
 				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
 			},

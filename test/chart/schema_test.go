@@ -10,8 +10,9 @@ import (
 // combinations the schema cannot express (the checks in _helpers.tpl).
 func TestBadValuesRefused(t *testing.T) {
 	tests := map[string]struct {
-		values  map[string]any
-		wantErr string
+		values      map[string]any
+		kubeVersion string
+		wantErr     string
 	}{
 		"unknown top-level key": {
 			values:  map[string]any{"replicas": 3},
@@ -55,7 +56,68 @@ func TestBadValuesRefused(t *testing.T) {
 		},
 		"image tag latest": {
 			values:  map[string]any{"image": map[string]any{"tag": "latest"}},
-			wantErr: "at '/image/tag'",
+			wantErr: "image.tag latest: a moving tag, which podguard's own image-tag rule refuses",
+		},
+		"image registry with a scheme": {
+			values:  map[string]any{"image": map[string]any{"registry": "https://mirror.example.com"}},
+			wantErr: "at '/image/registry'",
+		},
+		"toleration with an unknown effect": {
+			values:  map[string]any{"tolerations": []any{map[string]any{"key": "a", "operator": "Exists", "effect": "Bogus"}}},
+			wantErr: "at '/tolerations/0/effect': value must be one of",
+		},
+		"toleration with a misspelled key": {
+			values:  map[string]any{"tolerations": []any{map[string]any{"key": "a", "opertor": "Exists"}}},
+			wantErr: "additional properties 'opertor' not allowed",
+		},
+		"metrics on the webhook's port": {
+			values:  map[string]any{"metrics": map[string]any{"port": 10250}},
+			wantErr: "metrics.port and webhook.port are both 10250",
+		},
+		"health on the metrics port": {
+			values:  map[string]any{"health": map[string]any{"port": 8443}},
+			wantErr: "health.port and metrics.port are both 8443",
+		},
+		"host network with health on the kubelet's port": {
+			values:  map[string]any{"hostNetwork": true, "webhook": map[string]any{"port": 10260}, "health": map[string]any{"port": 10250}},
+			wantErr: "hostNetwork: health.port 10250 is the kubelet's port",
+		},
+		"probe setting that is not one": {
+			values:  map[string]any{"probes": map[string]any{"liveness": map[string]any{"periodSecond": 5}}},
+			wantErr: "additional properties 'periodSecond' not allowed",
+		},
+		"match conditions before Kubernetes 1.30": {
+			values:      map[string]any{"webhook": map[string]any{"matchConditions": []any{map[string]any{"name": "a", "expression": "true"}}}},
+			kubeVersion: "v1.29.9",
+			wantErr:     "webhook.matchConditions need Kubernetes 1.30 or newer",
+		},
+		"match condition without an expression": {
+			values:  map[string]any{"webhook": map[string]any{"matchConditions": []any{map[string]any{"name": "a"}}}},
+			wantErr: "at '/webhook/matchConditions/0': missing property 'expression'",
+		},
+		"namespace selector operator that is not one": {
+			values:  map[string]any{"webhook": map[string]any{"namespaceSelector": map[string]any{"matchExpressions": []any{map[string]any{"key": "a", "operator": "Is"}}}}},
+			wantErr: "at '/webhook/namespaceSelector/matchExpressions/0/operator'",
+		},
+		"update strategy of a StatefulSet": {
+			values:  map[string]any{"updateStrategy": map[string]any{"type": "OnDelete"}},
+			wantErr: "at '/updateStrategy/type'",
+		},
+		"unknown private key algorithm": {
+			values:  map[string]any{"tls": map[string]any{"certManager": map[string]any{"privateKey": map[string]any{"algorithm": "DSA"}}}},
+			wantErr: "at '/tls/certManager/privateKey/algorithm'",
+		},
+		"issuerRef without a name": {
+			values:  map[string]any{"tls": map[string]any{"certManager": map[string]any{"issuerRef": map[string]any{"kind": "ClusterIssuer"}}}},
+			wantErr: "at '/tls/certManager/issuerRef': missing property 'name'",
+		},
+		"ServiceMonitor elsewhere with cert-manager's CA": {
+			values:  map[string]any{"serviceMonitor": map[string]any{"enabled": true, "namespace": "monitoring"}},
+			wantErr: "serviceMonitor.namespace monitoring: the Prometheus Operator reads the CA of a tlsConfig from the ServiceMonitor's namespace",
+		},
+		"generated certificate for zero days": {
+			values:  map[string]any{"tls": map[string]any{"mode": "helm", "helm": map[string]any{"days": 0}}},
+			wantErr: "at '/tls/helm/days'",
 		},
 		"digest without its algorithm": {
 			values:  map[string]any{"image": map[string]any{"digest": strings.Repeat("a", 64)}},
@@ -202,16 +264,18 @@ func TestBadValuesRefused(t *testing.T) {
 			wantErr: "autoscaling.minReplicas (6) must not exceed autoscaling.maxReplicas (3)",
 		},
 	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			_, err := Render(t.Context(), Options{Values: tc.values})
-			if err == nil {
-				t.Fatalf("rendered; want an error containing %q", tc.wantErr)
-			}
-			if !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("error %q, want one containing %q", err, tc.wantErr)
-			}
-		})
+	for _, sdk := range SDKs {
+		for name, tc := range tests {
+			t.Run(string(sdk)+"/"+name, func(t *testing.T) {
+				_, err := Render(t.Context(), Options{Values: tc.values, KubeVersion: tc.kubeVersion, SDK: sdk})
+				if err == nil {
+					t.Fatalf("rendered; want an error containing %q", tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error %q, want one containing %q", err, tc.wantErr)
+				}
+			})
+		}
 	}
 }
 

@@ -28,6 +28,9 @@ app.kubernetes.io/name: {{ include "podguard.name" . | trunc 58 }}-test
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: test
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "podguard.labels" -}}
@@ -35,6 +38,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{ include "podguard.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "podguard.serviceAccountName" -}}
@@ -46,15 +52,24 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "podguard.image" -}}
+{{- $repository := .Values.image.repository }}
+{{- with .Values.image.registry }}
+{{- $repository = printf "%s/%s" . $repository }}
+{{- end }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
 
+{{/* The namespace of the helm test's dry-run Pods: tests.namespace, or one of its own. */}}
+{{- define "podguard.testNamespace" -}}
+{{- .Values.tests.namespace | default (printf "%s-test" (include "podguard.fullname" . | trunc 58 | trimSuffix "-")) }}
+{{- end }}
+
 {{- define "podguard.tlsSecretName" -}}
-{{- if eq .Values.tls.mode "certManager" }}
+{{- if has .Values.tls.mode (list "certManager" "helm") }}
 {{- printf "%s-tls" (include "podguard.fullname" .) }}
 {{- else }}
 {{- .Values.tls.secretName }}
@@ -84,9 +99,13 @@ the API server sets and namespace editors cannot change.
 admissionReviewVersions: [v1]
 sideEffects: None
 matchPolicy: Equivalent
-failurePolicy: {{ .Values.webhook.failurePolicy }}
-timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
+failurePolicy: {{ include "podguard.failurePolicy" . }}
+timeoutSeconds: {{ .root.Values.webhook.timeoutSeconds }}
 namespaceSelector:
+  {{- with .root.Values.webhook.namespaceSelector.matchLabels }}
+  matchLabels:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   matchExpressions:
     - key: kubernetes.io/metadata.name
       operator: NotIn
@@ -94,16 +113,57 @@ namespaceSelector:
         - kube-system
         - kube-public
         - kube-node-lease
-        - {{ .Release.Namespace }}
-        {{- range .Values.webhook.excludedNamespaces }}
+        - {{ .root.Release.Namespace }}
+        {{- range .root.Values.webhook.excludedNamespaces }}
         - {{ . }}
         {{- end }}
+    {{- with .root.Values.webhook.namespaceSelector.matchExpressions }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- with .root.Values.webhook.objectSelector }}
+objectSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .root.Values.webhook.matchConditions }}
+matchConditions:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
-{{/* Annotations of both webhook configurations: the user's, and cert-manager's CA
-injection in tls.mode certManager. */}}
+{{/*
+The failurePolicy a configuration is applied with. Ignore, unless webhook.failurePolicy
+is Fail and the live configuration already has Fail on every webhook, with the caBundle
+being rendered (a new CA goes in with Ignore, until the replicas serve a certificate it
+verifies): podguard's ready replicas turn Ignore into Fail (podguard serve
+--webhook-configuration) only once the API server can verify them, so a podguard that
+never starts refuses nothing, and an upgrade keeps the Fail they set. Without a cluster
+(helm template) lookup finds nothing.
+*/}}
+{{- define "podguard.failurePolicy" -}}
+{{- $policy := "Ignore" }}
+{{- if eq .root.Values.webhook.failurePolicy "Fail" }}
+{{- $live := lookup "admissionregistration.k8s.io/v1" .kind "" (include "podguard.fullname" .root) }}
+{{- $hooks := dig "webhooks" list $live }}
+{{- if $hooks }}
+{{- $policy = "Fail" }}
+{{- range $hooks }}
+{{- if ne (.failurePolicy | default "") "Fail" }}
+{{- $policy = "Ignore" }}
+{{- end }}
+{{- if and $.caBundle (ne (dig "clientConfig" "caBundle" "" .) $.caBundle) }}
+{{- $policy = "Ignore" }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $policy }}
+{{- end }}
+
+{{/* Annotations of both webhook configurations: the user's, the failurePolicy podguard
+sets once ready, and cert-manager's CA injection in tls.mode certManager. */}}
 {{- define "podguard.webhookAnnotations" -}}
 {{- $a := deepCopy .Values.webhook.annotations }}
+{{- $_ := set $a "podguard.io/failure-policy" .Values.webhook.failurePolicy }}
 {{- if eq .Values.tls.mode "certManager" }}
 {{- $_ := set $a "cert-manager.io/inject-ca-from" (printf "%s/%s" .Release.Namespace (include "podguard.certificateName" .)) }}
 {{- end }}
@@ -119,8 +179,8 @@ clientConfig:
     namespace: {{ .root.Release.Namespace }}
     path: {{ .path }}
     port: 443
-  {{- if eq .root.Values.tls.mode "secret" }}
-  caBundle: {{ .root.Values.tls.caBundle | b64enc }}
+  {{- with .caBundle }}
+  caBundle: {{ . }}
   {{- end }}
 {{- end }}
 
@@ -142,14 +202,35 @@ Checks of values that the schema cannot express; rendering stops with the reason
 {{- fail "tls.mode secret needs tls.caBundle: the PEM of the CA that signed tls.secretName's certificate" }}
 {{- end }}
 {{- end }}
+{{- if eq .Values.image.tag "latest" }}
+{{- fail "image.tag latest: a moving tag, which podguard's own image-tag rule refuses; give a version (empty means the chart's appVersion) or image.digest" }}
+{{- end }}
 {{- if and .Values.hostNetwork (eq (int .Values.webhook.port) 10250) }}
 {{- fail "hostNetwork: webhook.port 10250 is the kubelet's port on every node; choose another (e.g. 10260) that the control plane may reach" }}
+{{- end }}
+{{- $ports := dict "webhook.port" (int .Values.webhook.port) "metrics.port" (include "podguard.metricsPort" . | int) "health.port" (int .Values.health.port) }}
+{{- range $a, $pa := $ports }}
+{{- range $b, $pb := $ports }}
+{{- if and (lt $a $b) (eq $pa $pb) }}
+{{- fail (printf "%s and %s are both %d: podguard listens on each separately" $a $b $pa) }}
+{{- end }}
+{{- end }}
+{{- if and $.Values.hostNetwork (eq $pa 10250) (ne $a "webhook.port") }}
+{{- fail (printf "hostNetwork: %s 10250 is the kubelet's port on every node; choose another" $a) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.webhook.matchConditions (not (semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version)) }}
+{{- fail (printf "webhook.matchConditions need Kubernetes 1.30 or newer; this cluster is %s" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- $sm := .Values.serviceMonitor }}
+{{- if and $sm.enabled .Values.metrics.secure $sm.namespace (ne $sm.namespace .Release.Namespace) (ne .Values.tls.mode "secret") (not $sm.tlsConfig) }}
+{{- fail (printf "serviceMonitor.namespace %s: the Prometheus Operator reads the CA of a tlsConfig from the ServiceMonitor's namespace, and the CA of tls.mode %s is a Secret in %s; set serviceMonitor.tlsConfig with a CA in %s (e.g. copied by trust-manager), or leave serviceMonitor.namespace empty" $sm.namespace .Values.tls.mode .Release.Namespace $sm.namespace) }}
 {{- end }}
 {{- if and (eq .Values.tls.mode "certManager") (hasKey .Values.webhook.annotations "cert-manager.io/inject-ca-from") }}
 {{- fail "webhook.annotations: cert-manager.io/inject-ca-from is set by the chart in tls.mode certManager" }}
 {{- end }}
 {{- $excluded := concat (list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace) .Values.webhook.excludedNamespaces }}
-{{- if has .Values.tests.namespace $excluded }}
+{{- if and .Values.tests.namespace (has .Values.tests.namespace $excluded) }}
 {{- fail (printf "tests.namespace %s is never sent to podguard (excluded namespaces %v): the helm test must run where podguard guards" .Values.tests.namespace $excluded) }}
 {{- end }}
 {{- if not (dig "limits" "memory" "" .Values.resources) }}
@@ -161,8 +242,9 @@ Checks of values that the schema cannot express; rendering stops with the reason
 {{- end }}
 
 {{/*
-Port of /metrics: HTTPS on 8443 with metrics.secure, plain HTTP on 8080 without.
+Port of /metrics: metrics.port, or HTTPS on 8443 with metrics.secure and plain HTTP on
+8080 without.
 */}}
 {{- define "podguard.metricsPort" -}}
-{{- if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
+{{- if .Values.metrics.port }}{{ .Values.metrics.port }}{{ else if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
 {{- end }}

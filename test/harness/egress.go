@@ -1,4 +1,4 @@
-package certmanager
+package harness
 
 import (
 	"bufio"
@@ -8,15 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"testing"
 )
 
-// egressProxy is what a konnectivity server is to a real cluster: the API server's way
+// EgressProxy is what a konnectivity server is to a real cluster: the API server's way
 // to the cluster network. It answers HTTP CONNECT on a Unix socket and connects only the
-// addresses it was told about, to local ones; the API server never sends a packet to a
-// Service address itself.
-type egressProxy struct {
+// addresses it was told about (Route), to local ones; the API server never sends a packet
+// to a Service address itself. An address with no route is refused, as a Service without
+// endpoints would be.
+type EgressProxy struct {
 	socket string
+	ln     net.Listener
 
 	mu      sync.Mutex
 	routes  map[string]string // host:port asked for -> local host:port
@@ -24,15 +25,15 @@ type egressProxy struct {
 	refused []string
 }
 
-// startEgressProxy listens on dir/egress.sock until the test ends.
-func startEgressProxy(t *testing.T, dir string) *egressProxy {
-	t.Helper()
-	p := &egressProxy{socket: filepath.Join(dir, "egress.sock"), routes: map[string]string{}}
+// StartEgressProxy listens on dir/egress.sock until Close. Unix socket paths are limited
+// to about 100 bytes: dir must be short (os.MkdirTemp("", ...), not t.TempDir()).
+func StartEgressProxy(dir string) (*EgressProxy, error) {
+	p := &EgressProxy{socket: filepath.Join(dir, "egress.sock"), routes: map[string]string{}}
 	ln, err := net.Listen("unix", p.socket)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() { ln.Close() })
+	p.ln = ln
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -42,13 +43,16 @@ func startEgressProxy(t *testing.T, dir string) *egressProxy {
 			go p.serve(conn)
 		}
 	}()
-	return p
+	return p, nil
 }
 
-// configFile writes the kube-apiserver --egress-selector-config-file that sends the
-// "cluster" egress (webhooks, aggregated APIs, Services) through the proxy.
-func (p *egressProxy) configFile(t *testing.T, dir string) string {
-	t.Helper()
+// Close stops listening.
+func (p *EgressProxy) Close() error { return p.ln.Close() }
+
+// ConfigFile writes, in dir, the kube-apiserver --egress-selector-config-file that sends
+// the "cluster" egress (webhooks, aggregated APIs, Services) through the proxy, and
+// returns its path.
+func (p *EgressProxy) ConfigFile(dir string) (string, error) {
 	path := filepath.Join(dir, "egress-selector.yaml")
 	config := `apiVersion: apiserver.k8s.io/v1beta1
 kind: EgressSelectorConfiguration
@@ -59,26 +63,29 @@ egressSelections:
       transport:
         uds:
           udsName: ` + p.socket + "\n"
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return path, os.WriteFile(path, []byte(config), 0o600)
 }
 
-func (p *egressProxy) route(from, to string) {
+// Route connects from (a Service's host:port) to a local address; an empty to removes
+// the route.
+func (p *EgressProxy) Route(from, to string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if to == "" {
+		delete(p.routes, from)
+		return
+	}
 	p.routes[from] = to
 }
 
-// seen returns the CONNECT targets asked for and those refused.
-func (p *egressProxy) seen() (asked, refused []string) {
+// Seen returns the CONNECT targets asked for and those refused.
+func (p *EgressProxy) Seen() (asked, refused []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.asked...), append([]string(nil), p.refused...)
 }
 
-func (p *egressProxy) serve(conn net.Conn) {
+func (p *EgressProxy) serve(conn net.Conn) {
 	defer conn.Close()
 	br := bufio.NewReader(conn)
 	req, err := http.ReadRequest(br)

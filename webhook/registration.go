@@ -1,0 +1,241 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// FailurePolicyAnnotation, on a webhook configuration named by --webhook-configuration,
+// is the failurePolicy its webhooks should have. The chart registers them with Ignore, so
+// that a podguard that never starts (an image that cannot be pulled, a crash loop, no
+// CA yet) refuses nothing; a ready podguard that the API server can verify turns them to
+// what the annotation asks for.
+const FailurePolicyAnnotation = "podguard.io/failure-policy"
+
+// registration keeps the failurePolicy of podguard's two webhook configurations as
+// their annotation asks, once this process is ready and the caBundle of each webhook
+// verifies the certificate it serves. It only reads and updates those two objects, so
+// RBAC can limit it to their names; it never creates them, so a podguard still running
+// after `helm uninstall` cannot bring them back.
+type registration struct {
+	name    string
+	client  client.Client
+	ready   func() bool
+	serving func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	log     logr.Logger
+	// lastWait is the reason logged last for not setting Fail, so it is logged once.
+	lastWait string
+}
+
+// Until they are as asked they are checked every second, then every checkEvery.
+const registrationCheckEvery = 30 * time.Second
+
+func startRegistration(ctx context.Context, o Options, cfg *rest.Config, ready *readiness, serving func(*tls.ClientHelloInfo) (*tls.Certificate, error), log logr.Logger) error {
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return fmt.Errorf("--webhook-configuration: %w", err)
+	}
+	r := &registration{name: o.WebhookConfiguration, client: c, ready: ready.ok, serving: serving, log: log.WithName("registration")}
+	go r.run(ctx)
+	return nil
+}
+
+func (r *registration) run(ctx context.Context) {
+	for {
+		every := time.Second
+		if r.ready() {
+			done, err := r.sync(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.log.Error(err, "webhook configurations not checked", "name", r.name)
+			}
+			if done {
+				every = registrationCheckEvery
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+// sync sets both configurations' failurePolicy as their annotation asks, and reports
+// whether they are now as asked.
+func (r *registration) sync(ctx context.Context) (bool, error) {
+	done := true
+	for _, obj := range []client.Object{&admissionregistrationv1.ValidatingWebhookConfiguration{}, &admissionregistrationv1.MutatingWebhookConfiguration{}} {
+		ok, err := r.syncOne(ctx, obj)
+		if err != nil {
+			return false, err
+		}
+		done = done && ok
+	}
+	return done, nil
+}
+
+func (r *registration) syncOne(ctx context.Context, obj client.Object) (bool, error) {
+	done := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := r.client.Get(ctx, client.ObjectKey{Name: r.name}, obj); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		want := admissionregistrationv1.FailurePolicyType(obj.GetAnnotations()[FailurePolicyAnnotation])
+		if want != admissionregistrationv1.Fail && want != admissionregistrationv1.Ignore {
+			// Not managed by podguard (no annotation): leave it as it is.
+			done = true
+			return nil
+		}
+		hooks := webhooksOf(obj)
+		changed := false
+		for _, h := range hooks {
+			if h.policy != nil && *h.policy == want {
+				continue
+			}
+			if want == admissionregistrationv1.Fail {
+				if err := r.verifies(h.client); err != nil {
+					r.waiting(fmt.Sprintf("%T %s webhook %s stays Ignore: %v", obj, r.name, h.name, err))
+					return nil
+				}
+			}
+			*h.policy = want
+			changed = true
+		}
+		if changed {
+			if err := r.client.Update(ctx, obj, client.FieldOwner(fieldManager)); err != nil {
+				return err
+			}
+			r.log.Info("failurePolicy set", "kind", fmt.Sprintf("%T", obj), "name", r.name, "failurePolicy", want)
+			if err := r.disown(ctx, obj); err != nil {
+				return err
+			}
+		}
+		done = true
+		return nil
+	})
+	return done, err
+}
+
+// fieldManager is the name podguard's updates are recorded under.
+const fieldManager = "podguard"
+
+// disown drops podguard's entry from the object's managed fields, so that failurePolicy
+// belongs to no one: the next server-side apply of the configuration (helm upgrade with
+// Helm 4) may set it, to Ignore for a new CA or a changed choice, without a conflict
+// with podguard.
+func (r *registration) disown(ctx context.Context, obj client.Object) error {
+	var kept []metav1.ManagedFieldsEntry
+	for _, m := range obj.GetManagedFields() {
+		if m.Manager != fieldManager {
+			kept = append(kept, m)
+		}
+	}
+	if len(kept) == len(obj.GetManagedFields()) || len(kept) == 0 {
+		return nil
+	}
+	obj.SetManagedFields(kept)
+	return r.client.Update(ctx, obj, client.FieldOwner(fieldManager))
+}
+
+func (r *registration) waiting(reason string) {
+	if reason != r.lastWait {
+		r.log.Info("waiting before setting failurePolicy Fail", "reason", reason)
+		r.lastWait = reason
+	}
+}
+
+type hookRef struct {
+	name   string
+	policy *admissionregistrationv1.FailurePolicyType
+	client admissionregistrationv1.WebhookClientConfig
+}
+
+func webhooksOf(obj client.Object) []hookRef {
+	var out []hookRef
+	fail := func(p **admissionregistrationv1.FailurePolicyType) *admissionregistrationv1.FailurePolicyType {
+		if *p == nil {
+			*p = new(admissionregistrationv1.FailurePolicyType)
+		}
+		return *p
+	}
+	switch c := obj.(type) {
+	case *admissionregistrationv1.ValidatingWebhookConfiguration:
+		for i := range c.Webhooks {
+			w := &c.Webhooks[i]
+			out = append(out, hookRef{w.Name, fail(&w.FailurePolicy), w.ClientConfig})
+		}
+	case *admissionregistrationv1.MutatingWebhookConfiguration:
+		for i := range c.Webhooks {
+			w := &c.Webhooks[i]
+			out = append(out, hookRef{w.Name, fail(&w.FailurePolicy), w.ClientConfig})
+		}
+	}
+	return out
+}
+
+// verifies checks that the API server, calling the webhook as cc says, trusts the
+// certificate this process serves: cc's caBundle signs it for the name called. Until
+// then (cert-manager's cainjector has not run yet, a Secret of another CA), Fail would
+// refuse every guarded request.
+func (r *registration) verifies(cc admissionregistrationv1.WebhookClientConfig) error {
+	if len(cc.CABundle) == 0 {
+		return errors.New("no caBundle yet")
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(cc.CABundle) {
+		return errors.New("caBundle holds no PEM certificate")
+	}
+	var host string
+	switch {
+	case cc.Service != nil:
+		host = cc.Service.Name + "." + cc.Service.Namespace + ".svc"
+	case cc.URL != nil:
+		u, err := url.Parse(*cc.URL)
+		if err != nil {
+			return fmt.Errorf("url: %w", err)
+		}
+		host = u.Hostname()
+	default:
+		return errors.New("clientConfig names neither a service nor a URL")
+	}
+	c, err := r.serving(nil)
+	if err != nil || c == nil || len(c.Certificate) == 0 {
+		return fmt.Errorf("no serving certificate: %v", err)
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return err
+	}
+	inter := x509.NewCertPool()
+	for _, der := range c.Certificate[1:] {
+		if ic, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(ic)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: host}); err != nil {
+		return fmt.Errorf("caBundle does not verify the serving certificate for %s: %w", host, err)
+	}
+	return nil
+}
+
+// ok says whether every readiness check passes.
+func (r *readiness) ok() bool {
+	for _, c := range r.checks {
+		if c.check() != nil {
+			return false
+		}
+	}
+	return true
+}
