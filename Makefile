@@ -147,3 +147,12 @@ SOAK_REVIEWS ?= 1000000
 soak: build ## Soak: SOAK_REVIEWS (1M) reviews over the mix of bodies; RSS, heap, goroutines, fds must stay flat.
 	cd test && go build -o $(BIN)/soak ./bench/cmd/soak
 	$(BIN)/soak -podguard $(BIN)/podguard -bodies test/bench/bodies -reviews $(SOAK_REVIEWS)
+
+.PHONY: churn drain
+churn: build ## Connection starvation: 1,200 plain TCP connections churning; p99 of a review on a new connection must stay under 1 s.
+	cd test && go build -o $(BIN)/churn ./bench/cmd/churn
+	$(BIN)/churn -podguard $(BIN)/podguard -bodies test/bench/bodies
+
+drain: build ## SIGTERM under load: 10 runs of 36 callers; no review sent on an open connection may go unanswered.
+	cd test && go build -o $(BIN)/drain ./bench/cmd/drain
+	$(BIN)/drain -podguard $(BIN)/podguard -bodies test/bench/bodies

@@ -30,8 +30,12 @@ var (
 	})
 	openConnections = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podguard_webhook_connections",
-		Help: "Connections open on the webhook port; at --max-connections, new ones wait to be accepted.",
+		Help: "Connections open on the webhook port, against --max-connections.",
 	})
+	closedConnections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podguard_webhook_connections_closed_total",
+		Help: "Connections podguard closed before their first request, by reason: new-timeout (no request within the bound), room (closed for a connection arriving when every slot was taken), per-source (closed, or refused, for its address's bound, --max-connections-per-source).",
+	}, []string{"reason"})
 	bufferedBytes = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podguard_request_body_buffer_bytes",
 		Help: "Memory held by review bodies beyond the first 32 KiB of each, against the body memory budget.",
@@ -46,7 +50,7 @@ func init() {
 	// controller-runtime's registry also carries its own webhook latency and in-flight
 	// metrics, so one /metrics shows both. Their labels are the registered paths and the
 	// HTTP codes.
-	registry.MustRegister(decisions, violations, evalDuration, slotWait, openConnections, bufferedBytes, evaluationBytes)
+	registry.MustRegister(decisions, violations, evalDuration, slotWait, openConnections, closedConnections, bufferedBytes, evaluationBytes)
 }
 
 // registry is controller-runtime's, which /metrics serves.
