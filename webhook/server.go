@@ -1,13 +1,10 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -20,14 +17,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
-	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/podguard/podguard/policies/engine"
 )
@@ -137,16 +129,13 @@ func newServer(ctx context.Context, o Options) (_ *server, err error) {
 		return nil, err
 	}
 
-	webhooks := http.NewServeMux()
-	// controller-runtime's server only registers the hooks, which wraps each in its
-	// request metrics. Serving is done by the webhook's httpServer, with the timeouts and
-	// limits the controller-runtime server does not set.
-	registrar := ctrlwebhook.NewServer(ctrlwebhook.Options{WebhookMux: webhooks})
 	// One gate and one body budget for both hooks: they share the cores and the memory.
 	gate := newGate(o.MaxEvaluations, s.mem.evaluations, o.EvalTimeout)
 	bodies := newBodyBudget(s.mem.bodies, o.ReadTimeout)
-	registrar.Register("/validate", reviewBody(&admission.Webhook{Handler: validator, LogConstructor: requestLogger}, webhookValidate, &s.policies, gate, bodies))
-	registrar.Register("/mutate", reviewBody(&admission.Webhook{Handler: &Mutator{Policies: &s.policies, EvalTimeout: o.EvalTimeout}, LogConstructor: requestLogger}, webhookMutate, &s.policies, gate, bodies))
+	mutator := &Mutator{Policies: &s.policies, EvalTimeout: o.EvalTimeout}
+	webhooks := http.NewServeMux()
+	webhooks.Handle("/validate", newHook(webhookValidate, validator.Handle, &s.policies, gate, bodies, s.log))
+	webhooks.Handle("/mutate", newHook(webhookMutate, mutator.Handle, &s.policies, gate, bodies, s.log))
 	limits := &connLimits{total: o.MaxConnections, perSource: o.MaxConnectionsPerSource, newTimeout: o.NewConnectionTimeout}
 	s.webhook, err = listenHTTP(ctx, "webhook", net.JoinHostPort(o.BindAddress, strconv.Itoa(o.Port)), s.closeWhileStopping(webhooks), tlsConfig, limits)
 	if err != nil {
@@ -351,133 +340,4 @@ func (s *server) closeWhileStopping(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// reviewBody reads the body for controller-runtime's webhook, which decodes it. A body
-// declared too large is refused before it is read, and one that turns out too large is
-// not read past the limit; the buffer grows as bytes arrive, within the body budget. The
-// review's apiVersion and kind go into the context for the handlers: controller-runtime
-// decodes any version but does not say which it got. The decoding and judging happen
-// inside the gate; a review that gets no room there is answered here, undecoded.
-func reviewBody(wh *admission.Webhook, hook string, policies *PolicySet, gate *Gate, bodies *bodyBudget) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// controller-runtime writes its answers without a Content-Type.
-		w.Header().Set("Content-Type", "application/json")
-		// Checked before the body is read, which is then not worth reading.
-		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("Content-Type %q is not application/json", ct))
-			return
-		}
-		if r.ContentLength >= reviewBytesLimit {
-			writeError(w, http.StatusRequestEntityTooLarge, errTooLarge)
-			return
-		}
-		body, release, err := bodies.read(r.Context(), r.Body, r.ContentLength)
-		defer release()
-		switch {
-		case errors.Is(err, errTooLarge):
-			writeError(w, http.StatusRequestEntityTooLarge, errTooLarge)
-			return
-		case errors.Is(err, errBusy):
-			writeError(w, http.StatusServiceUnavailable, err)
-			return
-		case err != nil:
-			writeError(w, http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err))
-			return
-		}
-		r.Body, r.ContentLength = http.NoBody, int64(len(body))
-		if len(body) > 0 {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		var t reviewType
-		var isObject bool
-		t.apiVersion, t.kind, isObject = peekType(body)
-		if len(body) > 0 && !isObject {
-			writeError(w, http.StatusBadRequest, errors.New("the request body is not a JSON object"))
-			return
-		}
-		if t.kind != "" && t.kind != "AdmissionReview" {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("the body is a %s %s, not an AdmissionReview", t.apiVersion, t.kind))
-			return
-		}
-		// The review's budget starts once its body is in, and the gate is entered only
-		// then: a client trickling its body in must not hold a slot. The handlers'
-		// evaluation deadline falls within this one.
-		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), reviewTypeKey{}, t), gate.budget)
-		defer cancel()
-		readsObject := true
-		if e := policies.Get(); e != nil {
-			readsObject = e.ReadsObject()
-		}
-		leave, err := gate.enter(ctx, estimatedCost(hook, body, readsObject))
-		if err != nil {
-			refuse(ctx, w, hook, t, body, err)
-			return
-		}
-		defer leave()
-		if t.apiVersion == admissionv1.SchemeGroupVersion.String() && t.kind == "AdmissionReview" && serveReview(ctx, w, wh, body) {
-			return
-		}
-		wh.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// serveReview answers a v1 AdmissionReview as controller-runtime's Webhook.ServeHTTP
-// does, decoding it once: ServeHTTP first decodes the whole body to learn its apiVersion
-// and kind (which peekType has read), then decodes it again, which together cost as
-// much as judging a Pod. It decodes with the same case-sensitive decoder and has the
-// Webhook handle the request; a body it cannot decode is left to ServeHTTP, which
-// answers with its own errors.
-func serveReview(ctx context.Context, w http.ResponseWriter, wh *admission.Webhook, body []byte) bool {
-	var req admission.Request
-	if err := decodeRequest(body, &req.AdmissionRequest); err != nil {
-		return false
-	}
-	resp := wh.Handle(ctx, req)
-	out := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
-		Response: &resp.AdmissionResponse,
-	}
-	if err := json.NewEncoder(w).Encode(out); err != nil {
-		logf.FromContext(ctx).WithName("admission").Info("the answer could not be written", "error", err.Error())
-	}
-	return true
-}
-
-// refuse answers a review that got no room in the gate with a 503 that carries its uid,
-// so the API server reads it as podguard's answer (which refuses the request under
-// either failurePolicy), not as a broken call. Only the uid and operation are decoded:
-// decoding the whole review is what the gate bounds.
-func refuse(ctx context.Context, w http.ResponseWriter, hook string, t reviewType, body []byte, err error) {
-	var review struct {
-		Request struct {
-			UID       string                `json:"uid"`
-			Operation admissionv1.Operation `json:"operation"`
-		} `json:"request"`
-	}
-	_ = json.Unmarshal(body, &review)
-	logf.FromContext(ctx).WithName("admission").Error(err, "request refused", "code", http.StatusServiceUnavailable, "uid", review.Request.UID)
-	decisions.WithLabelValues(hook, operationLabel(review.Request.Operation), "error").Inc()
-	resp := admission.Errored(http.StatusServiceUnavailable, err)
-	resp.UID = types.UID(review.Request.UID)
-	out := admissionv1.AdmissionReview{Response: &resp.AdmissionResponse}
-	apiVersion := admissionv1.SchemeGroupVersion.String()
-	if t.apiVersion == "admission.k8s.io/v1beta1" {
-		apiVersion = t.apiVersion
-	}
-	out.APIVersion, out.Kind = apiVersion, "AdmissionReview"
-	if err := json.NewEncoder(w).Encode(out); err != nil {
-		logf.Log.WithName("admission").Error(err, "writing the error answer")
-	}
-}
-
-// writeError answers with an error as an admission.k8s.io/v1 review, the version the API
-// server expects, so it shows the message instead of a malformed-response error.
-func writeError(w http.ResponseWriter, code int32, err error) {
-	resp := admission.Errored(code, err)
-	review := admissionv1.AdmissionReview{Response: &resp.AdmissionResponse}
-	review.SetGroupVersionKind(admissionv1.SchemeGroupVersion.WithKind("AdmissionReview"))
-	if err := json.NewEncoder(w).Encode(review); err != nil {
-		logf.Log.WithName("admission").Error(err, "writing the error answer")
-	}
 }
