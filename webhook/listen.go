@@ -19,16 +19,17 @@ import (
 
 // connLimits bound the connections of one port. Each connection holds memory (TLS state,
 // buffers, headers, the start of a body), so total bounds what idle or slow clients can
-// make podguard hold. A connection is new until the headers of its first request are in:
-// one that is still new after newTimeout is closed, and when every slot is taken the
-// oldest new connection of the source holding the most connections is closed for the one
-// arriving. So connections that never finish a handshake or never send a request cannot
-// keep the API server out; connections that have sent a request are never closed for
-// room. perSource bounds the connections of one source address: beyond it, that
+// make podguard hold. A connection is new until the headers of its first request are in.
+// When every slot is taken, the oldest new connection of the source holding the most
+// connections is closed for the one arriving: so connections that never finish a
+// handshake or never send a request cannot keep the API server out, whose connections
+// send their request right after the handshake. Connections that have sent a request are
+// never closed for room. (A new connection is not closed on a timer of its own: under
+// CPU starvation that cut requests already on their way; the server's handshake and
+// header timeouts close the silent ones.) perSource bounds the connections of one source address: beyond it, that
 // source's oldest new connection makes room, or the arriving one is closed.
 type connLimits struct {
 	total, perSource int
-	newTimeout       time.Duration
 }
 
 // listener is a net.Listener that keeps to connLimits and tracks its connections'
@@ -129,7 +130,6 @@ func (l *listener) admit(raw net.Conn) (*conn, error) {
 	if l.open != nil {
 		l.open.Inc()
 	}
-	c.timer = time.AfterFunc(l.limits.newTimeout, c.expire)
 	return c, nil
 }
 
@@ -162,7 +162,6 @@ func (l *listener) drop(c *conn) {
 		return
 	}
 	c.gone = true
-	c.timer.Stop()
 	c.src.conns--
 	c.unfresh()
 	delete(l.all, c)
@@ -210,7 +209,6 @@ func (l *listener) connState(nc net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateActive:
 		if !c.gone {
-			c.timer.Stop()
 			c.unfresh()
 		}
 		c.idle = false
@@ -244,7 +242,6 @@ type conn struct {
 	l     *listener
 	addr  string
 	src   *source
-	timer *time.Timer
 	// Guarded by l.mu.
 	gone, idle bool
 	// read is set when bytes arrive after the connection went idle; ending is set
@@ -284,17 +281,6 @@ func (c *conn) Close() error {
 	c.l.drop(c)
 	c.l.mu.Unlock()
 	return err
-}
-
-// expire closes the connection if it is still new.
-func (c *conn) expire() {
-	c.l.mu.Lock()
-	defer c.l.mu.Unlock()
-	if !c.gone && slices.Contains(c.src.fresh, c) {
-		c.l.drop(c)
-		c.l.closedFor("new-timeout")
-		c.Conn.Close()
-	}
 }
 
 // unfresh takes the connection off its source's new ones; l.mu is held.

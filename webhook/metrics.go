@@ -34,7 +34,7 @@ var (
 	})
 	closedConnections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podguard_webhook_connections_closed_total",
-		Help: "Connections podguard closed before their first request, by reason: new-timeout (no request within the bound), room (closed for a connection arriving when every slot was taken), per-source (closed, or refused, for its address's bound, --max-connections-per-source).",
+		Help: "Connections podguard closed before their first request, by reason: room (closed for a connection arriving when every slot was taken), per-source (closed, or refused, for its address's bound, --max-connections-per-source).",
 	}, []string{"reason"})
 	requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "podguard_webhook_requests_total",

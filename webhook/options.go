@@ -76,9 +76,6 @@ type Options struct {
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, body included (default 10s).
 	ReadTimeout time.Duration
-	// NewConnectionTimeout bounds a new connection from its accept to the end of its
-	// first request's headers, TLS handshake included (default 2s).
-	NewConnectionTimeout time.Duration
 	// IdleTimeout closes a kept-alive connection with no request (default 120s: longer
 	// than the API server's 90s, so the client closes first and never sends on a
 	// connection the server is closing).
@@ -147,7 +144,7 @@ func (o *Options) Validate() error {
 	if o.ShutdownDelay < 0 {
 		return optionError("--shutdown-delay must not be negative")
 	}
-	if o.ReadHeaderTimeout < 0 || o.ReadTimeout < 0 || o.IdleTimeout < 0 || o.NewConnectionTimeout < 0 {
+	if o.ReadHeaderTimeout < 0 || o.ReadTimeout < 0 || o.IdleTimeout < 0 {
 		return optionError("server timeouts must not be negative")
 	}
 	return nil
@@ -198,9 +195,6 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 120 * time.Second
-	}
-	if c.NewConnectionTimeout == 0 {
-		c.NewConnectionTimeout = 2 * time.Second
 	}
 	if c.MaxEvaluations == 0 {
 		c.MaxEvaluations = 2 * runtime.GOMAXPROCS(0)

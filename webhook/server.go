@@ -124,7 +124,7 @@ func newServer(ctx context.Context, o Options) (_ *server, err error) {
 		metricsTLS.ClientAuth, metricsTLS.ClientCAs = tls.NoClientCert, nil
 	}
 	// Scrapers keep one connection each.
-	scrapers := &connLimits{total: metricsConnections, perSource: metricsConnections, newTimeout: o.NewConnectionTimeout}
+	scrapers := &connLimits{total: metricsConnections, perSource: metricsConnections}
 	if s.metrics, err = listenHTTP(ctx, "metrics", o.MetricsAddr, metricsMux, metricsTLS, scrapers); err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func newServer(ctx context.Context, o Options) (_ *server, err error) {
 	webhooks := http.NewServeMux()
 	webhooks.Handle("/validate", newHook(webhookValidate, validator.Handle, &s.policies, gate, bodies, s.log))
 	webhooks.Handle("/mutate", newHook(webhookMutate, mutator.Handle, &s.policies, gate, bodies, s.log))
-	limits := &connLimits{total: o.MaxConnections, perSource: o.MaxConnectionsPerSource, newTimeout: o.NewConnectionTimeout}
+	limits := &connLimits{total: o.MaxConnections, perSource: o.MaxConnectionsPerSource}
 	s.webhook, err = listenHTTP(ctx, "webhook", net.JoinHostPort(o.BindAddress, strconv.Itoa(o.Port)), s.closeWhileStopping(webhooks), tlsConfig, limits)
 	if err != nil {
 		return nil, err
