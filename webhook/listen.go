@@ -239,9 +239,9 @@ func (l *listener) closeIdle() int {
 // conn is a connection that frees its slot when closed.
 type conn struct {
 	net.Conn
-	l     *listener
-	addr  string
-	src   *source
+	l    *listener
+	addr string
+	src  *source
 	// Guarded by l.mu.
 	gone, idle bool
 	// read is set when bytes arrive after the connection went idle; ending is set
