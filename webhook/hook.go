@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/types"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -34,10 +35,13 @@ type hook struct {
 	log      logr.Logger
 	// recoverPanic turns a handler's panic into a 500 answer; off only for fuzzing.
 	recoverPanic bool
+	inFlight     prometheus.Gauge
+	duration     prometheus.Observer
 }
 
 func newHook(name string, handle handleFunc, policies *PolicySet, gate *Gate, bodies *bodyBudget, log logr.Logger) *hook {
-	return &hook{name: name, handle: handle, policies: policies, gate: gate, bodies: bodies, log: log.WithName("admission"), recoverPanic: true}
+	return &hook{name: name, handle: handle, policies: policies, gate: gate, bodies: bodies, log: log.WithName("admission"), recoverPanic: true,
+		inFlight: requestsInFlight.WithLabelValues(name), duration: requestDuration.WithLabelValues(name)}
 }
 
 // ServeHTTP answers every call with an AdmissionReview (HTTP 200, the error in its
@@ -46,11 +50,11 @@ func newHook(name string, handle handleFunc, policies *PolicySet, gate *Gate, bo
 // limit; the buffer grows as bytes arrive, within the body budget.
 func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	requestsInFlight.WithLabelValues(h.name).Inc()
+	h.inFlight.Inc()
 	code := h.serve(w, r)
-	requestsInFlight.WithLabelValues(h.name).Dec()
+	h.inFlight.Dec()
 	requests.WithLabelValues(h.name, codeLabel(code)).Inc()
-	requestDuration.WithLabelValues(h.name).Observe(time.Since(start).Seconds())
+	h.duration.Observe(time.Since(start).Seconds())
 }
 
 // serve answers the call and returns the status code of its answer.
