@@ -353,7 +353,8 @@ func (s *httpServer) serve() error {
 // drain stops accepting and waits until every open connection has closed: each request
 // read, or on the wire, is answered (the handler adds Connection: close, so the
 // connection then closes); idle connections with nothing on the wire are closed; new
-// ones send their request or reach their new-connection bound. http.Server.Shutdown is
+// ones send their request or are cut by the handshake and header timeouts.
+// http.Server.Shutdown is
 // not used for this: a request it reads once shutdown has begun is dropped unanswered,
 // and it closes idle connections on which a request may be arriving. After timeout,
 // what is still open is cut.
