@@ -213,3 +213,12 @@ bench-memory: build ## 16 clients of 4.7 MB Pods at GOMEMLIMIT=512MiB: peak RSS 
 bench-tokens: build ## 16 clients of made-up tokens on the metrics port (real kube-apiserver): every valid scrape must take under 100 ms.
 	cd test && go build -o $(BIN)/tokenflood ./bench/cmd/tokenflood
 	$(BIN)/tokenflood -podguard $(BIN)/podguard
+
+.PHONY: churn drain
+churn: build ## Connection starvation: 1,200 plain TCP connections churning; p99 of a review on a new connection must stay under 1 s.
+	cd test && go build -o $(BIN)/churn ./bench/cmd/churn
+	$(BIN)/churn -podguard $(BIN)/podguard -bodies test/bench/bodies
+
+drain: build ## SIGTERM under load: 10 runs of 36 callers; no review sent on an open connection may go unanswered.
+	cd test && go build -o $(BIN)/drain ./bench/cmd/drain
+	$(BIN)/drain -podguard $(BIN)/podguard -bodies test/bench/bodies

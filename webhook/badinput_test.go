@@ -18,10 +18,9 @@ import (
 	"time"
 )
 
-// crError is the answer controller-runtime writes for a body it cannot decode: a review
-// without apiVersion and kind.
-func crError(code int, msg string) string {
-	return fmt.Sprintf(`{"response":{"uid":"","allowed":false,"status":{"metadata":{},"message":%q,"code":%d}}}`, msg, code)
+// undecodable is the answer to a body that is not a review's JSON.
+func undecodable(msg string) string {
+	return reviewError("admission.k8s.io/v1", "", 400, "the request body is not a valid AdmissionReview: "+msg)
 }
 
 // reviewError is an error answered as an AdmissionReview of the given version.
@@ -119,15 +118,15 @@ func TestBadInput(t *testing.T) {
 	}{
 		"empty body": {
 			"application/json", nil,
-			crError(400, "request body is empty"),
+			reviewError(v1, "", 400, "request body is empty"),
 		},
 		"malformed JSON": {
 			"application/json", []byte(`{"apiVersion": admission.k8s.io/v1}`),
-			crError(400, "couldn't get version/kind; json parse error: invalid character 'a' looking for beginning of value"),
+			undecodable("invalid character 'a' looking for beginning of value"),
 		},
 		"truncated JSON": {
 			"application/json", good[:len(good)/2],
-			crError(400, "couldn't get version/kind; json parse error: unexpected end of JSON input"),
+			undecodable("unexpected end of JSON input"),
 		},
 		"JSON that is not an object": {
 			"application/json", []byte(`[{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}]`),
@@ -186,7 +185,7 @@ func TestBadInput(t *testing.T) {
 			"application/json", editReview(t, good, func(_, r map[string]any) {
 				r["object"].(map[string]any)["spec"].(map[string]any)["x"] = nestedArrays(10000)
 			}),
-			crError(400, "couldn't get version/kind; json parse error: invalid character '[' exceeded max depth"),
+			undecodable("invalid character '[' exceeded max depth"),
 		},
 	}
 	for desc, c := range cases {
@@ -272,7 +271,7 @@ func TestBadInputMemory(t *testing.T) {
 		},
 		"JSON nested 10,000 deep": {
 			func() io.Reader { return bytes.NewReader(nested) }, int64(len(nested)),
-			crError(400, "couldn't get version/kind; json parse error: invalid character '[' exceeded max depth"), 2 * MiB,
+			undecodable("invalid character '[' exceeded max depth"), 2 * MiB,
 		},
 	}
 	for desc, c := range cases {

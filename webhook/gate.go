@@ -112,16 +112,6 @@ func (g *Gate) acquire(ctx context.Context, sem *semaphore.Weighted, weight int6
 	return nil
 }
 
-// overloadedKey carries the reason a review got no slot to its handler.
-type overloadedKey struct{}
-
-// overloaded is the reason the review got no slot, or nil. reviewBody answers such
-// reviews itself, without decoding them, so handlers see nil.
-func overloaded(ctx context.Context) error {
-	err, _ := ctx.Value(overloadedKey{}).(error)
-	return err
-}
-
 // mib formats a byte count for messages and logs, in MiB (KiB below one MiB).
 func mib(n int64) string {
 	if n < 1<<20 {

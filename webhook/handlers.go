@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
@@ -57,23 +56,10 @@ const (
 	webhookMutate   = "mutate"
 )
 
-// reviewType is the top-level apiVersion and kind of the review being handled, as the
-// body gave them ("" when absent).
-type reviewType struct{ apiVersion, kind string }
-
-type reviewTypeKey struct{}
-
-// checkReview refuses what the API server does not send: another review version, or a
-// request without its uid or operation. Answering those "allowed" would let a malformed
-// call pass for a verdict.
-func checkReview(ctx context.Context, req admission.Request) error {
-	if t, ok := ctx.Value(reviewTypeKey{}).(reviewType); ok {
-		// podguard registers for v1 only; an older API server or a configuration that
-		// lists v1beta1 gets this message rather than a verdict in a version not tested.
-		if t.apiVersion != "" && t.apiVersion != admissionv1.SchemeGroupVersion.String() {
-			return fmt.Errorf("AdmissionReview %s is not served: podguard reads admission.k8s.io/v1 (admissionReviewVersions: [v1] in the webhook configuration)", t.apiVersion)
-		}
-	}
+// checkReview refuses what the API server does not send: a request without its uid or
+// operation. Answering those "allowed" would let a malformed call pass for a verdict.
+// (The review's version is checked by the hook, which reads it.)
+func checkReview(_ context.Context, req admission.Request) error {
 	if req.UID == "" {
 		if req.Operation == "" && req.Kind.Kind == "" && len(req.Object.Raw) == 0 {
 			return errors.New("the AdmissionReview has no request")
@@ -94,9 +80,6 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	start := time.Now()
 	if err := checkReview(ctx, req); err != nil {
 		return errored(ctx, webhookValidate, req, http.StatusBadRequest, err)
-	}
-	if err := overloaded(ctx); err != nil {
-		return errored(ctx, webhookValidate, req, http.StatusServiceUnavailable, err)
 	}
 	e := v.Policies.Get()
 	if e == nil {
@@ -165,9 +148,6 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	start := time.Now()
 	if err := checkReview(ctx, req); err != nil {
 		return errored(ctx, webhookMutate, req, http.StatusBadRequest, err)
-	}
-	if err := overloaded(ctx); err != nil {
-		return errored(ctx, webhookMutate, req, http.StatusServiceUnavailable, err)
 	}
 	e := m.Policies.Get()
 	if e == nil {
@@ -284,12 +264,6 @@ func lines(vs []engine.Violation, suffix string) string {
 	}
 	return b.String()
 }
-
-// requestLogger is the webhooks' LogConstructor. controller-runtime's default adds the
-// review's object, namespace, user and request id to a request logger it makes for every
-// review, which encodes them whether anything is logged or not; podguard adds them
-// (reviewValues) to the lines it writes.
-func requestLogger(base logr.Logger, _ *admission.Request) logr.Logger { return base }
 
 // reviewValues are the values that name a review in its log lines, then kv.
 func reviewValues(req admission.Request, kv ...any) []any {

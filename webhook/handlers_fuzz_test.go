@@ -46,8 +46,8 @@ func fuzzHooks(t *testing.T) (validate, mutate *admission.Webhook) {
 	return fuzzValidate, fuzzMutate
 }
 
-// FuzzAdmissionReview posts arbitrary bodies to both admission handlers through
-// controller-runtime's webhook, as the server does. Every body gets an AdmissionReview
+// FuzzAdmissionReview posts arbitrary bodies to both admission handlers through their
+// hooks, as the server does. Every body gets an AdmissionReview
 // answer: an allowed one carries no error code, a refused one says why; a request with
 // a uid gets it back. A patch from /mutate applies to the object it was computed for,
 // and the patched object needs no further patch.
@@ -75,7 +75,7 @@ func FuzzAdmissionReview(f *testing.F) {
 			name string
 			wh   *admission.Webhook
 		}{{"validate", validate}, {"mutate", mutate}} {
-			out := post(t, hook.wh, body)
+			out := post(t, served(hook.name, hook.wh), body)
 			r := out.Response
 			if r == nil {
 				t.Fatalf("%s: no response in the answer", hook.name)
@@ -109,7 +109,7 @@ func FuzzAdmissionReview(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r2 := post(t, hook.wh, b).Response
+			r2 := post(t, served(hook.name, hook.wh), b).Response
 			if r2 == nil {
 				t.Fatalf("mutate: no response for the patched object")
 			}

@@ -30,8 +30,25 @@ var (
 	})
 	openConnections = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podguard_webhook_connections",
-		Help: "Connections open on the webhook port; at --max-connections, new ones wait to be accepted.",
+		Help: "Connections open on the webhook port, against --max-connections.",
 	})
+	closedConnections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podguard_webhook_connections_closed_total",
+		Help: "Connections podguard closed before their first request, by reason: room (closed for a connection arriving when every slot was taken), per-source (closed, or refused, for its address's bound, --max-connections-per-source).",
+	}, []string{"reason"})
+	requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podguard_webhook_requests_total",
+		Help: "Calls to the webhook endpoints, by webhook (validate, mutate) and the status code of the answer (200, 400, 403, 413, 500, 503, other).",
+	}, []string{"webhook", "code"})
+	requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "podguard_webhook_request_duration_seconds",
+		Help:    "Time from a call's headers to its answer, body and gate wait included, by webhook.",
+		Buckets: []float64{0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10},
+	}, []string{"webhook"})
+	requestsInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "podguard_webhook_requests_in_flight",
+		Help: "Calls being answered, by webhook.",
+	}, []string{"webhook"})
 	bufferedBytes = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podguard_request_body_buffer_bytes",
 		Help: "Memory held by review bodies beyond the first 32 KiB of each, against the body memory budget.",
@@ -43,10 +60,8 @@ var (
 )
 
 func init() {
-	// controller-runtime's registry also carries its own webhook latency and in-flight
-	// metrics, so one /metrics shows both. Their labels are the registered paths and the
-	// HTTP codes.
-	registry.MustRegister(decisions, violations, evalDuration, slotWait, openConnections, bufferedBytes, evaluationBytes)
+	registry.MustRegister(decisions, violations, evalDuration, slotWait, openConnections, closedConnections,
+		requests, requestDuration, requestsInFlight, bufferedBytes, evaluationBytes)
 }
 
 // registry is controller-runtime's, which /metrics serves.

@@ -44,9 +44,12 @@ type Options struct {
 	// wait for a slot counts into EvalTimeout.
 	// Zero means twice the cores the process may use.
 	MaxEvaluations int
-	// MaxConnections bounds the connections open on the webhook port; more wait to be
-	// accepted. Zero means one per 512 KiB of the memory limit (see memoryBudgets).
+	// MaxConnections bounds the connections open on the webhook port (see connLimits).
+	// Zero means one per 512 KiB of the memory limit (see memoryBudgets).
 	MaxConnections int
+	// MaxConnectionsPerSource bounds the connections from one address. Zero means half
+	// of MaxConnections.
+	MaxConnectionsPerSource int
 	// ReloadInterval is how often --config and --policy-dir are checked for changes.
 	// Defaults to 2s.
 	ReloadInterval time.Duration
@@ -96,7 +99,8 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", 2*time.Second, "deadline of one review once its body is read: the wait for an evaluation slot, decoding and policy evaluation")
 	fs.IntVar(&o.MaxEvaluations, "max-evaluations", 0, "reviews decoded and evaluated at once, more wait for a slot within --eval-timeout (default: twice the usable cores)")
-	fs.IntVar(&o.MaxConnections, "max-connections", 0, "connections open at once on the webhook port, more wait to be accepted (default: one per 512 KiB of the memory limit, GOMEMLIMIT)")
+	fs.IntVar(&o.MaxConnections, "max-connections", 0, "connections open at once on the webhook port; when all are taken, a new one that has not sent a request yet is closed for the one arriving, else it waits to be accepted (default: one per 512 KiB of the memory limit, GOMEMLIMIT)")
+	fs.IntVar(&o.MaxConnectionsPerSource, "max-connections-per-source", 0, "connections open at once from one address on the webhook port (default: half of --max-connections)")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "how often to check --config and --policy-dir for changes")
 	fs.BoolVar(&o.WatchCluster, "watch-cluster", true, "watch LimitRanges (their defaults apply to workload templates) and Namespaces (their labels select overrides); needs a cluster")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
@@ -135,6 +139,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxConnections < 0 {
 		return optionError("--max-connections must not be negative")
+	}
+	if o.MaxConnectionsPerSource < 0 {
+		return optionError("--max-connections-per-source must not be negative")
 	}
 	if o.ReloadInterval < 0 {
 		return optionError("--reload-interval must not be negative")
@@ -199,6 +206,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = c.memory().connections
+	}
+	if c.MaxConnectionsPerSource == 0 {
+		c.MaxConnectionsPerSource = max(c.MaxConnections/2, 1)
 	}
 	return c
 }

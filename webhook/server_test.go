@@ -562,7 +562,10 @@ func TestHealthAndMetrics(t *testing.T) {
 		"# TYPE podguard_evaluation_duration_seconds histogram",
 		`podguard_evaluation_duration_seconds_count{webhook="validate"}`,
 		`podguard_evaluation_duration_seconds_count{webhook="mutate"}`,
-		`controller_runtime_webhook_requests_total{code="200",webhook="/validate"}`,
+		`podguard_webhook_requests_total{code="200",webhook="validate"}`,
+		`podguard_webhook_requests_total{code="200",webhook="mutate"}`,
+		`podguard_webhook_request_duration_seconds_count{webhook="validate"}`,
+		`podguard_webhook_requests_in_flight{webhook="validate"} 0`,
 	} {
 		if !strings.Contains(body, name) {
 			t.Errorf("/metrics lacks %s", name)
@@ -798,13 +801,14 @@ func TestRunRefusesBadStart(t *testing.T) {
 		want   string
 		option bool
 	}{
-		"missing cert dir":         {ok(func(o *Options) { o.CertDir = "" }), "--cert-dir is required", true},
-		"bad TLS version":          {ok(func(o *Options) { o.TLSMinVersion = "1.1" }), `--tls-min-version "1.1": use 1.2 or 1.3`, true},
-		"zero eval timeout":        {ok(func(o *Options) { o.EvalTimeout = 0 }), "--eval-timeout must be positive", true},
-		"negative reload interval": {ok(func(o *Options) { o.ReloadInterval = -time.Second }), "--reload-interval must not be negative", true},
-		"negative shutdown":        {ok(func(o *Options) { o.ShutdownDelay = -1 }), "--shutdown-delay must not be negative", true},
-		"negative connections":     {ok(func(o *Options) { o.MaxConnections = -1 }), "--max-connections must not be negative", true},
-		"port out of range":        {ok(func(o *Options) { o.Port = 70000 }), "--port 70000 is not a TCP port", true},
+		"missing cert dir":                {ok(func(o *Options) { o.CertDir = "" }), "--cert-dir is required", true},
+		"bad TLS version":                 {ok(func(o *Options) { o.TLSMinVersion = "1.1" }), `--tls-min-version "1.1": use 1.2 or 1.3`, true},
+		"zero eval timeout":               {ok(func(o *Options) { o.EvalTimeout = 0 }), "--eval-timeout must be positive", true},
+		"negative reload interval":        {ok(func(o *Options) { o.ReloadInterval = -time.Second }), "--reload-interval must not be negative", true},
+		"negative shutdown":               {ok(func(o *Options) { o.ShutdownDelay = -1 }), "--shutdown-delay must not be negative", true},
+		"negative connections":            {ok(func(o *Options) { o.MaxConnections = -1 }), "--max-connections must not be negative", true},
+		"negative connections per source": {ok(func(o *Options) { o.MaxConnectionsPerSource = -1 }), "--max-connections-per-source must not be negative", true},
+		"port out of range":               {ok(func(o *Options) { o.Port = 70000 }), "--port 70000 is not a TCP port", true},
 		"cert dir without a certificate": {ok(func(o *Options) { o.CertDir = empty }),
 			"--cert-dir: " + filepath.Join(empty, "tls.crt") + " does not exist", true},
 		"cert dir that is a file":        {ok(func(o *Options) { o.CertDir = config }), "--cert-dir: " + config + " is not a directory", true},
