@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -274,13 +275,18 @@ func TestEstimatedCostBoundsMemory(t *testing.T) {
 		for _, x := range targets {
 			t.Run(x.hook+" "+x.set+" "+desc, func(t *testing.T) {
 				var answer string
-				used := peakHeap(func() {
-					req := httptest.NewRequest(http.MethodPost, "/"+x.hook, bytes.NewReader([]byte(body)))
-					req.Header.Set("Content-Type", "application/json")
-					w := httptest.NewRecorder()
-					x.handler.ServeHTTP(w, req)
-					answer = w.Body.String()
-				})
+				// The least of three runs: a busy machine delays the collector, which only
+				// ever adds garbage to a peak, never takes live memory from it.
+				used := int64(math.MaxInt64)
+				for range 3 {
+					used = min(used, peakHeap(func() {
+						req := httptest.NewRequest(http.MethodPost, "/"+x.hook, bytes.NewReader([]byte(body)))
+						req.Header.Set("Content-Type", "application/json")
+						w := httptest.NewRecorder()
+						x.handler.ServeHTTP(w, req)
+						answer = w.Body.String()
+					}))
+				}
 				if !strings.Contains(answer, `"uid":"`) || strings.Contains(answer, `"code":503`) || strings.Contains(answer, `"code":400`) {
 					t.Fatalf("not judged: %s", answer[:min(len(answer), 300)])
 				}
