@@ -24,6 +24,9 @@ import (
 // maxCPU is the configured maximum CPU limit the resize test crosses.
 const maxCPU = "1"
 
+// rollouts is how many rolling updates the rolling update test makes.
+const rollouts = 3
+
 // TestNode installs the chart on a cluster with a node and runs the checks in
 // order: one install serves the first four, a second one (whose image cannot be
 // pulled) the last.
@@ -287,13 +290,16 @@ func (e *env) testResize(t *testing.T) {
 // during which they are not ready but still serve.
 func (e *env) testRollingUpdate(t *testing.T) {
 	cs := e.c.Clientset
-	old := map[string]bool{}
-	pods, err := cs.CoreV1().Pods(namespace).List(t.Context(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=podguard"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pods.Items {
-		old[p.Name] = true
+	podNames := func(ctx context.Context) (map[string]bool, error) {
+		pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=podguard"})
+		if err != nil {
+			return nil, err
+		}
+		names := map[string]bool{}
+		for _, p := range pods.Items {
+			names[p.Name] = true
+		}
+		return names, nil
 	}
 
 	ctx, stop := context.WithCancel(t.Context())
@@ -301,7 +307,7 @@ func (e *env) testRollingUpdate(t *testing.T) {
 	var sent, lost int
 	var failures []string
 	var wg sync.WaitGroup
-	for client := range 4 {
+	for client := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -335,31 +341,39 @@ func (e *env) testRollingUpdate(t *testing.T) {
 	poll(t, time.Minute, "the first creates", func(context.Context) (bool, error) { s, _ := count(); return s >= 20, nil })
 	before, _ := count()
 
-	e.upgrade(t, map[string]any{
-		"config":         map[string]any{"rules": map[string]any{"resources-limits": map[string]any{"max": map[string]any{"cpu": maxCPU}}}},
-		"podAnnotations": map[string]any{"podguard.test/rollout": "1"},
-	})
-	poll(t, 3*time.Minute, "the old Pods gone", func(ctx context.Context) (bool, error) {
-		pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=podguard"})
+	// Each rollout replaces every replica; the moment a replica stops is
+	// short on a quiet node, so there are several.
+	for rollout := range rollouts {
+		old, err := podNames(t.Context())
 		if err != nil {
-			return false, err
+			t.Fatal(err)
 		}
-		for _, p := range pods.Items {
-			if old[p.Name] {
-				return false, fmt.Errorf("old Pod %s still there", p.Name)
+		e.upgrade(t, map[string]any{
+			"config":         map[string]any{"rules": map[string]any{"resources-limits": map[string]any{"max": map[string]any{"cpu": maxCPU}}}},
+			"podAnnotations": map[string]any{"podguard.test/rollout": fmt.Sprint(rollout + 1)},
+		})
+		poll(t, 3*time.Minute, "the old Pods gone", func(ctx context.Context) (bool, error) {
+			now, err := podNames(ctx)
+			if err != nil {
+				return false, err
 			}
-		}
-		return true, nil
-	})
+			for name := range now {
+				if old[name] {
+					return false, fmt.Errorf("old Pod %s still there", name)
+				}
+			}
+			return true, nil
+		})
+	}
 	after, _ := count()
 	// A few more, sent to the new Pods alone.
 	poll(t, time.Minute, "creates after the rollout", func(context.Context) (bool, error) { s, _ := count(); return s >= after+20, nil })
 	stop()
 	wg.Wait()
 	total, lostN := count()
-	t.Logf("%d creates: %d before the upgrade, %d during the rollout, %d after; %d lost", total, before, after-before, total-after, lostN)
+	t.Logf("%d creates: %d before the upgrades, %d during the %d rollouts, %d after; %d lost", total, before, after-before, rollouts, total-after, lostN)
 	if after-before == 0 {
-		t.Error("no create was sent during the rollout")
+		t.Error("no create was sent during the rollouts")
 	}
 	if lostN > 0 {
 		t.Errorf("%d of %d creates lost during the rolling update:\n%s", lostN, total, strings.Join(failures, "\n"))
