@@ -132,16 +132,34 @@ lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION) $(BIN)/deadcode-$(DEADCODE_VERSI
 test-binaries: ## Build (once, cached outside the clone) kube-apiserver and etcd for the real-cluster tests.
 	cd test && go run ./cluster/cmd/prebuild
 
-# The test module's packages but the conformance corpus, which lives outside the clone.
-E2E_PACKAGES = $$(go list ./... | grep -v '/conformance$$')
+# The test module's packages but the conformance corpus, which lives outside the clone, and
+# the node tests, which need root (e2e-node).
+E2E_PACKAGES = $$(go list ./... | grep -v -e '/conformance$$' -e '/node$$')
 
 .PHONY: e2e
 e2e: build image test-binaries sarif-schema ## Tests of the test module: real kube-apiserver and etcd, chart, image.
 	cd test && PODGUARD_BIN=$(BIN)/podguard PODGUARD_IMAGE=$(BIN)/podguard-image.tar \
 		go test -count=1 -timeout 40m $(E2E_PACKAGES)
 
+# Debian packages a node needs (README "Tests on a real node"), installed when missing.
+NODE_PACKAGES := containerd libseccomp-dev iproute2
+
+.PHONY: node-packages
+node-packages: ## Install the Debian packages a node needs (NODE_PACKAGES) when missing; needs root.
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "e2e-node: the node needs root (containerd, runc, mounts, cgroups, a bridge); running as uid $$(id -u)"; exit 1; fi
+	@missing=$$(for p in $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing"; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
+
+.PHONY: e2e-node
+e2e-node: node-packages build image test-binaries ## podguard's chart and image on a real node (kubelet, containerd, runc); needs root.
+	cd test && go run ./cluster/cmd/prebuild -node
+	cd test && PODGUARD_BIN=$(BIN)/podguard PODGUARD_IMAGE=$(BIN)/podguard-image.tar \
+		go test -count=1 -timeout 40m ./node/
+
 .PHONY: test
-test: lint policy-check unit e2e ## Everything in the clone: Rego, Go unit tests, real API server tests.
+test: lint policy-check unit e2e e2e-node ## Everything in the clone: lint, Rego, Go unit tests, real API server and node tests.
 
 # The corpus is ../shared/conformance beside the clone (or $$PODGUARD_CONFORMANCE_DIR);
 # without it this target fails, it never passes having compared nothing. .ci/run runs it.

@@ -196,6 +196,11 @@ func buildEtcd(ctx context.Context, moddir, version string) ([]string, error) {
 var stagingRE = regexp.MustCompile(`(?m)^\s*(k8s\.io/\S+)\s+=>\s+\./staging/`)
 
 func buildKubeAPIServer(ctx context.Context, moddir, version string) ([]string, error) {
+	return buildKubernetesCommand(ctx, moddir, version, "kube-apiserver")
+}
+
+// buildKubernetesCommand prepares the build of k8s.io/kubernetes/cmd/<name> at version.
+func buildKubernetesCommand(ctx context.Context, moddir, version, name string) ([]string, error) {
 	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", "k8s.io/kubernetes@"+version)
 	cmd.Dir = moddir
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
@@ -243,7 +248,7 @@ func buildKubeAPIServer(ctx context.Context, moddir, version string) ([]string, 
 			"-X", pkg+".gitTreeState=clean",
 		)
 	}
-	return []string{"-ldflags", strings.Join(ldflags, " "), "k8s.io/kubernetes/cmd/kube-apiserver"}, nil
+	return []string{"-ldflags", strings.Join(ldflags, " "), "k8s.io/kubernetes/cmd/" + name}, nil
 }
 
 // tail returns the last n lines of b, which is what matters in a failed

@@ -26,6 +26,13 @@ type pki struct {
 	servingKeyFile    string
 	serviceAccountKey string // private key, signs service account tokens
 	serviceAccountPub string
+	// The admin's certificate as files too: the API server uses it to call
+	// kubelets, as a member of system:masters.
+	clientCertFile string
+	clientKeyFile  string
+	// The CA itself, to sign the certificates of a node's kubelet.
+	caCert *x509.Certificate
+	caKey  *ecdsa.PrivateKey
 }
 
 // adminUser is the identity of the test client; system:masters bypasses
@@ -35,8 +42,10 @@ const adminUser = "podguard-test-admin"
 // writePKI makes a throw-away CA that both signs the serving certificate
 // (so the client verifies the server instead of skipping TLS checks) and is
 // the --client-ca-file (client certificates are the authentication that
-// every kube-apiserver version keeps).
-func writePKI(dir string) (*pki, error) {
+// every kube-apiserver version keeps). serviceIP, the "kubernetes" Service's
+// address, is in the serving certificate so Pods on a node can verify the
+// server they reach there.
+func writePKI(dir string, serviceIP net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -66,6 +75,10 @@ func writePKI(dir string) (*pki, error) {
 		servingKeyFile:    filepath.Join(dir, "apiserver.key"),
 		serviceAccountKey: filepath.Join(dir, "sa.key"),
 		serviceAccountPub: filepath.Join(dir, "sa.pub"),
+		clientCertFile:    filepath.Join(dir, "admin.crt"),
+		clientKeyFile:     filepath.Join(dir, "admin.key"),
+		caCert:            caCert,
+		caKey:             caKey,
 	}
 
 	servingKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -75,7 +88,7 @@ func writePKI(dir string) (*pki, error) {
 	servingDER, err := signCert(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: "kube-apiserver"},
 		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, serviceIP},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}, servingKey, caCert, caKey)
@@ -123,6 +136,8 @@ func writePKI(dir string) (*pki, error) {
 		p.servingKeyFile:    servingKeyPEM,
 		p.serviceAccountKey: saKeyPEM,
 		p.serviceAccountPub: pemBlock("PUBLIC KEY", saPub),
+		p.clientCertFile:    p.clientCertPEM,
+		p.clientKeyFile:     p.clientKeyPEM,
 	} {
 		if err := os.WriteFile(file, data, 0o600); err != nil {
 			return nil, err
@@ -157,4 +172,25 @@ func keyPEM(key *ecdsa.PrivateKey) ([]byte, error) {
 
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+// clientCert signs a client certificate for user in groups with the CA and
+// returns the PEM of the certificate and of its key.
+func (p *pki) clientCert(user string, groups ...string) (certPEM, privPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := signCert(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: user, Organization: groups},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, key, p.caCert, p.caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	if privPEM, err = keyPEM(key); err != nil {
+		return nil, nil, err
+	}
+	return pemBlock("CERTIFICATE", der), privPEM, nil
 }

@@ -23,6 +23,25 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// defaultServiceRange is the API server's --service-cluster-ip-range.
+const defaultServiceRange = "10.0.0.0/24"
+
+// firstServiceIP is the address the API server gives the "kubernetes"
+// Service: the first one of the range.
+func firstServiceIP(cidr string) (net.IP, error) {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return nil, fmt.Errorf("service-cluster-ip-range %q: %w", cidr, err)
+	}
+	ip := n.IP.To4()
+	if ip == nil {
+		return nil, fmt.Errorf("service-cluster-ip-range %q: only IPv4 is supported", cidr)
+	}
+	ip = append(net.IP{}, ip...)
+	ip[3]++
+	return ip, nil
+}
+
 // readyTimeout bounds the wait for /readyz once the binaries exist; on 2
 // cores kube-apiserver is usually ready within 10-20 seconds.
 const readyTimeout = 2 * time.Minute
@@ -41,6 +60,8 @@ type Cluster struct {
 	Client    client.Client
 
 	config    *rest.Config
+	pki       *pki
+	apiPort   int
 	procs     []*process // in start order; stopped in reverse
 	closeOnce sync.Once
 }
@@ -108,7 +129,15 @@ func start(ctx context.Context, dir string, logf logf, opts ...Option) (*Cluster
 	if err != nil {
 		return nil, err
 	}
-	certs, err := writePKI(filepath.Join(dir, "pki"))
+	serviceRange := defaultServiceRange
+	if r, ok := o.apiserverFlags["service-cluster-ip-range"]; ok {
+		serviceRange = r
+	}
+	serviceIP, err := firstServiceIP(serviceRange)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := writePKI(filepath.Join(dir, "pki"), serviceIP)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +149,7 @@ func start(ctx context.Context, dir string, logf logf, opts ...Option) (*Cluster
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
 	apiPort := strconv.Itoa(ports[2])
 
-	c := &Cluster{Dir: dir}
+	c := &Cluster{Dir: dir, pki: certs, apiPort: ports[2]}
 	ok := false
 	defer func() {
 		if !ok {
@@ -162,8 +191,11 @@ func start(ctx context.Context, dir string, logf logf, opts ...Option) (*Cluster
 		"service-account-issuer":           "https://kubernetes.default.svc.cluster.local",
 		"service-account-key-file":         certs.serviceAccountPub,
 		"service-account-signing-key-file": certs.serviceAccountKey,
-		"service-cluster-ip-range":         "10.0.0.0/24",
-		"authorization-mode":               "RBAC",
+		"service-cluster-ip-range":         serviceRange,
+		// Logs and exec of Pods on a node, as the admin.
+		"kubelet-client-certificate": certs.clientCertFile,
+		"kubelet-client-key":         certs.clientKeyFile,
+		"authorization-mode":         "RBAC",
 		// No controller manager runs, so no namespace gets a "default"
 		// ServiceAccount, and this plugin would reject every pod.
 		"disable-admission-plugins": "ServiceAccount",

@@ -15,4 +15,10 @@
 // is the same thing for programs such as demos. The client authenticates
 // with a client certificate in group system:masters; authorization is RBAC,
 // so least-privilege checks can impersonate other users.
+//
+// StartWithNode adds a node: kubelet, kube-controller-manager and kube-scheduler
+// (built like kube-apiserver), containerd (Debian's) with runc and the CNI
+// plugins (built from the module proxy), a locally built pause image, and Pods
+// on a bridge of the harness's own. It needs root; NodeSupport says what is
+// missing. Everything it starts and changes is undone in t.Cleanup.
 package cluster
