@@ -80,6 +80,7 @@ func Main(ctx context.Context, version string, args []string, stdin io.Reader, s
 	fs.Var(&files, "f", "manifest file, directory or - for stdin (repeatable; also as plain arguments)")
 	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
 	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules; their *_test.rego must pass")
+	fs.DurationVar(&opts.TestTimeout, "policy-test-timeout", engine.DefaultTestTimeout, "how long each *_test.rego test of --policy-dir may run")
 	fs.StringVar(&output, "o", "text", "output format: text, json, junit or sarif")
 	fs.BoolVar(&explain, "explain", false, "with text output, describe each rule that fired and link to its documentation")
 	fs.BoolVar(&mutate, "mutate", false, "print the manifests as the cluster would store them (YAML, or JSON with -o json)")
