@@ -105,16 +105,14 @@ func TestGateWeighsByMemory(t *testing.T) {
 	}
 
 	validate, _ := fuzzHooks(t)
-	h := reviewBody(validate, webhookValidate, &PolicySet{}, newGate(4, 32<<10, time.Second), newBodyBudget(8<<20, time.Second))
+	// A review that waited for room would wait for as long as the test binary runs: being
+	// answered at all says it was refused at once.
+	h := reviewBody(validate, webhookValidate, &PolicySet{}, newGate(4, 32<<10, testDeadline), newBodyBudget(8<<20, time.Second))
 	body := readRequest(t, "pod-create-compliant")
 	req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
-	start := time.Now()
 	h.ServeHTTP(w, req)
 	msg := fmt.Sprintf("judging this review would take about %s, more than the 32 KiB podguard may use for evaluations (a share of its memory limit, GOMEMLIMIT); raise the container's memory limit", mib(estimatedCost(webhookValidate, body, true)))
 	assertJSON(t, w.Body.Bytes(), reviewError("admission.k8s.io/v1", "00000000-0000-4000-8000-000000000001", 503, msg))
-	if took := time.Since(start); took > 500*time.Millisecond {
-		t.Errorf("refused after %v, want at once", took)
-	}
 }
