@@ -63,6 +63,7 @@ func TestConfigRewrittenInPlace(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the empty file refused, and reviews judged meanwhile", func() bool {
 		return p.metric(t, `podguard_policy_reloads_total{result="error"}`) > refused && l.sent.Load() > truncated+workers || l.failed.Load() > 0
 	})
+	loaded := p.metric(t, `podguard_policy_reloads_total{result="success"}`)
 	if _, err := f.Write(content); err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +71,9 @@ func TestConfigRewrittenInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	rewritten := l.sent.Load()
-	// Reviews keep being judged while the rewritten file is read again.
-	waitUntil(t, 5*time.Second, "reviews judged after the rewrite", func() bool {
-		return l.sent.Load() > rewritten+4*workers || l.failed.Load() > 0
+	// Reviews keep being judged until the rewritten file has been read twice and loaded.
+	waitUntil(t, 5*time.Second, "the rewritten file loaded, and reviews judged meanwhile", func() bool {
+		return p.metric(t, `podguard_policy_reloads_total{result="success"}`) > loaded && l.sent.Load() > rewritten+workers || l.failed.Load() > 0
 	})
 	l.check(t)
 	t.Logf("%d reviews while the file was empty", rewritten-truncated)
