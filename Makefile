@@ -101,11 +101,29 @@ run: build ## Serve the webhook on its embedded policies with a throw-away certi
 policy-check: opa ## opa fmt, opa check --strict and opa test on policies/.
 	$(BIN)/opa fmt --list --fail policies
 	$(BIN)/opa check --strict policies
-	$(BIN)/opa test policies
+	$(BIN)/opa test --timeout 1h policies
 
+# -timeout catches a test that hangs, not a slow one: a busy machine takes several times
+# as long as a quiet one (the webhook package alone ten minutes, go test's default bound).
 .PHONY: unit
 unit: ## Go tests of the main module, with the race detector.
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout 1h ./...
+
+STRESS_RUNS ?= 3
+
+# The burner is stopped when the recipe's shell exits, whatever the runs gave; burn also
+# stops by itself if that shell is gone.
+.PHONY: test-stress
+test-stress: ## make unit STRESS_RUNS (3) times while test/cmd/burn keeps every core busy.
+	cd test && go build -o $(BIN)/burn ./cmd/burn
+	@$(BIN)/burn & burner=$$!; trap 'kill $$burner 2>/dev/null; wait $$burner 2>/dev/null || true' EXIT; \
+	passed=0; start=$$(date +%s); \
+	for i in $$(seq 1 $(STRESS_RUNS)); do \
+		echo "== test-stress: make unit, run $$i of $(STRESS_RUNS), every core busy"; \
+		if $(MAKE) --no-print-directory unit; then passed=$$((passed + 1)); fi; \
+	done; \
+	echo "test-stress: $$passed of $(STRESS_RUNS) runs of make unit passed, in $$(( $$(date +%s) - start ))s"; \
+	[ $$passed -eq $(STRESS_RUNS) ]
 
 # Pinned like the OPA CLI, so a new release of a checker never turns a clean tree red.
 STATICCHECK_VERSION := v0.8.2

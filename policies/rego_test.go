@@ -2,6 +2,7 @@ package policies_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/tester"
 )
@@ -13,13 +14,24 @@ func TestRego(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := tester.NewRunner().SetStore(store).Run(t.Context(), modules)
+	// OPA's tester gives each test 5s by default, which a busy machine reaches: a slow
+	// test is not a failing one. The bound is the test binary's own (go test -timeout).
+	timeout := 24 * time.Hour
+	if d, ok := t.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	start := time.Now()
+	ch, err := tester.NewRunner().SetStore(store).SetTimeout(timeout).Run(t.Context(), modules)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
+	var slowest *tester.Result
 	for r := range ch {
 		n++
+		if slowest == nil || r.Duration > slowest.Duration {
+			slowest = r
+		}
 		t.Run(r.Package+"."+r.Name, func(t *testing.T) {
 			if r.Error != nil {
 				t.Fatalf("%s: %v", r.Location, r.Error)
@@ -32,4 +44,6 @@ func TestRego(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no Rego tests found")
 	}
+	t.Logf("%d Rego tests in %v; the slowest, %s.%s, took %v", n, time.Since(start).Round(time.Millisecond),
+		slowest.Package, slowest.Name, slowest.Duration.Round(time.Millisecond))
 }

@@ -117,8 +117,10 @@ func TestHeaderOnlyClientsHoldLittle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Let the server read what they sent.
-	time.Sleep(500 * time.Millisecond)
+	// The server has read what they sent once each is in its handler, reading its body.
+	waitUntil(t, 5*time.Second, "every client's review in its handler", func() bool {
+		return metricValue(t, s, `controller_runtime_webhook_requests_in_flight{webhook="/validate"}`) >= clients
+	})
 	s.stillServes(t, "/validate")
 	runtime.GC()
 	runtime.ReadMemStats(&during)

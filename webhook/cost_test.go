@@ -203,14 +203,14 @@ func TestEstimatedCostBoundsMemory(t *testing.T) {
 		ps := &PolicySet{}
 		ps.Set(e)
 		for hook, handler := range map[string]admission.Handler{
-			webhookValidate: &Validator{Policies: ps, EvalTimeout: time.Minute},
-			webhookMutate:   &Mutator{Policies: ps, EvalTimeout: time.Minute},
+			webhookValidate: &Validator{Policies: ps, EvalTimeout: testDeadline},
+			webhookMutate:   &Mutator{Policies: ps, EvalTimeout: testDeadline},
 		} {
 			if hook == webhookMutate && opts.PolicyDir != "" {
 				continue // the mutating webhook never reads rules' input
 			}
 			wh := &admission.Webhook{Handler: handler, LogConstructor: quiet}
-			targets = append(targets, target{hook, set, reviewBody(wh, hook, ps, newGate(1, 8<<30, time.Minute), newBodyBudget(64<<20, time.Minute)), e.ReadsObject()})
+			targets = append(targets, target{hook, set, reviewBody(wh, hook, ps, newGate(1, 8<<30, testDeadline), newBodyBudget(64<<20, testDeadline)), e.ReadsObject()})
 		}
 	}
 

@@ -16,9 +16,11 @@ import (
 // that gets a slot is judged as usual. The slot is free again after each review.
 func TestGate(t *testing.T) {
 	validate, _ := fuzzHooks(t)
-	gate := newGate(1, 64<<20, 50*time.Millisecond)
-	h := reviewBody(validate, webhookValidate, &PolicySet{}, gate, newBodyBudget(8<<20, time.Second))
+	// The gate's budget is the review's whole deadline: short where the wait must end,
+	// the test binary's where the review is judged, however long a busy machine takes.
+	var gate *Gate
 	serve := func() []byte {
+		h := reviewBody(validate, webhookValidate, &PolicySet{}, gate, newBodyBudget(8<<20, time.Second))
 		req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(readRequest(t, "pod-create-compliant")))
 		req.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
@@ -31,15 +33,17 @@ func TestGate(t *testing.T) {
 	uid := "00000000-0000-4000-8000-000000000001"
 
 	for _, tc := range []struct {
-		name string
-		busy bool
-		want string
+		name   string
+		busy   bool
+		budget time.Duration
+		want   string
 	}{
-		{"every slot taken: refused after the wait", true, reviewError("admission.k8s.io/v1", uid, 503,
+		{"every slot taken: refused after the wait", true, 50 * time.Millisecond, reviewError("admission.k8s.io/v1", uid, 503,
 			"podguard is overloaded: no evaluation slot freed within --eval-timeout 50ms (--max-evaluations 1, evaluation memory 64.0 MiB)")},
-		{"a slot free: judged", false, `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"` + uid + `","allowed":true,"status":{"metadata":{},"code":200}}}`},
+		{"a slot free: judged", false, testDeadline, `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"` + uid + `","allowed":true,"status":{"metadata":{},"code":200}}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			gate = newGate(1, 64<<20, tc.budget)
 			if tc.busy {
 				leave, err := gate.enter(t.Context(), 1)
 				if err != nil {
@@ -105,18 +109,16 @@ func TestGateWeighsByMemory(t *testing.T) {
 	}
 
 	validate, _ := fuzzHooks(t)
-	h := reviewBody(validate, webhookValidate, &PolicySet{}, newGate(4, 32<<10, time.Second), newBodyBudget(8<<20, time.Second))
+	// A review that waited for room would wait for as long as the test binary runs: being
+	// answered at all says it was refused at once.
+	h := reviewBody(validate, webhookValidate, &PolicySet{}, newGate(4, 32<<10, testDeadline), newBodyBudget(8<<20, time.Second))
 	body := readRequest(t, "pod-create-compliant")
 	req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
-	start := time.Now()
 	h.ServeHTTP(w, req)
 	msg := fmt.Sprintf("judging this review would take about %s, more than the 32 KiB podguard may use for evaluations (a share of its memory limit, GOMEMLIMIT); raise the container's memory limit", mib(estimatedCost(webhookValidate, body, true)))
 	assertJSON(t, w.Body.Bytes(), reviewError("admission.k8s.io/v1", "00000000-0000-4000-8000-000000000001", 503, msg))
-	if took := time.Since(start); took > 500*time.Millisecond {
-		t.Errorf("refused after %v, want at once", took)
-	}
 }
 
 // TestGateKeepsAShareForOrdinaryReviews: large reviews (above a quarter of a share) hold together

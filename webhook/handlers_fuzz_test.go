@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
@@ -37,8 +36,8 @@ func fuzzHooks(t *testing.T) (validate, mutate *admission.Webhook) {
 		ps.Set(e)
 		quiet := func(logr.Logger, *admission.Request) logr.Logger { return logr.Discard() }
 		// Panics must reach the fuzzer, not become 500 answers.
-		fuzzValidate = (&admission.Webhook{Handler: &Validator{Policies: &ps, EvalTimeout: 5 * time.Second}, LogConstructor: quiet}).WithRecoverPanic(false)
-		fuzzMutate = (&admission.Webhook{Handler: &Mutator{Policies: &ps, EvalTimeout: 5 * time.Second}, LogConstructor: quiet}).WithRecoverPanic(false)
+		fuzzValidate = (&admission.Webhook{Handler: &Validator{Policies: &ps, EvalTimeout: testDeadline}, LogConstructor: quiet}).WithRecoverPanic(false)
+		fuzzMutate = (&admission.Webhook{Handler: &Mutator{Policies: &ps, EvalTimeout: testDeadline}, LogConstructor: quiet}).WithRecoverPanic(false)
 	})
 	if fuzzHooksErr != nil {
 		t.Fatal(fuzzHooksErr)

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -32,8 +31,8 @@ func admissionRequest(t *testing.T, name string) admission.Request {
 func TestNoPolicySet(t *testing.T) {
 	req := admissionRequest(t, "mutate-pod-no-resources")
 	for name, h := range map[string]admission.Handler{
-		"validate": &Validator{Policies: &PolicySet{}, EvalTimeout: time.Second},
-		"mutate":   &Mutator{Policies: &PolicySet{}, EvalTimeout: time.Second},
+		"validate": &Validator{Policies: &PolicySet{}, EvalTimeout: testDeadline},
+		"mutate":   &Mutator{Policies: &PolicySet{}, EvalTimeout: testDeadline},
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp := h.Handle(t.Context(), req)
@@ -109,9 +108,9 @@ func TestAcceptedConfigNeverBreaksEvaluation(t *testing.T) {
 				h   admission.Handler
 				req string
 			}{
-				{&Validator{Policies: &ps, EvalTimeout: 5 * time.Second}, "pod-create-compliant"},
-				{&Validator{Policies: &ps, EvalTimeout: 5 * time.Second}, "pod-create-violating"},
-				{&Mutator{Policies: &ps, EvalTimeout: 5 * time.Second}, "mutate-pod-no-resources"},
+				{&Validator{Policies: &ps, EvalTimeout: testDeadline}, "pod-create-compliant"},
+				{&Validator{Policies: &ps, EvalTimeout: testDeadline}, "pod-create-violating"},
+				{&Mutator{Policies: &ps, EvalTimeout: testDeadline}, "mutate-pod-no-resources"},
 			} {
 				resp := r.h.Handle(t.Context(), admissionRequest(t, r.req))
 				if resp.Result != nil && resp.Result.Code >= 500 {
@@ -164,7 +163,7 @@ func TestWorkloadsGetLimitRangeDefaults(t *testing.T) {
 
 	t.Run("LimitRange default limit becomes the template's request", func(t *testing.T) {
 		src := &fakeCluster{ranges: []corev1.LimitRange{lr}}
-		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, Cluster: src}
+		v := &Validator{Policies: &ps, EvalTimeout: testDeadline, Cluster: src}
 		resp := v.Handle(t.Context(), admissionRequest(t, "deployment-create-violating"))
 		if resp.Allowed || resp.Result.Code != 403 || !strings.Contains(resp.Result.Message, below) {
 			t.Errorf("got allowed=%v %d %q\nwant a denial containing %q", resp.Allowed, resp.Result.Code, resp.Result.Message, below)
@@ -174,14 +173,14 @@ func TestWorkloadsGetLimitRangeDefaults(t *testing.T) {
 		}
 	})
 	t.Run("without a LimitRange podguard's default request applies", func(t *testing.T) {
-		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, Cluster: &fakeCluster{}}
+		v := &Validator{Policies: &ps, EvalTimeout: testDeadline, Cluster: &fakeCluster{}}
 		resp := v.Handle(t.Context(), admissionRequest(t, "deployment-create-violating"))
 		if strings.Contains(resp.Result.Message, "resources-") {
 			t.Errorf("resource violation without a LimitRange: %q", resp.Result.Message)
 		}
 	})
 	t.Run("LimitRanges unavailable: 500, never judged without them", func(t *testing.T) {
-		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, Cluster: &fakeCluster{err: errors.New("the LimitRange cache has not synced yet")}}
+		v := &Validator{Policies: &ps, EvalTimeout: testDeadline, Cluster: &fakeCluster{err: errors.New("the LimitRange cache has not synced yet")}}
 		resp := v.Handle(t.Context(), admissionRequest(t, "deployment-create-violating"))
 		if resp.Allowed || resp.Result.Code != 500 || !strings.Contains(resp.Result.Message, "the LimitRange cache has not synced yet") {
 			t.Errorf("got allowed=%v %+v, want 500 naming the cache", resp.Allowed, resp.Result)
@@ -189,7 +188,7 @@ func TestWorkloadsGetLimitRangeDefaults(t *testing.T) {
 	})
 	t.Run("Pods are judged as they arrive, without consulting LimitRanges", func(t *testing.T) {
 		src := &fakeCluster{err: errors.New("must not be called")}
-		v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, Cluster: src}
+		v := &Validator{Policies: &ps, EvalTimeout: testDeadline, Cluster: src}
 		resp := v.Handle(t.Context(), admissionRequest(t, "pod-create-compliant"))
 		if !resp.Allowed || len(src.namespaces) != 0 {
 			t.Errorf("got allowed=%v %+v, LimitRanges asked for %v", resp.Allowed, resp.Result, src.namespaces)
@@ -224,7 +223,7 @@ func TestNullNeverEnablesAnOffRule(t *testing.T) {
 			}
 			var ps PolicySet
 			ps.Set(e)
-			v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second}
+			v := &Validator{Policies: &ps, EvalTimeout: testDeadline}
 			// pod-create-compliant has no startupProbe.
 			resp := v.Handle(t.Context(), admissionRequest(t, "pod-create-compliant"))
 			if !resp.Allowed {
@@ -273,7 +272,7 @@ func TestNamespaceSelectorOverrides(t *testing.T) {
 	}
 	for desc, c := range cases {
 		t.Run(desc, func(t *testing.T) {
-			v := &Validator{Policies: &ps, EvalTimeout: 5 * time.Second, Cluster: &fakeCluster{
+			v := &Validator{Policies: &ps, EvalTimeout: testDeadline, Cluster: &fakeCluster{
 				labels: map[string]map[string]string{"default": c.labels}, labelsErr: c.labelsErr,
 			}}
 			resp := v.Handle(t.Context(), admissionRequest(t, "pod-create-violating"))

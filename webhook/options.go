@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"time"
+
+	"github.com/podguard/podguard/policies/engine"
 )
 
 // Options configures `podguard serve`.
@@ -40,6 +42,9 @@ type Options struct {
 	// evaluation slot, decoding and evaluation. It must stay below the webhook's
 	// timeoutSeconds so that podguard answers with an error before the API server gives up.
 	EvalTimeout time.Duration
+	// PolicyTestTimeout bounds each *_test.rego test of PolicyDir, run whenever a set is
+	// loaded; zero means engine.DefaultTestTimeout.
+	PolicyTestTimeout time.Duration
 	// MaxEvaluations bounds the reviews decoded and evaluated at once (see Gate); the
 	// wait for a slot counts into EvalTimeout.
 	// Zero means twice the cores the process may use.
@@ -98,6 +103,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", 2*time.Second, "deadline of one review once its body is read: the wait for an evaluation slot, decoding and policy evaluation")
+	fs.DurationVar(&o.PolicyTestTimeout, "policy-test-timeout", engine.DefaultTestTimeout, "how long each *_test.rego test of --policy-dir may run when a policy set is loaded; a test still running then refuses the set")
 	fs.IntVar(&o.MaxEvaluations, "max-evaluations", 0, "reviews decoded and evaluated at once, more wait for a slot within --eval-timeout (default: twice the usable cores)")
 	fs.IntVar(&o.MaxConnections, "max-connections", 0, "connections open at once on the webhook port; when all are taken, a new one that has not sent a request yet is closed for the one arriving, else it waits to be accepted (default: one per 512 KiB of the memory limit, GOMEMLIMIT)")
 	fs.IntVar(&o.MaxConnectionsPerSource, "max-connections-per-source", 0, "connections open at once from one address on the webhook port (default: half of --max-connections)")
@@ -133,6 +139,9 @@ func (o *Options) Validate() error {
 	}
 	if o.EvalTimeout <= 0 {
 		return optionError("--eval-timeout must be positive")
+	}
+	if o.PolicyTestTimeout < 0 {
+		return optionError("--policy-test-timeout must not be negative")
 	}
 	if o.MaxEvaluations < 0 {
 		return optionError("--max-evaluations must not be negative")

@@ -85,14 +85,16 @@ func TestReviewsDuringReloads(t *testing.T) {
 		} else {
 			write("deny")
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for revision() == before {
-			if time.Now().After(deadline) {
-				t.Fatalf("reload %d not served within 10s", i)
-			}
-			time.Sleep(10 * time.Millisecond)
+		waitUntil(t, 10*time.Second, fmt.Sprintf("reload %d served", i), func() bool { return revision() != before })
+		// Reviews run on the new set before the next change.
+		on := &warned
+		if i%2 == 1 {
+			on = &denied
 		}
-		time.Sleep(30 * time.Millisecond) // let reviews run on the new set
+		seen := on.Load()
+		waitUntil(t, 10*time.Second, fmt.Sprintf("a review judged by the set of reload %d", i), func() bool {
+			return on.Load() > seen || len(errs) > 0
+		})
 	}
 	close(stop)
 	wg.Wait()

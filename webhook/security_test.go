@@ -111,17 +111,10 @@ func TestTLSVersionsAndSuites(t *testing.T) {
 	ecdsaServer := startServer(t, t.Context(), Options{})
 	rsaServer := startServer(t, t.Context(), Options{})
 	rsaServer.ca.writeRSAServing(t, rsaServer.certDir, 3)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitUntil(t, 10*time.Second, "the RSA certificate served", func() bool {
 		st, err := rsaServer.handshake(t, &tls.Config{})
-		if err == nil && st.PeerCertificates[0].PublicKeyAlgorithm == x509.RSA {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("RSA certificate not served 20s after it was written (%v)", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil && st.PeerCertificates[0].PublicKeyAlgorithm == x509.RSA
+	})
 	servers := map[string]*testServer{"ecdsa": ecdsaServer, "rsa": rsaServer}
 
 	const refused = "remote error: tls: handshake failure"
@@ -222,9 +215,6 @@ func TestHTTP2Refused(t *testing.T) {
 		if _, err := io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -283,9 +273,8 @@ func TestClientCertificates(t *testing.T) {
 				// so the alert is the first thing the client reads. Nothing is written: a
 				// request written after the server closed would fail with a broken pipe
 				// before the alert is read.
-				conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(s.port), cfg)
+				conn, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port), cfg)
 				if err == nil {
-					_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 					_, err = conn.Read(make([]byte, 1))
 					conn.Close()
 				}
@@ -295,7 +284,7 @@ func TestClientCertificates(t *testing.T) {
 				}
 				return
 			}
-			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
 			resp, err := client.Post(s.url+"/validate", "application/json", strings.NewReader(review))
 			if err != nil {
 				t.Fatal(err)

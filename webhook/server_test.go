@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -518,15 +519,9 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The gauge is refreshed at each reload tick.
-	deadline := time.Now().Add(5 * time.Second)
-	for metricValue(t, s, "podguard_serving_certificate_expiry_timestamp_seconds") != float64(cert.NotAfter.Unix()) {
-		if time.Now().After(deadline) {
-			t.Errorf("podguard_serving_certificate_expiry_timestamp_seconds = %v, want %d",
-				metricValue(t, s, "podguard_serving_certificate_expiry_timestamp_seconds"), cert.NotAfter.Unix())
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUntil(t, 5*time.Second, "podguard_serving_certificate_expiry_timestamp_seconds at the served certificate's NotAfter", func() bool {
+		return metricValue(t, s, "podguard_serving_certificate_expiry_timestamp_seconds") == float64(cert.NotAfter.Unix())
+	})
 
 	denySeries := `podguard_decisions_total{decision="deny",operation="CREATE",webhook="validate"}`
 	imageSeries := `podguard_violations_total{enforcement="deny",rule="image-tag",webhook="validate"}`
@@ -608,9 +603,7 @@ func TestTLS(t *testing.T) {
 	dial := func(cfg *tls.Config) (*tls.Conn, error) {
 		cfg.RootCAs = s.ca.pool
 		d := &tls.Dialer{Config: cfg}
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		defer cancel()
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := d.DialContext(t.Context(), "tcp", addr)
 		if err != nil {
 			return nil, err
 		}
@@ -708,62 +701,82 @@ func TestCertificateReload(t *testing.T) {
 		t.Fatalf("serial %d, %v; want 2", n, err)
 	}
 	s.ca.writeServing(t, s.certDir, 3)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitUntil(t, 10*time.Second, "serial 3 served", func() bool {
 		n, err := serial()
-		if err == nil && n == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still serving serial %d (%v) 20s after the certificate changed", n, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil && n == 3
+	})
 }
 
 // TestShutdown: after the context ends, readiness turns false while reviews are still
 // answered for the shutdown delay; then Run returns nil.
 func TestShutdown(t *testing.T) {
+	// The checks must be made within the delay, which a busy machine can outlast: then
+	// they are made again with a delay four times as long, until they fit.
+	for delay := 2 * time.Second; !shutdownServes(t, delay); delay *= 4 {
+		t.Logf("the %v shutdown delay ended before the checks were made: again with a longer one", delay)
+	}
+}
+
+// shutdownServes makes TestShutdown's checks with the given delay. It reports false when
+// a check fell short after the delay had ended, which says nothing about the delay.
+func shutdownServes(t *testing.T, delay time.Duration) bool {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	s := startServer(t, ctx, Options{ShutdownDelay: 2 * time.Second})
+	s := startServer(t, ctx, Options{ShutdownDelay: delay})
 	cancel()
 	stoppedAt := time.Now()
-
-	deadline := time.Now().Add(time.Second)
-	for {
-		code, body := get(t, s.health+"/readyz")
-		if code == http.StatusServiceUnavailable {
-			if !strings.Contains(body, "shutdown: shutting down") {
-				t.Errorf("/readyz during shutdown: %q, want it to name the shutdown check", body)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still %d after shutdown began", code)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if code, _ := get(t, s.health+"/healthz"); code != http.StatusOK {
-		t.Errorf("/healthz = %d during the shutdown delay, want 200", code)
-	}
-	resp := response(normalize(t, s.post(t, "/validate", readRequest(t, "pod-create-compliant"))))
-	if resp["allowed"] != true {
-		t.Errorf("review during the shutdown delay: %v", resp)
-	}
-
-	select {
-	case err := <-s.done:
-		if d := time.Since(stoppedAt); d < 2*time.Second {
-			t.Errorf("Run returned %v after the context ended, before the 2s shutdown delay", d)
-		}
+	over := func() bool { return time.Since(stoppedAt) >= delay }
+	fetch := func(url string) (int, string) {
+		resp, err := http.Get(url)
 		if err != nil {
-			t.Errorf("Run: %v", err)
+			return 0, err.Error()
 		}
-		s.done <- nil // for the cleanup
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return")
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
 	}
+
+	code, body := 0, ""
+	waitUntil(t, time.Second, "/readyz 503 after shutdown began", func() bool {
+		code, body = fetch(s.health + "/readyz")
+		return code == http.StatusServiceUnavailable || over()
+	})
+	if code != http.StatusServiceUnavailable {
+		return false
+	}
+	if !strings.Contains(body, "shutdown: shutting down") {
+		t.Errorf("/readyz during shutdown: %q, want it to name the shutdown check", body)
+	}
+	if code, body := fetch(s.health + "/healthz"); code != http.StatusOK {
+		if over() {
+			return false
+		}
+		t.Errorf("/healthz = %d %s during the shutdown delay, want 200", code, body)
+	}
+	resp, err := s.client.Post(s.url+"/validate", "application/json", bytes.NewReader(readRequest(t, "pod-create-compliant")))
+	if err != nil {
+		if over() {
+			return false
+		}
+		t.Fatalf("review during the shutdown delay: %v", err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if r := response(normalize(t, answer)); r["allowed"] != true {
+		t.Errorf("review during the shutdown delay: %v", r)
+	}
+
+	err = <-s.done
+	took := time.Since(stoppedAt)
+	s.done <- nil // for the cleanup
+	t.Logf("Run returned %v after the context ended, with a shutdown delay of %v", took.Round(time.Millisecond), delay)
+	if took < delay {
+		t.Errorf("Run returned %v after the context ended, before the %v shutdown delay", took, delay)
+	}
+	if err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	return true
 }
 
 // TestRunRefusesBadStart: start-up errors are returned, not served around. Those the
@@ -822,18 +835,15 @@ func TestRunRefusesBadStart(t *testing.T) {
 	}
 	for desc, c := range cases {
 		t.Run(desc, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-			defer cancel()
-			err := Run(ctx, c.o)
+			// No deadline: Run must return by itself, and one that does not is caught by
+			// the test binary's (go test -timeout).
+			err := Run(t.Context(), c.o)
 			if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 				t.Fatalf("Run = %v, want an error starting with %q", err, c.want)
 			}
 			var usage *OptionError
 			if errors.As(err, &usage) != c.option {
 				t.Errorf("Run = %v: an option error: %v, want %v", err, !c.option, c.option)
-			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("Run only returned at the deadline")
 			}
 		})
 	}
@@ -991,8 +1001,8 @@ func TestCertificateExpiryMetricFollowsServedPair(t *testing.T) {
 	waitFor("the mismatched pair is refused", func() bool {
 		return metricValue(t, s, "certwatcher_read_certificate_errors_total") > errorsBefore
 	})
-	// Callbacks and metric updates run on goroutines of their own: give them time.
-	time.Sleep(300 * time.Millisecond)
+	// The refusal is counted once the watcher has read the pair; the metric is set only
+	// from the pair being served, so it must not have moved.
 	if c := served(); c.SerialNumber.Int64() != first.SerialNumber.Int64() {
 		t.Fatalf("serial %d served after a mismatched certificate, want %d still", c.SerialNumber, first.SerialNumber)
 	}
@@ -1024,27 +1034,20 @@ func TestEmptyConfigIsRefused(t *testing.T) {
 	}
 	write("")
 	s := launchServer(t, t.Context(), Options{ConfigFile: config})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, body := func() (int, string) {
-			resp, err := http.Get(s.health + "/readyz")
-			if err != nil {
-				return 0, ""
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
-		}()
-		if code == http.StatusServiceUnavailable {
-			if !strings.Contains(body, "policies: no policy set is loaded") {
-				t.Errorf("/readyz with an empty config: %q, want the policies check failing", body)
-			}
-			break
+	var code int
+	var body string
+	waitUntil(t, 10*time.Second, "/readyz answers", func() bool {
+		resp, err := http.Get(s.health + "/readyz")
+		if err != nil {
+			return false
 		}
-		if code == http.StatusOK || time.Now().After(deadline) {
-			t.Fatalf("/readyz %d %q with an empty config, want 503", code, body)
-		}
-		time.Sleep(50 * time.Millisecond)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		code, body = resp.StatusCode, string(b)
+		return true
+	})
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "policies: no policy set is loaded") {
+		t.Fatalf("/readyz %d %q with an empty config, want 503 with the policies check failing", code, body)
 	}
 	if lines := logs.containing("policy set refused", "config "+config+" is empty"); len(lines) == 0 {
 		t.Error("the empty config was not logged as refused")

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,6 +22,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"sigs.k8s.io/yaml"
 
 	"github.com/podguard/podguard/policies"
@@ -40,6 +42,9 @@ type Options struct {
 	// refuses the set when one fails, so a policy change that breaks its own tests never
 	// goes live.
 	RunTests bool
+	// TestTimeout bounds each of those tests (--policy-test-timeout); zero means
+	// DefaultTestTimeout.
+	TestTimeout time.Duration
 	// Now is the clock used for enforceAfter; nil means time.Now.
 	Now func() time.Time
 	// OPAEvaluator runs the rules with OPA's evaluator even when the planner can plan
@@ -158,7 +163,7 @@ func LoadSnapshot(ctx context.Context, s *Snapshot, opts Options) (*Engine, erro
 		// the Rego alone: a configuration change does not need them run again.
 		regoHash := revision(srcs, nil)
 		if lastPassed.Load() != regoHash {
-			if err := runTests(ctx, modules, tests); err != nil {
+			if err := runTests(ctx, modules, tests, cmp.Or(opts.TestTimeout, DefaultTestTimeout)); err != nil {
 				return nil, err
 			}
 			lastPassed.Store(regoHash)
@@ -538,8 +543,14 @@ func isBuiltin(id string) bool {
 	return false
 }
 
-// runTests runs the set's own Rego tests against the default configuration.
-func runTests(ctx context.Context, modules, tests map[string]*ast.Module) error {
+// DefaultTestTimeout is how long each Rego test of a policy directory may run when the
+// set is loaded. OPA's own default, 5s, is reached by a correct test on a busy node, and
+// a set refused for that keeps a new replica unready.
+const DefaultTestTimeout = time.Minute
+
+// runTests runs the set's own Rego tests against the default configuration, each within
+// timeout.
+func runTests(ctx context.Context, modules, tests map[string]*ast.Module, timeout time.Duration) error {
 	// The policy directory's tests are run; the built-in ones are fixed with the binary
 	// and run when it is built, and a custom rule must not fail them (main's tests judge
 	// whole decisions, which a custom rule adds to). They are compiled all the same, so
@@ -566,14 +577,20 @@ func runTests(ctx context.Context, modules, tests map[string]*ast.Module) error 
 	}
 	store := inmem.NewFromObject(map[string]any{"pod": map[string]any{"config": def.Data, "quantities": quantities}})
 	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithEnablePrintStatements(false)
-	runner := tester.NewRunner().SetCompiler(compiler).SetStore(store).SetTimeout(30 * time.Second).
+	runner := tester.NewRunner().SetCompiler(compiler).SetStore(store).SetTimeout(timeout).
 		Filter("^(" + strings.Join(packages, "|") + ")")
 	ch, err := runner.Run(ctx, all)
 	if err != nil {
 		return fmt.Errorf("policy tests: %w", err)
 	}
-	var failed []string
+	var failed, late []string
 	for r := range ch {
+		// A test cancelled while ctx is still live ran out of its own time: that is a
+		// slow test (or a slow machine), not a failing one, and is told apart.
+		if r.Error != nil && topdown.IsCancel(r.Error) && ctx.Err() == nil {
+			late = append(late, fmt.Sprintf("%s: %s.%s", r.Location, r.Package, r.Name))
+			continue
+		}
 		if r.Fail || r.Error != nil {
 			name := fmt.Sprintf("%s: %s.%s", r.Location, r.Package, r.Name)
 			if r.Error != nil {
@@ -582,8 +599,20 @@ func runTests(ctx context.Context, modules, tests map[string]*ast.Module) error 
 			failed = append(failed, name)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("policy tests: %w", err)
+	}
+	var msgs []string
 	if len(failed) > 0 {
-		return fmt.Errorf("policy tests failed:\n  %s", strings.Join(failed, "\n  "))
+		msgs = append(msgs, fmt.Sprintf("policy tests failed:\n  %s", strings.Join(failed, "\n  ")))
+	}
+	if len(late) > 0 {
+		msgs = append(msgs, fmt.Sprintf("policy tests timed out: each may run for --policy-test-timeout %s, and these did not finish "+
+			"(a timeout, not a failure: raise --policy-test-timeout on a busy machine, or make the tests faster):\n  %s",
+			timeout, strings.Join(late, "\n  ")))
+	}
+	if len(msgs) > 0 {
+		return errors.New(strings.Join(msgs, "\n"))
 	}
 	return nil
 }

@@ -543,12 +543,14 @@ func yamlDocs(t *testing.T, path string) [][]byte {
 	}
 }
 
-// poll waits up to a minute for cond; cert-manager and the cainjector usually need a
-// few seconds.
+// poll waits for cond and logs how long that took; cert-manager and the cainjector
+// usually need a few seconds, a busy machine gives them more. The bound is the test's.
 func poll(t *testing.T, what string, cond func(context.Context) (bool, error)) {
 	t.Helper()
 	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	start := time.Now()
+	defer func() { t.Logf("%s: after %v", what, time.Since(start).Round(time.Millisecond)) }()
+	err := wait.PollUntilContextCancel(t.Context(), 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		ok, err := cond(ctx)
 		last = err
 		return ok, nil

@@ -42,10 +42,6 @@ func firstServiceIP(cidr string) (net.IP, error) {
 	return ip, nil
 }
 
-// readyTimeout bounds the wait for /readyz once the binaries exist; on 2
-// cores kube-apiserver is usually ready within 10-20 seconds.
-const readyTimeout = 2 * time.Minute
-
 // Cluster is a running etcd + kube-apiserver pair.
 type Cluster struct {
 	// Version is the gitVersion the server reports, e.g. "v1.37.2".
@@ -230,24 +226,26 @@ func start(ctx context.Context, dir string, logf logf, opts ...Option) (*Cluster
 	if c.Client, err = client.New(c.config, client.Options{}); err != nil {
 		return nil, err
 	}
+	started := time.Now()
 	if err := c.waitReady(ctx); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, c.logTails())
 	}
+	ready := time.Since(started).Round(time.Millisecond)
 	v, err := c.Clientset.Discovery().ServerVersion()
 	if err != nil {
 		return nil, err
 	}
 	c.Version = v.GitVersion
-	logf("kube-apiserver %s at %s (etcd %s, files in %s)", c.Version, c.config.Host, EtcdVersion, dir)
+	logf("kube-apiserver %s at %s (etcd %s, files in %s), ready after %s", c.Version, c.config.Host, EtcdVersion, dir, ready)
 	ok = true
 	return c, nil
 }
 
 // waitReady polls /readyz, and the "default" namespace that a bootstrap
-// controller creates shortly after, so tests can use both right away.
+// controller creates shortly after, so tests can use both right away. On 2 quiet cores
+// kube-apiserver is ready within 10-20 seconds, on a busy machine much later: the bound
+// is ctx's (the test binary's), and the time it took is logged.
 func (c *Cluster) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
 	rc := c.Clientset.Discovery().RESTClient()
 	var lastErr error
 	for {
@@ -343,12 +341,10 @@ func (p *process) stop() error {
 	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("kill %s: %w", p.name, err)
 	}
-	select {
-	case <-p.exited:
-		return nil
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.name, p.cmd.Process.Pid)
-	}
+	// The kernel ends a killed process however busy the machine is; waiting for that
+	// needs no bound of its own.
+	<-p.exited
+	return nil
 }
 
 func (p *process) logTail() string {

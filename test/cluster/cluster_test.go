@@ -107,14 +107,13 @@ func TestCluster(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{GenerateName: "denied-", Namespace: ns.Name},
 			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10"}}},
 		}
-		deadline := time.Now().Add(30 * time.Second)
+		// No bound of its own (the test binary's is the bound): it takes what the machine gives.
+		start := time.Now()
 		for {
 			_, err := c.Clientset.CoreV1().Pods(ns.Name).Create(ctx, pod, metav1.CreateOptions{})
 			if err != nil && strings.Contains(err.Error(), "denied by smoke webhook") {
+				t.Logf("denied by the loopback webhook %v after it was registered", time.Since(start).Round(time.Millisecond))
 				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("pod create not denied by the loopback webhook; last error: %v", err)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}

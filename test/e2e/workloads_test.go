@@ -73,7 +73,7 @@ func TestLimitRangeFillsDeploymentGap(t *testing.T) {
 	}
 	// podguard sees the LimitRange through its watch, a moment after it is created.
 	var last error
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 15*time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		_, last = env.cs.AppsV1().Deployments(withLR).Create(ctx, compliantDeployment(t), metav1.CreateOptions{})
 		return last == nil, nil
 	})

@@ -19,9 +19,11 @@ const Namespace = "podguard-system"
 // ConfigName names both webhook configurations.
 const ConfigName = "podguard"
 
-// TimeoutSeconds is the webhook timeout; podguard's --eval-timeout (2s) stays below it so
-// podguard answers with an error before the API server gives up on it.
-const TimeoutSeconds = 5
+// TimeoutSeconds is the webhook timeout: the longest the API server allows, so that a
+// busy machine slows the tests without failing them. podguard's --eval-timeout
+// (TimeoutSeconds-5) stays below it, so podguard answers with an error before the API
+// server gives up on it.
+const TimeoutSeconds = 30
 
 // excludedNamespaces are never sent to podguard, so a broken podguard can never stop the
 // control plane or podguard's own Pods.
@@ -132,7 +134,9 @@ func waitFor(ctx context.Context, probe func(context.Context) error) error {
 		return nil
 	}
 	var last error
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	// No bound of its own: the API server's informer takes what the machine gives it,
+	// and ctx (the test's) is the bound.
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		last = probe(ctx)
 		return last == nil, nil
 	})

@@ -23,10 +23,10 @@ func bigPodReview(uid string) []byte {
 
 const maxLine = `[resources-limits] container "app": memory limit "9Gi" is above the maximum "8Gi" (spec.containers[0].resources.limits.memory). Fix: lower resources.limits.memory to at most "8Gi"`
 
-// TestConfigRewrittenInPlace: a configuration file truncated and written again 1.5 s
-// later, as an editor or `cp` does it, is never served half-written: in between, the
-// configuration loaded before stays (the empty file is a refused change), and no review
-// is let through under the built-in defaults.
+// TestConfigRewrittenInPlace: a configuration file truncated and written again once
+// podguard has read it empty, as an editor or `cp` does it, is never served half-written:
+// in between, the configuration loaded before stays (the empty file is a refused change),
+// and no review is let through under the built-in defaults.
 func TestConfigRewrittenInPlace(t *testing.T) {
 	ca := newCA(t)
 	certs := newVolume(t, serving(t, ca, 2))
@@ -58,7 +58,12 @@ func TestConfigRewrittenInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	truncated := l.sent.Load()
-	time.Sleep(1500 * time.Millisecond)
+	// Rewritten once the empty file has been read (twice, an interval apart) and refused,
+	// and reviews have been judged meanwhile.
+	waitUntil(t, 5*time.Second, "the empty file refused, and reviews judged meanwhile", func() bool {
+		return p.metric(t, `podguard_policy_reloads_total{result="error"}`) > refused && l.sent.Load() > truncated+workers || l.failed.Load() > 0
+	})
+	loaded := p.metric(t, `podguard_policy_reloads_total{result="success"}`)
 	if _, err := f.Write(content); err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +71,10 @@ func TestConfigRewrittenInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	rewritten := l.sent.Load()
-	// Past two reload intervals, so the rewritten file has been read twice.
-	time.Sleep(1500 * time.Millisecond)
+	// Reviews keep being judged until the rewritten file has been read twice and loaded.
+	waitUntil(t, 5*time.Second, "the rewritten file loaded, and reviews judged meanwhile", func() bool {
+		return p.metric(t, `podguard_policy_reloads_total{result="success"}`) > loaded && l.sent.Load() > rewritten+workers || l.failed.Load() > 0
+	})
 	l.check(t)
 	t.Logf("%d reviews while the file was empty", rewritten-truncated)
 	if rewritten == truncated {
@@ -117,7 +124,7 @@ func TestHeaderOnlyClients(t *testing.T) {
 	certs := newVolume(t, serving(t, ca, 2))
 	p := startPodguard(t, certs.dir, "--shutdown-delay", "0s")
 	addr := strings.TrimPrefix(p.url, "https://")
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}
 	defer client.CloseIdleConnections()
 	t.Logf("peak RSS after start-up: %d MiB", vmHWM(t, p.cmd.Process.Pid)>>20)
 
@@ -150,7 +157,10 @@ func TestHeaderOnlyClients(t *testing.T) {
 		if err != nil || verdict != "allow" {
 			t.Errorf("round %d: good review: %q, %v", round, verdict, err)
 		}
-		time.Sleep(500 * time.Millisecond)
+		// Measured once every client's request is in its handler, its body being read.
+		waitUntil(t, 5*time.Second, fmt.Sprintf("round %d: the %d requests in their handler", round, clients), func() bool {
+			return p.metric(t, `controller_runtime_webhook_requests_in_flight{webhook="/validate"}`) >= clients
+		})
 		for _, c := range conns {
 			// The clients give up; had they waited, podguard would have answered each
 			// with a 400 at its read timeout.

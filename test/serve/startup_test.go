@@ -14,8 +14,8 @@ import (
 	"github.com/podguard/podguard/test/harness"
 )
 
-// run runs `podguard serve args...` to its end (at most 30 s) and returns its exit code,
-// stdout and stderr.
+// run runs `podguard serve args...` to its end and returns its exit code, stdout and
+// stderr.
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	bin, err := harness.Binary()
@@ -25,7 +25,6 @@ func run(t *testing.T, args ...string) (int, string, string) {
 	cmd := exec.CommandContext(t.Context(), bin, append([]string{"serve"}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 30 * time.Second
 	err = cmd.Run()
 	var exit *exec.ExitError
 	switch {
