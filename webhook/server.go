@@ -54,7 +54,7 @@ func Run(ctx context.Context, o Options) error {
 
 	var policies PolicySet
 	rl := &reloader{
-		opts: engine.Options{PolicyDir: o.PolicyDir, ConfigFile: o.ConfigFile, RunTests: true},
+		opts: engine.Options{PolicyDir: o.PolicyDir, ConfigFile: o.ConfigFile, RunTests: true, OPAEvaluator: o.Evaluator == "rego"},
 		set:  &policies,
 		log:  log,
 	}
