@@ -101,6 +101,7 @@ type slot struct {
 	caps     *ast.Capabilities
 	data     *ast.Term
 	prepared *prepared
+	policy   *ir.Policy // the plan as OPA made it, for the tests that pin its layout
 }
 
 type slotKey struct{}
@@ -115,6 +116,7 @@ func (plugin) PrepareForEval(ctx context.Context, policy *ir.Policy, _ ...rego.P
 	if !ok {
 		return nil, fmt.Errorf("target %s is prepared with vm.Prepare, which gives it its data", Target)
 	}
+	s.policy = policy
 	pl, err := load(policy, s.caps)
 	if err != nil {
 		return nil, err
