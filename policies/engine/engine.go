@@ -297,10 +297,10 @@ type query struct {
 // it is undefined): the plan (*vm.Query) or OPA's evaluator (regoQuery). It is the one
 // seam between the engine and what runs the rules.
 //
-// The plan is OPA's target too (vm.Query.Rego), so both could be a rego.PreparedEvalQuery;
-// evaluating the plan through rego costs a review 14 more allocations (an EvalContext, a
-// store transaction, a ResultSet per evaluation), which is why the plan is called here
-// directly.
+// The plan is an OPA evaluation target too (vm.Prepare), so both could be a
+// rego.PreparedEvalQuery; evaluating the plan through rego costs a review 14 more
+// allocations (an EvalContext, a store transaction, a ResultSet per evaluation), which is
+// why the plan is called here directly.
 type evaluator interface {
 	Eval(ctx context.Context, input ast.Value, now time.Time) (ast.Value, error)
 }

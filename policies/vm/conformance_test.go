@@ -1,4 +1,4 @@
-package vm_test
+package vm
 
 import (
 	"context"
@@ -15,8 +15,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/test/cases"
-
-	"github.com/podguard/podguard/policies/vm"
 )
 
 // knownDifferences are cases where the planner and OPA's evaluator disagree by design:
@@ -83,14 +81,14 @@ func TestOPAEvaluationCases(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: data: %v", tc.Note, err)
 		}
-		planned, err := vm.Prepare(context.Background(), compiler, tc.Query, ast.NewTerm(dataValue))
+		planned, err := Prepare(context.Background(), compiler, tc.Query, ast.NewTerm(dataValue))
 		if err != nil {
 			unplanned++
 			unplannedWhy[firstWords(err.Error())]++
 			continue
 		}
 		compared++
-		got, gotErr := evalPrepared(planned.Rego(), tc, now)
+		got, gotErr := evalPrepared(planned.rego, tc, now)
 		switch {
 		case (gotErr != nil) != (wantErr != nil):
 			t.Errorf("%s (%s): error %v, OPA's evaluator: %v", tc.Note, tc.Filename, gotErr, wantErr)

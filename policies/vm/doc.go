@@ -7,8 +7,9 @@
 //
 // The package is an evaluation target of OPA's rego package (target.go): Prepare plans a
 // query through rego.Target, and the Query it returns runs the plan, called directly
-// (Eval) or as OPA's own prepared query (Rego). Prepare fails, with the reason, for a set
-// the planner cannot plan; callers then use OPA's evaluator.
+// (Eval, what the engine calls) or through OPA's prepared query for the target (what the
+// conformance test calls). Prepare fails, with the reason, for a set the planner cannot
+// plan; callers then use OPA's evaluator.
 //
 // # What the plan is assumed to be beyond what package ir says
 //

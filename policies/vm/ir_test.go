@@ -238,7 +238,7 @@ func TestQueryResultIsOneVariable(t *testing.T) {
 	if err != nil || got == nil || got.Compare(ast.Number("2")) != 0 {
 		t.Fatalf("Eval: %v (%v), want 2", got, err)
 	}
-	rs, err := q.Rego().Eval(t.Context(), rego.EvalParsedInput(input))
+	rs, err := q.rego.Eval(t.Context(), rego.EvalParsedInput(input))
 	if err != nil || len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		t.Fatalf("rego over the target: %v (%v), want one result", rs, err)
 	}

@@ -20,11 +20,12 @@ const Target = "podguard-plan"
 // between evaluations, so one serves every evaluation at once.
 //
 // It is evaluated two ways, which run the same plan: Eval, what podguard's engine calls,
-// and Rego, OPA's own prepared query for this package's target. Rego answers through
-// OPA's interface (an EvalContext made, a store transaction opened, a ResultSet built),
-// which costs every evaluation about 14 allocations and 1.2 KB more than Eval
-// (BenchmarkReview measured both); it is there so that anything written against OPA's
-// API, and the conformance test, runs the plan as OPA hands it to a target.
+// and rego, OPA's own prepared query for this package's target, whose Eval takes the
+// input (rego.EvalParsedInput or rego.EvalInput) and time (rego.EvalTime) of its options.
+// rego answers through OPA's interface (an EvalContext made, a store transaction opened,
+// a ResultSet built), which costs every evaluation about 14 allocations and 1.2 KB more
+// than Eval (BenchmarkReview measured both), so the engine calls Eval; the conformance
+// test evaluates OPA's cases through rego, as OPA hands a plan to a target.
 type Query struct {
 	p    *prepared
 	rego rego.PreparedEvalQuery
@@ -57,13 +58,6 @@ func Prepare(ctx context.Context, compiler *ast.Compiler, query string, data *as
 	}
 	return &Query{p: s.prepared, rego: q}, nil
 }
-
-// Rego is the query as OPA's prepared query: its Eval takes the input
-// (rego.EvalParsedInput or rego.EvalInput) and time (rego.EvalTime) of its options and
-// runs the plan. Built-in functions run with strict errors, as
-// rego.StrictBuiltinErrors(true) has them; an evaluation stops with an error when its
-// context ends.
-func (q *Query) Rego() rego.PreparedEvalQuery { return q.rego }
 
 // Eval evaluates the query with input (nil: none) at time now (time.now_ns). It
 // returns the query's one value, nil when it is undefined. Built-in functions run with
