@@ -28,6 +28,10 @@ type Options struct {
 	ConfigFile string
 	// PolicyDir holds custom Rego rules added to the built-in ones.
 	PolicyDir string
+	// Evaluator runs the rules: "plan" (the default, also when empty) or "rego", OPA's
+	// evaluator, the way out should the plan ever answer differently
+	// (engine.Options.UseEvaluator).
+	Evaluator string
 	// MetricsAddr serves /metrics. Defaults to :8080.
 	MetricsAddr string
 	// MetricsSecure serves /metrics over HTTPS, with the serving certificate, to callers
@@ -98,6 +102,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.BindAddress, "bind-address", "", "address the webhook listens on (default: every interface)")
 	fs.StringVar(&o.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
 	fs.StringVar(&o.PolicyDir, "policy-dir", "", "directory of custom Rego rules (package pod.rules.<id>)")
+	fs.StringVar(&o.Evaluator, "evaluator", "plan", "what runs the rules: plan (OPA's planner, run by podguard; OPA's evaluator for rules it cannot plan) or rego (OPA's evaluator, slower: the way out should the plan ever answer differently)")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of /metrics")
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", false, "serve /metrics over HTTPS with the serving certificate, only to callers the API server authenticates and authorises (get on /metrics); needs a cluster")
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -136,6 +141,9 @@ func (o *Options) Validate() error {
 	}
 	if _, err := o.tlsVersion(); err != nil {
 		return &OptionError{Err: err}
+	}
+	if err := new(engine.Options).UseEvaluator(o.Evaluator); o.Evaluator != "" && err != nil {
+		return optionError("--evaluator: %v", err)
 	}
 	if o.EvalTimeout <= 0 {
 		return optionError("--eval-timeout must be positive")

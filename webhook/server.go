@@ -70,7 +70,7 @@ func newServer(ctx context.Context, o Options) (_ *server, err error) {
 		return nil, &OptionError{Err: err}
 	}
 	s.reloader = &reloader{
-		opts: engine.Options{PolicyDir: o.PolicyDir, ConfigFile: o.ConfigFile, RunTests: true, TestTimeout: o.PolicyTestTimeout},
+		opts: engine.Options{PolicyDir: o.PolicyDir, ConfigFile: o.ConfigFile, RunTests: true, TestTimeout: o.PolicyTestTimeout, OPAEvaluator: o.Evaluator == "rego"},
 		set:  &s.policies,
 		log:  s.log,
 	}

@@ -816,6 +816,7 @@ func TestRunRefusesBadStart(t *testing.T) {
 	}{
 		"missing cert dir":                {ok(func(o *Options) { o.CertDir = "" }), "--cert-dir is required", true},
 		"bad TLS version":                 {ok(func(o *Options) { o.TLSMinVersion = "1.1" }), `--tls-min-version "1.1": use 1.2 or 1.3`, true},
+		"unknown evaluator":               {ok(func(o *Options) { o.Evaluator = "wasm" }), `--evaluator: evaluator "wasm": use plan or rego`, true},
 		"zero eval timeout":               {ok(func(o *Options) { o.EvalTimeout = 0 }), "--eval-timeout must be positive", true},
 		"negative reload interval":        {ok(func(o *Options) { o.ReloadInterval = -time.Second }), "--reload-interval must not be negative", true},
 		"negative shutdown":               {ok(func(o *Options) { o.ShutdownDelay = -1 }), "--shutdown-delay must not be negative", true},

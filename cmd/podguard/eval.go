@@ -12,7 +12,7 @@ import (
 	"github.com/podguard/podguard/policies/offline"
 )
 
-const evalSynopsis = "usage: podguard eval [-f] FILE|DIR|- ... [--config FILE] [--policy-dir DIR] [--policy-test-timeout D] [-o text|json|junit|sarif] [--explain] [--mutate] [--quiet]"
+const evalSynopsis = "usage: podguard eval [-f] FILE|DIR|- ... [--config FILE] [--policy-dir DIR] [--policy-test-timeout D] [--evaluator plan|rego] [-o text|json|junit|sarif] [--explain] [--mutate] [--quiet]"
 
 const evalHelp = `Judges Kubernetes manifests as the cluster would admit them: Pods, and the pod
 templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers,
@@ -42,6 +42,7 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
 	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules; their *_test.rego must pass")
 	fs.DurationVar(&opts.TestTimeout, "policy-test-timeout", engine.DefaultTestTimeout, "how long each *_test.rego test of --policy-dir may run")
+	evaluator := fs.String("evaluator", "plan", "what runs the rules: plan (OPA's planner, run by podguard; OPA's evaluator for rules it cannot plan) or rego (OPA's evaluator, slower)")
 	fs.StringVar(&out.Format, "o", "text", "output format: text, json, junit or sarif")
 	fs.BoolVar(&out.Explain, "explain", false, "with text output, describe each rule that fired and link to its documentation")
 	fs.BoolVar(&out.Mutate, "mutate", false, "print the manifests as the cluster would store them (YAML, or JSON with -o json)")
@@ -55,6 +56,9 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 		fmt.Fprintf(stderr, "podguard eval: "+format+"\n", a...)
 		fmt.Fprintln(stderr, evalSynopsis)
 		return offline.ExitUsage
+	}
+	if err := opts.UseEvaluator(*evaluator); err != nil {
+		return usageError("--evaluator: %v", err)
 	}
 	switch f := out.Format; {
 	case len(files) == 0:

@@ -40,6 +40,13 @@ func TestEvalCommand(t *testing.T) {
 			args:     []string{"-f", fixtures + "limitrange.yaml", "--config", fixtures + "no-cpu-limit-default.config.yaml"},
 			wantCode: 1, golden: "limitrange.golden.txt",
 		},
+		"--evaluator=rego: OPA's evaluator gives the same answers": {
+			args: []string{"-f", fixtures + "multi.yaml", "--evaluator=rego"}, wantCode: 1, golden: "multi.golden.txt",
+		},
+		"an unknown evaluator is a usage error": {
+			args: []string{"-f", fixtures + "compliant.yaml", "--evaluator", "wasm"}, wantCode: 2,
+			wantStderr: "podguard eval: --evaluator: evaluator \"wasm\": use plan or rego\n" + evalSynopsis + "\n",
+		},
 		"JUnit: one case per manifest, refused ones fail, lines point at the fields": {
 			args: []string{"-f", fixtures + "multi.yaml", "-o", "junit"}, wantCode: 1, golden: "multi.golden.junit.xml",
 		},

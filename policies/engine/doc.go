@@ -6,7 +6,7 @@
 // stored object its owner), reads the object in place into the facts the rules read
 // (object.go, facts.go), picks the stage of admission it is judged at (as written, with
 // the API server's and the LimitRanges' defaults, with podguard's own too), evaluates the
-// rules once (policies/vm, or OPA's evaluator), and on UPDATE keeps apart the violations
-// the old object had already. With Mutate it returns podguard's defaults and the object
-// with them filled in.
+// rules once (policies/vm, or OPA's evaluator: engine.go's evaluator is the one seam
+// between them), and on UPDATE keeps apart the violations the old object had already.
+// With Mutate it returns podguard's defaults and the object with them filled in.
 package engine

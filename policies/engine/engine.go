@@ -16,28 +16,26 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podguard/podguard/policies/config"
-	"github.com/podguard/podguard/policies/vm"
 )
 
 // Engine is one compiled policy set with its configuration. It is immutable and safe for
 // concurrent use; a new policy set means a new Engine.
 type Engine struct {
-	decision query
-	defaults query
-	// program runs both entrypoints when OPA's planner could plan the set; otherwise
-	// (planErr says why) OPA's evaluator does. data is what the program reads as data.
-	program *vm.Program
-	data    *ast.Term
-	planErr error
-	cfg     *config.Config
-	rules   []string
-	info    map[string]RuleInfo
+	// decision and defaults are the two entrypoints, prepared for the evaluator that
+	// runs them: evaluator, which is "plan" (package vm's target) when OPA's planner could
+	// plan the set, "rego" (OPA's evaluator) otherwise, with planErr saying why.
+	decision  query
+	defaults  query
+	evaluator string
+	planErr   error
+	cfg       *config.Config
+	rules     []string
+	info      map[string]RuleInfo
 	// sources maps a rule id to where its violations are defined, for errors.
-	sources         map[string]string
-	plan            inputPlan
-	prepareForBench func(context.Context, string) (rego.PreparedEvalQuery, error)
-	now             func() time.Time
-	revision        string
+	sources  map[string]string
+	plan     inputPlan
+	now      func() time.Time
+	revision string
 }
 
 // Violation is one thing wrong with an object, as a rule reported it.
@@ -289,19 +287,28 @@ func sortAdditions(out []Addition) {
 	})
 }
 
-// query is one of the two entrypoints, for either evaluator.
+// query is one of the two entrypoints, prepared for the evaluator that runs it.
 type query struct {
 	query string // "data.pod.decision"
-	rego  rego.PreparedEvalQuery
+	run   evaluator
+}
+
+// evaluator runs an entrypoint on an input at a time, and returns its value (nil when
+// it is undefined): the plan (*vm.Query) or OPA's evaluator (regoQuery). It is the one
+// seam between the engine and what runs the rules.
+//
+// The plan is an OPA evaluation target too (vm.Prepare), so both could be a
+// rego.PreparedEvalQuery; evaluating the plan through rego costs a review 14 more
+// allocations (an EvalContext, a store transaction, a ResultSet per evaluation), which is
+// why the plan is called here directly.
+type evaluator interface {
+	Eval(ctx context.Context, input ast.Value, now time.Time) (ast.Value, error)
 }
 
 // Evaluator names what runs the rules: "plan" (OPA's planner, run by package vm) or
 // "rego" (OPA's evaluator, for a set the planner cannot plan, with the reason).
 func (e *Engine) Evaluator() (name string, reason error) {
-	if e.program != nil {
-		return "plan", nil
-	}
-	return "rego", e.planErr
+	return e.evaluator, e.planErr
 }
 
 func (e *Engine) eval(ctx context.Context, q query, o *Object, facts *podFacts, nsLabels map[string]string, applyDefaults bool) (ast.Value, error) {
@@ -309,35 +316,35 @@ func (e *Engine) eval(ctx context.Context, q query, o *Object, facts *podFacts, 
 	if err != nil {
 		return nil, fmt.Errorf("reading the object: %w", err)
 	}
-	if e.program != nil {
-		v, err := e.program.Eval(ctx, q.query, ast.NewTerm(input), e.data, e.now())
-		if err != nil {
-			return nil, fmt.Errorf("evaluating policies: %w", err)
-		}
-		if v == nil {
-			return nil, errors.New("evaluating policies: the entrypoint gave no result")
-		}
-		return v.Value, nil
-	}
-	return e.evalRego(ctx, q.rego, input)
-}
-
-func (e *Engine) evalRego(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value) (ast.Value, error) {
-	cache := getCache()
-	defer putCache(cache)
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(e.now()),
-		rego.EvalVirtualCache(cache), resultAsValue)
+	v, err := q.run.Eval(ctx, input, e.now())
 	if err != nil {
 		return nil, fmt.Errorf("evaluating policies: %w", err)
 	}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+	if v == nil {
 		// The entrypoint is always defined; no result means the policy set is broken,
 		// which must never read as "no violations".
 		return nil, errors.New("evaluating policies: the entrypoint gave no result")
 	}
+	return v, nil
+}
+
+// regoQuery is an entrypoint prepared for OPA's evaluator.
+type regoQuery struct{ q rego.PreparedEvalQuery }
+
+func (r regoQuery) Eval(ctx context.Context, input ast.Value, now time.Time) (ast.Value, error) {
+	cache := getCache()
+	defer putCache(cache)
+	rs, err := r.q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(now),
+		rego.EvalVirtualCache(cache), resultAsValue)
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, fmt.Errorf("%d results", len(rs))
+	}
 	v, ok := rs[0].Expressions[0].Value.(ast.Value)
 	if !ok {
-		return nil, fmt.Errorf("evaluating policies: result is %T", rs[0].Expressions[0].Value)
+		return nil, fmt.Errorf("result is %T", rs[0].Expressions[0].Value)
 	}
 	return v, nil
 }

@@ -48,12 +48,25 @@ type Options struct {
 	// Now is the clock used for enforceAfter; nil means time.Now.
 	Now func() time.Time
 	// OPAEvaluator runs the rules with OPA's evaluator even when the planner can plan
-	// them: the reference the planned evaluation is checked against.
+	// them: the reference the planned evaluation is checked against, and the way out
+	// should the plan ever answer differently (--evaluator=rego; see UseEvaluator).
 	OPAEvaluator bool
 	// Passed, when set, remembers the Rego whose tests passed across the loads that share
 	// it (a server's reloads), so that a change of the configuration alone does not run
 	// them again; nil runs them at every load.
 	Passed *PassedTests
+}
+
+// UseEvaluator sets OPAEvaluator from the name of an evaluator, as --evaluator gives it:
+// "plan" (OPA's planner, run by package vm; OPA's evaluator for a set the planner cannot
+// plan) or "rego" (OPA's evaluator).
+func (o *Options) UseEvaluator(name string) error {
+	switch name {
+	case "plan", "rego":
+		o.OPAEvaluator = name == "rego"
+		return nil
+	}
+	return fmt.Errorf("evaluator %q: use plan or rego", name)
 }
 
 // PassedTests is the hash of the last Rego whose tests passed.
@@ -203,25 +216,45 @@ func LoadSnapshot(ctx context.Context, s *Snapshot, opts Options) (*Engine, erro
 	}
 	data["pod"].(map[string]any)["derived"] = derived
 	store = inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
-	e.prepareForBench = func(_ context.Context, q string) (rego.PreparedEvalQuery, error) { return prepare(q) }
 	e.decision.query, e.defaults.query = "data.pod.decision", "data.pod.defaults.additions"
-	if e.decision.rego, err = prepare(e.decision.query); err != nil {
+	if err := e.prepare(ctx, opts.OPAEvaluator, compiler, data, prepare); err != nil {
 		return nil, err
 	}
-	if e.defaults.rego, err = prepare(e.defaults.query); err != nil {
-		return nil, err
-	}
-	if opts.OPAEvaluator {
-		e.planErr = errors.New("OPA's evaluator was asked for")
-		return e, nil
-	}
-	value, err := ast.InterfaceToValue(data)
-	if err != nil {
-		return nil, fmt.Errorf("converting data: %w", err)
-	}
-	e.data = ast.NewTerm(value)
-	e.program, e.planErr = vm.Plan(ctx, compiler, e.decision.query, e.defaults.query)
 	return e, nil
+}
+
+// prepare prepares both entrypoints for the evaluator that runs them: the plan unless
+// OPA's evaluator is asked for or the planner cannot plan the set (planErr says why).
+func (e *Engine) prepare(ctx context.Context, opaEvaluator bool, compiler *ast.Compiler, data map[string]any, prepare func(string) (rego.PreparedEvalQuery, error)) error {
+	e.evaluator, e.planErr = "plan", nil
+	if opaEvaluator {
+		e.planErr = errors.New("OPA's evaluator was asked for")
+	} else {
+		value, err := ast.InterfaceToValue(data)
+		if err != nil {
+			return fmt.Errorf("converting data: %w", err)
+		}
+		for _, q := range []*query{&e.decision, &e.defaults} {
+			planned, err := vm.Prepare(ctx, compiler, q.query, ast.NewTerm(value))
+			if err != nil {
+				e.planErr = err
+				break
+			}
+			q.run = planned
+		}
+	}
+	if e.planErr == nil {
+		return nil
+	}
+	e.evaluator = "rego"
+	for _, q := range []*query{&e.decision, &e.defaults} {
+		pq, err := prepare(q.query)
+		if err != nil {
+			return err
+		}
+		q.run = regoQuery{pq}
+	}
+	return nil
 }
 
 // parseSources parses every source, and sorts the tests (*_test.rego) from the rest.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unsafe"
 )
 
 // groupKind is a kind with its API group ("" for the core group).
@@ -91,7 +90,7 @@ func Decode(raw []byte) (*Object, error) {
 // a copy of it, which for a 100 KB Pod is most of what judging it allocates. Only Review
 // reads in place, under the promise Request states for its objects.
 func decodeInPlace(raw []byte) (*Object, error) {
-	return decodeText(unsafe.String(unsafe.SliceData(raw), len(raw)))
+	return decodeText(inPlace(raw))
 }
 
 func decodeText(text string) (*Object, error) {

@@ -64,26 +64,30 @@ func TestRegoTestsPlanned(t *testing.T) {
 	if len(queries) < 90 {
 		t.Fatalf("found %d test rules, want the built-in ones", len(queries))
 	}
-	prog, err := vm.Plan(t.Context(), compiler, queries...)
-	if err != nil {
-		t.Fatal(err)
+	value := func(pq rego.PreparedEvalQuery) (*ast.Term, error) {
+		rs, err := pq.Eval(t.Context(), rego.EvalTime(now),
+			rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }))
+		if err != nil || len(rs) != 1 {
+			return nil, err
+		}
+		v, _ := rs[0].Expressions[0].Value.(*ast.Term)
+		return v, nil
 	}
 	for _, q := range queries {
 		pq, err := rego.New(rego.Query(q), rego.Compiler(compiler), rego.Store(store), rego.StrictBuiltinErrors(true)).PrepareForEval(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs, wantErr := pq.Eval(t.Context(), rego.EvalTime(now),
-			rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }))
-		var want *ast.Term
-		if wantErr == nil && len(rs) == 1 {
-			want, _ = rs[0].Expressions[0].Value.(*ast.Term)
+		planned, err := vm.Prepare(t.Context(), compiler, q, ast.NewTerm(dataValue))
+		if err != nil {
+			t.Fatal(err)
 		}
-		got, gotErr := prog.Eval(t.Context(), q, nil, ast.NewTerm(dataValue), now)
+		want, wantErr := value(pq)
+		got, gotErr := planned.Eval(t.Context(), nil, now)
 		switch {
 		case (gotErr != nil) != (wantErr != nil):
 			t.Errorf("%s: error %v, OPA's evaluator: %v", q, gotErr, wantErr)
-		case (got == nil) != (want == nil) || (got != nil && got.Value.Compare(want.Value) != 0):
+		case (got == nil) != (want == nil) || (got != nil && got.Compare(want.Value) != 0):
 			t.Errorf("%s: %v, OPA's evaluator: %v", q, got, want)
 		}
 	}

@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,17 +8,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/ir"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
-
-// Program is a planned policy set: one plan per query. It holds no state of its own
-// between evaluations, so one Program serves every evaluation at once.
-type Program struct {
-	plans map[string]*plan
-	// caps go to the built-in functions, which read some of it (allow_net).
-	caps *ast.Capabilities
-}
 
 // plan is one query's plan and the functions (rules) it calls.
 type plan struct {
@@ -29,64 +19,6 @@ type plan struct {
 	memos   int                  // functions whose result is kept for the rest of an evaluation
 	stack   int                  // locals of the deepest chain of calls
 }
-
-// Plan plans each query (a reference to a rule, such as "data.pod.decision") of a
-// compiled policy set and prepares the plans for evaluation. It fails for a set the
-// planner or this package cannot handle, with the reason; the caller then evaluates
-// that set with OPA's evaluator.
-func Plan(ctx context.Context, compiler *ast.Compiler, queries ...string) (*Program, error) {
-	p := &Program{plans: map[string]*plan{}, caps: compiler.Capabilities()}
-	// OPA hands a target plugin the plan of a prepared query; the plugin below keeps it.
-	// Preparing for it switches the compiler to the planner's mode, which only leaves
-	// out indices that OPA's evaluator builds; it is switched back.
-	defer compiler.WithEvalMode(ast.EvalModeTopdown)
-	for _, q := range queries {
-		var policy *ir.Policy
-		_, err := rego.New(
-			rego.Query(q),
-			rego.Compiler(compiler),
-			rego.Target(target),
-		).PrepareForEval(context.WithValue(ctx, planSlot{}, &policy))
-		if err != nil {
-			return nil, fmt.Errorf("planning %s: %w", q, err)
-		}
-		if policy == nil {
-			return nil, fmt.Errorf("planning %s: no plan was made", q)
-		}
-		pl, err := load(policy, p.caps)
-		if err != nil {
-			return nil, fmt.Errorf("planning %s: %w", q, err)
-		}
-		p.plans[q] = pl
-	}
-	return p, nil
-}
-
-// target names this package to OPA's rego package, which plans a query prepared for it.
-const target = "podguard-plan"
-
-type planSlot struct{}
-
-// planCatcher is the target plugin: it receives the plan and keeps it in the slot the
-// context carries. Evaluation goes through Program, never through rego.
-type planCatcher struct{}
-
-func (planCatcher) IsTarget(t string) bool { return t == target }
-
-func (planCatcher) PrepareForEval(ctx context.Context, policy *ir.Policy, _ ...rego.PrepareOption) (rego.TargetPluginEval, error) {
-	slot, ok := ctx.Value(planSlot{}).(**ir.Policy)
-	if !ok {
-		return nil, errors.New("podguard's planner target is only for vm.Plan")
-	}
-	*slot = policy
-	return planCatcher{}, nil
-}
-
-func (planCatcher) Eval(context.Context, *rego.EvalContext, ast.Value) (ast.Value, error) {
-	return nil, errors.New("podguard's planner target does not evaluate: use vm.Program")
-}
-
-func init() { rego.RegisterPlugin(target, planCatcher{}) }
 
 // load turns the planner's statements into instructions: string constants become
 // terms, calls point at their function or built-in, and each function knows how many

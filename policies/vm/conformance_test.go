@@ -1,4 +1,4 @@
-package vm_test
+package vm
 
 import (
 	"context"
@@ -15,8 +15,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/test/cases"
-
-	"github.com/podguard/podguard/policies/vm"
 )
 
 // knownDifferences are cases where the planner and OPA's evaluator disagree by design:
@@ -65,7 +63,6 @@ func TestOPAEvaluationCases(t *testing.T) {
 			skipped++
 			continue
 		}
-		query := "data" + m[1]
 		want, wantErr, compiled := evalWithOPA(tc, modules, now)
 		if !compiled {
 			skipped++
@@ -76,13 +73,6 @@ func TestOPAEvaluationCases(t *testing.T) {
 			skipped++
 			continue
 		}
-		prog, err := vm.Plan(context.Background(), compiler, query)
-		if err != nil {
-			unplanned++
-			unplannedWhy[firstWords(err.Error())]++
-			continue
-		}
-		compared++
 		var data map[string]any
 		if tc.Data != nil {
 			data = *tc.Data
@@ -91,15 +81,14 @@ func TestOPAEvaluationCases(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: data: %v", tc.Note, err)
 		}
-		var input *ast.Term
-		if tc.Input != nil {
-			v, err := ast.InterfaceToValue(*tc.Input)
-			if err != nil {
-				t.Fatalf("%s: input: %v", tc.Note, err)
-			}
-			input = ast.NewTerm(v)
+		planned, err := Prepare(context.Background(), compiler, tc.Query, ast.NewTerm(dataValue))
+		if err != nil {
+			unplanned++
+			unplannedWhy[firstWords(err.Error())]++
+			continue
 		}
-		got, gotErr := prog.Eval(context.Background(), query, input, ast.NewTerm(dataValue), now)
+		compared++
+		got, gotErr := evalPrepared(planned.rego, tc, now)
 		switch {
 		case (gotErr != nil) != (wantErr != nil):
 			t.Errorf("%s (%s): error %v, OPA's evaluator: %v", tc.Note, tc.Filename, gotErr, wantErr)
@@ -129,23 +118,28 @@ func evalWithOPA(tc cases.TestCase, modules map[string]*ast.Module, now time.Tim
 		data = *tc.Data
 	}
 	opts = append(opts, rego.Store(inmem.NewFromObject(data)))
-	if tc.Input != nil {
-		opts = append(opts, rego.Input(*tc.Input))
-	}
 	pq, err := rego.New(opts...).PrepareForEval(context.Background())
 	if err != nil {
 		return nil, nil, false
 	}
-	rs, err := pq.Eval(context.Background(), rego.EvalTime(now),
-		rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }))
-	if err != nil {
-		return nil, err, true
+	t, err := evalPrepared(pq, tc, now)
+	return t, err, true
+}
+
+// evalPrepared evaluates a case's query, prepared for either evaluator, the same way:
+// x's value, nil when the query has no result.
+func evalPrepared(pq rego.PreparedEvalQuery, tc cases.TestCase, now time.Time) (*ast.Term, error) {
+	opts := []rego.EvalOption{rego.EvalTime(now),
+		rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil })}
+	if tc.Input != nil {
+		opts = append(opts, rego.EvalInput(*tc.Input))
 	}
-	if len(rs) == 0 {
-		return nil, nil, true
+	rs, err := pq.Eval(context.Background(), opts...)
+	if err != nil || len(rs) == 0 {
+		return nil, err
 	}
 	t, _ := rs[0].Bindings["x"].(*ast.Term)
-	return t, nil, true
+	return t, nil
 }
 
 func sameValue(a, b *ast.Term) bool {

@@ -102,15 +102,11 @@ const (
 // How often, in loop iterations and calls, an evaluation checks whether it was cancelled.
 const checkEvery = 256
 
-// Eval evaluates the plan of entrypoint with input and data, at time now (time.now_ns).
-// It returns the entrypoint's value, nil when it is undefined. Built-in functions run
-// as OPA runs them with strict errors: a built-in error ends the evaluation with it.
-// The evaluation stops with an error when ctx ends.
-func (p *Program) Eval(ctx context.Context, query string, input, data *ast.Term, now time.Time) (*ast.Term, error) {
-	plan, ok := p.plans[query]
-	if !ok {
-		return nil, fmt.Errorf("no plan for %s", query)
-	}
+// eval runs the plan with input, at time now (time.now_ns), and returns its results.
+// Built-in functions run as OPA runs them with strict errors: a built-in error ends the
+// evaluation with it. The evaluation stops with an error when ctx ends.
+func (p *prepared) eval(ctx context.Context, input *ast.Term, now time.Time) (ast.Set, error) {
+	plan := p.plan
 	m := machines.Get().(*machine)
 	defer m.release()
 	cancel := topdown.NewCancel()
@@ -131,7 +127,7 @@ func (p *Program) Eval(ctx context.Context, query string, input, data *ast.Term,
 	}
 	m.slab = m.slabOf(plan.stack)
 	fr := m.frame(plan.main.locals)
-	fr[0], fr[1] = input, data
+	fr[0], fr[1] = input, p.data
 	for _, b := range plan.main.blocks {
 		st, err := m.run(fr, b)
 		if err != nil {
@@ -141,19 +137,7 @@ func (p *Program) Eval(ctx context.Context, query string, input, data *ast.Term,
 			break
 		}
 	}
-	// The query binds its value to one variable: each result is {"<variable>": value}.
-	var out *ast.Term
-	var err error
-	m.results.Until(func(r *ast.Term) bool {
-		obj, ok := r.Value.(ast.Object)
-		if !ok || obj.Len() != 1 || out != nil {
-			err = fmt.Errorf("%s: the plan gave an unexpected result %v", query, m.results)
-			return true
-		}
-		obj.Foreach(func(_, v *ast.Term) { out = v })
-		return false
-	})
-	return out, err
+	return m.results, nil
 }
 
 var noMetrics = metrics.NoOp()
