@@ -21,7 +21,7 @@ func TestRego(t *testing.T) {
 		timeout = time.Until(d)
 	}
 	start := time.Now()
-	ch, err := tester.NewRunner().SetStore(store).SetTimeout(timeout).Run(t.Context(), modules)
+	ch, err := tester.NewRunner().SetStore(store).SetTimeout(timeout).SetModules(modules).RunTests(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// estimatedCost is an upper bound of the memory answering a review takes, from the shape
+// cost is an upper bound of the memory answering a review takes, from the shape
 // of its body. Decoding the review and reading the object's facts cost a few times its
 // bytes, each label a few hundred bytes more (the labels become a value that rules read,
 // input.labels), and each container of a PodSpec its facts and violations (up to about
@@ -19,10 +19,6 @@ import (
 // /validate when a rule reads the object itself (input.object or input.spec), which is
 // then converted. TestEstimatedCostBoundsMemory keeps the factors above what the handlers
 // take, and within a few times of it, for bodies of every shape.
-func estimatedCost(hook string, body []byte, readsObject bool) int64 {
-	return shapeOf(body).cost(hook, readsObject)
-}
-
 func (s jsonShape) cost(hook string, readsObject bool) int64 {
 	if hook == webhookValidate && !readsObject {
 		return s.bytes*costPerByteRead + s.labels*costPerLabel + s.podContainers*costPerPodContainer

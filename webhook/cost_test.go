@@ -324,3 +324,8 @@ func writeRule(t *testing.T, name, text string) string {
 	}
 	return dir
 }
+
+// estimatedCost is what the gate weighs a review by (shapeOf(body).cost).
+func estimatedCost(hook string, body []byte, readsObject bool) int64 {
+	return shapeOf(body).cost(hook, readsObject)
+}

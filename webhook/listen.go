@@ -388,10 +388,3 @@ func (s *httpServer) close() {
 	}
 	_ = s.ln.Close()
 }
-
-// conns is the number of connections open.
-func (l *listener) conns() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.all)
-}

@@ -201,3 +201,10 @@ func TestDrainAnswersWhatWasSent(t *testing.T) {
 		t.Errorf("drain: %v", err)
 	}
 }
+
+// conns is the number of connections the listener holds open.
+func (l *listener) conns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.all)
+}

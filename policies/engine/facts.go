@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/podguard/podguard/policies/quantity"
@@ -256,8 +255,4 @@ func splitImage(image string) (name, tag, digest string) {
 // probes: regular containers, and init containers that are native sidecars.
 func (c *containerFacts) longRunning() bool {
 	return c.typ == "containers" || (c.typ == "initContainers" && c.restartPolicy == "Always")
-}
-
-func (c *containerFacts) path(specPath string) string {
-	return specPath + "." + c.typ + "[" + strconv.Itoa(c.index) + "]"
 }

@@ -41,9 +41,7 @@ func TestDecisionsGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range m {
-			files = append(files, f)
-		}
+		files = append(files, m...)
 	}
 	sort.Strings(files)
 	if len(files) < 15 {

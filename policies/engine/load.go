@@ -612,7 +612,7 @@ func runTests(ctx context.Context, modules, tests map[string]*ast.Module, timeou
 	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithEnablePrintStatements(false)
 	runner := tester.NewRunner().SetCompiler(compiler).SetStore(store).SetTimeout(timeout).
 		Filter("^(" + strings.Join(packages, "|") + ")")
-	ch, err := runner.Run(ctx, all)
+	ch, err := runner.SetModules(all).RunTests(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("policy tests: %w", err)
 	}

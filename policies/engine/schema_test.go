@@ -46,7 +46,7 @@ func TestInputSchema(t *testing.T) {
 		t.Fatal("policies/README.md has no input reference")
 	}
 	mentioned := map[string]bool{}
-	for _, m := range regexp.MustCompile("input\\.([a-z_]+)").FindAllStringSubmatch(text, -1) {
+	for _, m := range regexp.MustCompile(`input\.([a-z_]+)`).FindAllStringSubmatch(text, -1) {
 		mentioned[m[1]] = true
 	}
 	for _, f := range inputFields {
