@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -14,9 +15,10 @@ import (
 
 	"github.com/podguard/podguard/policies/audit"
 	"github.com/podguard/podguard/policies/engine"
+	"github.com/podguard/podguard/policies/report"
 )
 
-const auditSynopsis = "usage: podguard audit [--kubeconfig FILE] [--context NAME] [--namespace NS] [--config FILE] [--policy-dir DIR] [-o table|json]"
+const auditSynopsis = "usage: podguard audit [--kubeconfig FILE] [--context NAME] [--namespace NS] [--config FILE] [--policy-dir DIR] [-o table|json|report]"
 
 const auditHelp = `Lists the Pods and workloads already in a cluster that violate the policies, grouped by
 namespace and rule, with each violation's enforcement. Objects made by a controller that
@@ -24,6 +26,9 @@ podguard checks are reported through that controller.
 
 Exit code: 0 nothing violates the policies; 1 at least one object does; 2 bad flags, an
 unreachable cluster or policies that do not load.
+
+-o report prints OpenReports (openreports.io/v1alpha1) Report objects, one per namespace
+with something to report, as the audit controller keeps them: kubectl apply -f takes them.
 `
 
 // auditCommand runs `podguard audit` and returns the exit code.
@@ -37,7 +42,7 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&namespace, "namespace", "", "audit one namespace (default: all)")
 	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
 	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules")
-	fs.StringVar(&output, "o", "table", "output format: table or json")
+	fs.StringVar(&output, "o", "table", "output format: table, json or report (OpenReports Report objects, YAML)")
 	usageError := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "podguard audit: "+format+"\n%s\n", append(a, auditSynopsis)...)
 		return audit.ExitError
@@ -53,8 +58,8 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return usageError("%v", err)
 	case fs.NArg() > 0:
 		return usageError("unexpected argument %q", fs.Arg(0))
-	case output != "table" && output != "json":
-		return usageError("-o %q: use table or json", output)
+	case output != "table" && output != "json" && output != "report":
+		return usageError("-o %q: use table, json or report", output)
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "podguard audit: %v\n", err)
@@ -71,6 +76,20 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	dc, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return fail(err)
+	}
+	if output == "report" {
+		entries, err := audit.Judge(ctx, e, dc, namespace)
+		if err != nil {
+			return fail(err)
+		}
+		reports := report.Build(entries, time.Now())
+		if err := report.WriteYAML(stdout, reports); err != nil {
+			return fail(err)
+		}
+		if len(reports) > 0 {
+			return audit.ExitViolations
+		}
+		return audit.ExitClean
 	}
 	findings, err := audit.Run(ctx, e, dc, namespace)
 	if err != nil {
