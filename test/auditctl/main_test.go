@@ -1,0 +1,228 @@
+package auditctl
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensions "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/podguard/podguard/test/cluster"
+	"github.com/podguard/podguard/test/harness"
+)
+
+var env struct {
+	cs         kubernetes.Interface
+	client     client.Client
+	kubeconfig string
+	dir        string
+	bin        string
+}
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "podguard-auditctl-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	c, err := cluster.StartProcess(ctx, dir+"/cluster", os.Stderr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: starting kube-apiserver and etcd: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	env.dir, env.cs, env.kubeconfig = dir, c.Clientset, dir+"/kubeconfig"
+	if err := harness.WriteKubeconfig(c.RestConfig(), env.kubeconfig); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := applyCRDs(ctx, c); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: applying the OpenReports CRDs: %v\n", err)
+		return 1
+	}
+	scheme := runtime.NewScheme()
+	_ = corev1.AddToScheme(scheme)
+	_ = openreports.AddToScheme(scheme)
+	if env.client, err = client.New(c.RestConfig(), client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if env.bin, err = harness.Binary(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// CRDDir is the reports-api module's config/crd, as `go mod download` placed it.
+func CRDDir() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/openreports/reports-api").Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m github.com/openreports/reports-api: %w", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd"), nil
+}
+
+func applyCRDs(ctx context.Context, c *cluster.Cluster) error {
+	dir, err := CRDDir()
+	if err != nil {
+		return err
+	}
+	ax, err := apiextensions.NewForConfig(c.RestConfig())
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{"openreports.io_reports.yaml", "openreports.io_clusterreports.yaml"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return err
+		}
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := yaml.Unmarshal(b, &crd); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if _, err := ax.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, &crd, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			got, err := ax.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			for _, cond := range got.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s not established: %w", crd.Name, err)
+		}
+	}
+	return nil
+}
+
+// controller is one `podguard audit --watch` process.
+type controller struct {
+	cmd *exec.Cmd
+	log *os.File
+}
+
+// startController runs the controller with the configuration file given and leader
+// election in namespace default.
+func startController(t *testing.T, identity, configFile string, lease time.Duration) *controller {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), identity+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(env.bin, "audit", "--watch", "--kubeconfig", env.kubeconfig, "--config", configFile,
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+		"--leader-elect", "--leader-election-namespace", "default", "--lease-duration", lease.String(),
+		"--identity", identity, "--poll-interval", "200ms")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &controller{cmd: cmd, log: logf}
+	t.Cleanup(func() {
+		c.kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("%s log:\n%s", identity, tail(string(b), 4000))
+		}
+	})
+	return c
+}
+
+func (c *controller) kill() {
+	if c.cmd.ProcessState == nil {
+		_ = c.cmd.Process.Kill()
+		_ = c.cmd.Wait()
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func writeConfig(t *testing.T, path, content string) {
+	t.Helper()
+	// Written to a new file and renamed, as a ConfigMap update swaps files.
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func createNamespace(t *testing.T, name string) {
+	t.Helper()
+	if _, err := env.cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func probe() *corev1.Probe {
+	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}}}
+}
+
+// podSpec is compliant with the default policies; violating takes away its probes and
+// gives it a :latest image.
+func podSpec(violating bool) corev1.PodSpec {
+	c := corev1.Container{
+		Name: "app", Image: "registry.k8s.io/pause:3.10",
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+		},
+		LivenessProbe: probe(), ReadinessProbe: probe(),
+	}
+	if violating {
+		c.Image, c.LivenessProbe, c.ReadinessProbe = "nginx:latest", nil, nil
+	}
+	return corev1.PodSpec{Containers: []corev1.Container{c}}
+}
+
+var appLabels = map[string]string{"app.kubernetes.io/name": "app"}
+
+func pod(name string, violating bool) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: appLabels}, Spec: podSpec(violating)}
+}
+
+func deployment(name string, violating bool) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: appLabels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: appLabels}, Spec: podSpec(violating)},
+		},
+	}
+}
