@@ -6,23 +6,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensions "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/podguard/podguard/test/cluster"
 	"github.com/podguard/podguard/test/harness"
@@ -57,7 +52,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := applyCRDs(ctx, c); err != nil {
+	if err := ApplyCRDs(ctx, c.RestConfig()); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: applying the OpenReports CRDs: %v\n", err)
 		return 1
 	}
@@ -73,55 +68,6 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// CRDDir is the reports-api module's config/crd, as `go mod download` placed it.
-func CRDDir() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/openreports/reports-api").Output()
-	if err != nil {
-		return "", fmt.Errorf("go list -m github.com/openreports/reports-api: %w", err)
-	}
-	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd"), nil
-}
-
-func applyCRDs(ctx context.Context, c *cluster.Cluster) error {
-	dir, err := CRDDir()
-	if err != nil {
-		return err
-	}
-	ax, err := apiextensions.NewForConfig(c.RestConfig())
-	if err != nil {
-		return err
-	}
-	for _, f := range []string{"openreports.io_reports.yaml", "openreports.io_clusterreports.yaml"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			return err
-		}
-		var crd apiextensionsv1.CustomResourceDefinition
-		if err := yaml.Unmarshal(b, &crd); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		if _, err := ax.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, &crd, metav1.CreateOptions{}); err != nil {
-			return err
-		}
-		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-			got, err := ax.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			for _, cond := range got.Status.Conditions {
-				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-					return true, nil
-				}
-			}
-			return false, nil
-		})
-		if err != nil {
-			return fmt.Errorf("%s not established: %w", crd.Name, err)
-		}
-	}
-	return nil
 }
 
 // controller is one `podguard audit --watch` process.
