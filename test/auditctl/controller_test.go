@@ -3,6 +3,9 @@ package auditctl
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"regexp"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podguard/podguard/test/harness"
 )
 
 // results lists a namespace's podguard Report as "Kind/name rule result(enforcement)", sorted;
@@ -94,7 +99,12 @@ func TestReportsFollowTheCluster(t *testing.T) {
 	}
 	config := filepath.Join(t.TempDir(), "config.yaml")
 	writeConfig(t, config, warnB)
-	startController(t, "solo", config, 15*time.Second)
+	ports, err := harness.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[0])
+	startController(t, "solo", config, 15*time.Second, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[0]))
 
 	rules := []string{"image-tag", "liveness-probe", "readiness-probe"}
 	wantA := append(violations("Pod/bad", "fail", "deny", rules...), violations("Deployment/api", "fail", "deny", rules...)...)
@@ -108,6 +118,10 @@ func TestReportsFollowTheCluster(t *testing.T) {
 	if want := (openreports.ReportSummary{Pass: 2, Fail: 6}); sum.Summary != want || sum.Source != "podguard" {
 		t.Errorf("audit-a summary %+v source %q, want %+v podguard", sum.Summary, sum.Source, want)
 	}
+
+	// Violating objects by rule and enforcement, and no other label.
+	waitMetric(t, metricsURL, `podguard_audit_violating_objects{enforcement="deny",rule="image-tag"} 2`)
+	waitMetric(t, metricsURL, `podguard_audit_violating_objects{enforcement="warn",rule="liveness-probe"} 1`)
 
 	// Fix the Deployment: its results go.
 	d, err := deploys("audit-a").Get(ctx, "api", metav1.GetOptions{})
@@ -130,6 +144,45 @@ func TestReportsFollowTheCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReport(t, "audit-b", nil, false)
+	waitMetric(t, metricsURL, `podguard_audit_violating_objects{enforcement="deny",rule="liveness-probe"} 1`)
+}
+
+// waitMetric waits until the controller's /metrics has the line want, and checks that
+// every podguard_audit_violating_objects series is labelled by rule and enforcement only.
+func waitMetric(t *testing.T, url, want string) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, nil // not listening yet
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return false, err
+		}
+		last = ""
+		found := false
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(line, "podguard_audit_violating_objects{") {
+				continue
+			}
+			last += line + "\n"
+			if !regexp.MustCompile(`^podguard_audit_violating_objects\{enforcement="[a-z]+",rule="[a-z-]+"\} [0-9]+$`).MatchString(line) {
+				return false, fmt.Errorf("series with other labels: %s", line)
+			}
+			found = found || line == want
+		}
+		return found, nil
+	})
+	if err != nil {
+		t.Fatalf("metrics never had %s: %v; last:\n%s", want, err, last)
+	}
 }
 
 func must[T any](_ T, err error) error { return err }

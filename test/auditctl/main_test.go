@@ -78,7 +78,7 @@ type controller struct {
 
 // startController runs the controller with the configuration file given and leader
 // election in namespace default.
-func startController(t *testing.T, identity, configFile string, lease time.Duration) *controller {
+func startController(t *testing.T, identity, configFile string, lease time.Duration, extra ...string) *controller {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(t.TempDir(), identity+".log"))
 	if err != nil {
@@ -88,6 +88,7 @@ func startController(t *testing.T, identity, configFile string, lease time.Durat
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--leader-elect", "--leader-election-namespace", "default", "--lease-duration", lease.String(),
 		"--identity", identity, "--poll-interval", "200ms")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
