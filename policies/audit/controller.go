@@ -86,7 +86,7 @@ func (p *Policies) Set(e *engine.Engine) {
 // Scheme holds the kinds the controller reads and writes.
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, openreports.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, openreports.Install} {
 		if err := add(s); err != nil {
 			return nil, err
 		}
