@@ -34,7 +34,7 @@ type WatchOptions struct {
 	LeaseDuration  time.Duration
 	// Identity names this replica in the Lease and as the reports' field manager; empty
 	// means the host name and a random suffix.
-	Identity string
+	Identity   string
 	Controller ControllerOptions
 }
 
