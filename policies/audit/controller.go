@@ -179,7 +179,7 @@ func AddController(mgr manager.Manager, p *Policies, o ControllerOptions) error 
 	r := &reconciler{
 		client:   mgr.GetClient(),
 		policies: p,
-		limiter:  rate.NewLimiter(rate.Limit(o.Rate), int(o.Rate)),
+		limiter:  rate.NewLimiter(rate.Limit(o.Rate), max(1, int(o.Rate))),
 		owner:    o.FieldOwner,
 		memo:     map[string]*namespaceMemo{},
 		counts:   map[string]map[ruleKey]int{},

@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -79,6 +82,9 @@ func Watch(ctx context.Context, cfg *rest.Config, o WatchOptions) error {
 			return err
 		}
 	}
+	if err := reportsServed(cfg); err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return err
@@ -98,6 +104,27 @@ func Watch(ctx context.Context, cfg *rest.Config, o WatchOptions) error {
 	go w.run(ctx, o.PollInterval)
 	log.Info("audit controller starting", "identity", o.Identity, "revision", e.Revision(), "leaderElection", o.LeaderElection)
 	return mgr.Start(ctx)
+}
+
+// reportsServed says plainly when the OpenReports CRDs are missing, rather than as the
+// cache's failure to map the kind.
+func reportsServed(cfg *rest.Config) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	list, err := dc.ServerResourcesForGroupVersion(openreports.GroupVersion.String())
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("asking the API server for %s: %w", openreports.GroupVersion, err)
+	}
+	if list != nil {
+		for _, r := range list.APIResources {
+			if r.Name == "reports" {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("the OpenReports CRDs (reports.openreports.io/v1alpha1) are not installed: install them (the chart's audit.installCRDs, Kyverno 1.15 and later, or the reports-api module's config/crd)")
 }
 
 // policyWatch reloads the policy set when its files change, as `serve` does: by a hash of
