@@ -119,11 +119,22 @@ func stripMetadata(obj any) (any, error) {
 	return obj, nil
 }
 
-// stripObject drops what no rule reads: the status of every judged kind.
+// stripObject drops what no rule reads: the status of every judged kind, and the pod spec
+// of an object made by a controller podguard judges, which Review leaves to that
+// controller's verdict (in most clusters, most Pods, ReplicaSets and Jobs).
 func stripObject(obj any) (any, error) {
+	owned := false
+	if o, ok := obj.(client.Object); ok {
+		if ref := metav1.GetControllerOfNoCopy(o); ref != nil {
+			owned = engine.Supported(engine.Group(ref.APIVersion), ref.Kind)
+		}
+	}
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		o.Status = corev1.PodStatus{}
+		if owned {
+			o.Spec = corev1.PodSpec{}
+		}
 	case *appsv1.Deployment:
 		o.Status = appsv1.DeploymentStatus{}
 	case *appsv1.StatefulSet:
@@ -132,10 +143,16 @@ func stripObject(obj any) (any, error) {
 		o.Status = appsv1.DaemonSetStatus{}
 	case *appsv1.ReplicaSet:
 		o.Status = appsv1.ReplicaSetStatus{}
+		if owned {
+			o.Spec.Template = corev1.PodTemplateSpec{}
+		}
 	case *corev1.ReplicationController:
 		o.Status = corev1.ReplicationControllerStatus{}
 	case *batchv1.Job:
 		o.Status = batchv1.JobStatus{}
+		if owned {
+			o.Spec.Template = corev1.PodTemplateSpec{}
+		}
 	case *batchv1.CronJob:
 		o.Status = batchv1.CronJobStatus{}
 	}

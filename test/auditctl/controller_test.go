@@ -85,9 +85,14 @@ func TestReportsFollowTheCluster(t *testing.T) {
 		createNamespace(t, ns)
 	}
 	pods, deploys := env.cs.CoreV1().Pods, env.cs.AppsV1().Deployments
+	// A violating Pod made by a ReplicaSet is reported through the ReplicaSet, never alone.
+	owned := pod("owned", true)
+	yes := true
+	owned.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "gone", UID: "6f1e4b1a-0d7c-4c55-9f86-1c2b0b1d4c11", Controller: &yes}}
 	for _, step := range []error{
 		must(pods("audit-a").Create(ctx, pod("bad", true), metav1.CreateOptions{})),
 		must(pods("audit-a").Create(ctx, pod("good", false), metav1.CreateOptions{})),
+		must(pods("audit-a").Create(ctx, owned, metav1.CreateOptions{})),
 		must(deploys("audit-a").Create(ctx, deployment("api", true), metav1.CreateOptions{})),
 		must(deploys("audit-a").Create(ctx, deployment("web", false), metav1.CreateOptions{})),
 		must(pods("audit-b").Create(ctx, pod("bad", true), metav1.CreateOptions{})),
