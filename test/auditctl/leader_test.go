@@ -31,8 +31,8 @@ func lease(ctx context.Context) (*coordinationv1.Lease, error) {
 }
 
 // TestOneReplicaWrites runs two replicas: only the elected one writes reports; killed, the
-// other takes the Lease once it expires (within the lease duration and one retry period
-// of the last renewal) and writes from then on.
+// other takes the Lease once it expires (within the lease duration and two retry polls of
+// the last renewal) and writes from then on.
 func TestOneReplicaWrites(t *testing.T) {
 	ctx := t.Context()
 	const leaseDuration = 4 * time.Second
@@ -81,9 +81,15 @@ func TestOneReplicaWrites(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the lease stayed with %s after it was killed: %v", leader, err)
 	}
-	// Times in the Lease are the replicas' own clocks, on this one machine.
-	if took := l.Spec.AcquireTime.Sub(lastRenew); took > leaseDuration+retryPeriod+time.Second {
-		t.Errorf("%s took the lease %v after %s last renewed it, want at most the lease duration %v and a retry period %v", other, took, leader, leaseDuration, retryPeriod)
+	// Times in the Lease are the replicas' own clocks, on this one machine. client-go's
+	// follower polls every retry period with up to 120% jitter: it sees the last renewal
+	// at most one poll late, and the expiry one poll after the lease duration has passed
+	// since; a second of margin for the microsecond times and the write.
+	poll := retryPeriod * 22 / 10
+	if took, bound := l.Spec.AcquireTime.Sub(lastRenew), leaseDuration+2*poll+time.Second; took > bound {
+		t.Errorf("%s took the lease %v after %s last renewed it, want at most %v (lease duration %v, two polls of %v)", other, took, leader, bound, leaseDuration, poll)
+	} else {
+		t.Logf("%s took the lease %v after %s last renewed it (lease duration %v)", other, took, leader, leaseDuration)
 	}
 	if _, err := pods.Create(ctx, pod("second", true), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
