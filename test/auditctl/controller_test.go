@@ -164,12 +164,17 @@ func waitMetric(t *testing.T, url, want string) {
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
+			last = err.Error()
 			return false, nil // not listening yet
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
 		if err != nil {
 			return false, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			last = resp.Status
+			return false, nil
 		}
 		last = ""
 		found := false
