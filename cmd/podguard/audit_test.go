@@ -46,7 +46,7 @@ func TestAuditFlags(t *testing.T) {
 		"-h too": {args: []string{"-h"}, wantCode: 0, wantOut: auditSynopsis + "\n"},
 		"an output format audit does not have is named": {
 			args: []string{"-o", "yaml"}, wantCode: 2,
-			wantStderr: "podguard audit: -o \"yaml\": use table or json\n" + auditSynopsis + "\n",
+			wantStderr: "podguard audit: -o \"yaml\": use table, json or report\n" + auditSynopsis + "\n",
 		},
 		"an unknown flag is named": {
 			args: []string{"--kube-config", "x"}, wantCode: 2,

@@ -38,7 +38,7 @@ func TestCommandLine(t *testing.T) {
 			args: []string{"eval", "-f", "x.yaml", "-o", "yaml"}, wantCode: 2, wantStderr: "podguard eval: -o \"yaml\": use text, json, junit or sarif\n",
 		},
 		"audit: a bad flag value is named": {
-			args: []string{"audit", "-o", "yaml"}, wantCode: 2, wantStderr: "podguard audit: -o \"yaml\": use table or json\n",
+			args: []string{"audit", "-o", "yaml"}, wantCode: 2, wantStderr: "podguard audit: -o \"yaml\": use table, json or report\n",
 		},
 	}
 	for name, tc := range tests {

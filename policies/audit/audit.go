@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/podguard/podguard/policies/engine"
+	"github.com/podguard/podguard/policies/report"
 )
 
 // Exit codes of `podguard audit`.
@@ -54,11 +55,41 @@ func Write(w io.Writer, findings []Finding, format string) error {
 	return writeTable(w, findings)
 }
 
-// Run judges every stored Pod and workload the way admission would today: a Pod as
-// stored, a workload by its template with the namespace's LimitRanges and podguard's
-// defaults applied. Objects made by a controller podguard judges are reported through
-// that controller, so a Deployment's problem is listed once, not once per Pod.
+// Run judges every stored Pod and workload (Judge) and lists their violations, ordered by
+// namespace, rule and object.
 func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace string) ([]Finding, error) {
+	entries, err := Judge(ctx, e, dc, namespace)
+	if err != nil {
+		return nil, err
+	}
+	var out []Finding
+	for _, x := range entries {
+		if x.Verdict.Skipped != engine.NotSkipped {
+			continue
+		}
+		for _, v := range x.Verdict.Decision.All() {
+			out = append(out, Finding{Namespace: x.Ref.Namespace, Kind: x.Ref.Kind, Name: x.Ref.Name, Violation: v})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		return a.Kind+"/"+a.Name < b.Kind+"/"+b.Name
+	})
+	return out, nil
+}
+
+// Judge judges every stored Pod and workload the way admission would today: a Pod as
+// stored, a workload by its template with the namespace's LimitRanges and podguard's
+// defaults applied. Objects made by a controller podguard judges are left to that
+// controller (their verdict is SkipOwned), so a Deployment's problem is listed once, not
+// once per Pod.
+func Judge(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace string) ([]report.Entry, error) {
 	ranges, err := limitRanges(ctx, dc, namespace)
 	if err != nil {
 		return nil, err
@@ -72,7 +103,7 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 		ns.LimitRanges = lr
 		namespaces[name] = ns
 	}
-	var out []Finding
+	var out []report.Entry
 	for _, gvr := range resources {
 		list, err := dc.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -87,25 +118,10 @@ func Run(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespace 
 			if err != nil {
 				return nil, fmt.Errorf("%s %s/%s: %w", item.GetKind(), item.GetNamespace(), item.GetName(), err)
 			}
-			if v.Skipped != engine.NotSkipped {
-				continue
-			}
-			obj := v.Object
-			for _, x := range v.Decision.All() {
-				out = append(out, Finding{Namespace: obj.Namespace, Kind: obj.Kind, Name: obj.Name, Violation: x})
-			}
+			ref := corev1.ObjectReference{APIVersion: item.GetAPIVersion(), Kind: item.GetKind(), Namespace: item.GetNamespace(), Name: item.GetName(), UID: item.GetUID()}
+			out = append(out, report.Entry{Ref: ref, Verdict: v})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		if a.Rule != b.Rule {
-			return a.Rule < b.Rule
-		}
-		return a.Kind+"/"+a.Name < b.Kind+"/"+b.Name
-	})
 	return out, nil
 }
 
