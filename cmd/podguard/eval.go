@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/podguard/podguard/policies/engine"
 	"github.com/podguard/podguard/policies/offline"
@@ -70,6 +71,7 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
 		return offline.ExitUsage
 	}
+	warnExpired(stderr, "eval", e.Config(), time.Now())
 	if opts.PolicyDir != "" {
 		warnings, err := engine.Lint(opts)
 		if err != nil {

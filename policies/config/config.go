@@ -36,6 +36,8 @@ type Config struct {
 	exempt []*glob.Pattern
 	// Rules maps every configured rule id to its enforcement.
 	Rules map[string]Enforcement
+	// Exceptions are the objects that may break named rules (the exceptions section).
+	Exceptions []Exception
 	// switchedOn lists the rules a namespace override names with an enforcement other
 	// than off: they apply there even when they are off elsewhere.
 	switchedOn []string

@@ -272,7 +272,7 @@ func TestErrors(t *testing.T) {
 	}{
 		"unknown top-level key": {
 			yaml: "rule:\n  image-tag: {enforcement: warn}\n",
-			want: "rule: unknown key (expected rules, defaults or namespaces)",
+			want: "rule: unknown key (expected rules, defaults, namespaces or exceptions)",
 		},
 		"unknown rule": {
 			yaml: "rules:\n  image-tags: {enforcement: warn}\n",

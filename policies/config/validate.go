@@ -88,8 +88,8 @@ var (
 func validate(m map[string]any, customRules []string) (*Config, error) {
 	known := append(slices.Clone(BuiltinRules), customRules...)
 	for _, k := range sortedKeys(m) {
-		if k != "rules" && k != "defaults" && k != "namespaces" {
-			return nil, fmt.Errorf("%s: unknown key (expected rules, defaults or namespaces)", k)
+		if k != "rules" && k != "defaults" && k != "namespaces" && k != "exceptions" {
+			return nil, fmt.Errorf("%s: unknown key (expected rules, defaults, namespaces or exceptions)", k)
 		}
 	}
 	cfg := &Config{Rules: map[string]Enforcement{}, Data: m}
@@ -154,6 +154,9 @@ func validate(m map[string]any, customRules []string) (*Config, error) {
 		for _, r := range rules {
 			cfg.switchedOn = append(cfg.switchedOn, r.(string))
 		}
+	}
+	if cfg.Exceptions, err = exceptions(m["exceptions"], known); err != nil {
+		return nil, err
 	}
 	exempt, _ := ns["exempt"].([]any)
 	for _, p := range exempt {
