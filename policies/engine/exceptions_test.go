@@ -26,11 +26,11 @@ func TestReviewExceptions(t *testing.T) {
 		excepted bool
 	}{
 		"no exceptions configured: the Deployment is refused": {now: before, object: "web.json"},
-		"the named Deployment, before the exception expires":   {config: config, now: before, object: "web.json", excepted: true},
-		"the named Deployment as a manifest (eval)":            {config: config, now: before, object: "web.json", source: engine.Manifest, excepted: true},
-		"the named Deployment, when the exception expires":     {config: config, now: after, object: "web.json"},
-		"another Deployment in the namespace":                  {config: config, now: before, object: "api.json"},
-		"a Pod of the named Deployment's ReplicaSet":           {config: config, now: before, object: "web-pod.json", excepted: true},
+		"the named Deployment, before the exception expires":  {config: config, now: before, object: "web.json", excepted: true},
+		"the named Deployment as a manifest (eval)":           {config: config, now: before, object: "web.json", source: engine.Manifest, excepted: true},
+		"the named Deployment, when the exception expires":    {config: config, now: after, object: "web.json"},
+		"another Deployment in the namespace":                 {config: config, now: before, object: "api.json"},
+		"a Pod of the named Deployment's ReplicaSet":          {config: config, now: before, object: "web-pod.json", excepted: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
