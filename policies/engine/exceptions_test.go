@@ -10,11 +10,14 @@ import (
 	"github.com/podguard/podguard/policies/engine"
 )
 
+// exceptionFixtures live outside policies/, where `opa test` would read them as data.
+var exceptionFixtures = filepath.Join("..", "..", "test", "fixtures", "engine", "exceptions")
+
 // TestReviewExceptions: an exception of the configuration covers the named object's
 // violations of the named rules, and what that object makes, until it expires; the
 // violations it covers are reported as excepted, with its reason, never dropped.
 func TestReviewExceptions(t *testing.T) {
-	config := filepath.Join("testdata", "exceptions", "config.yaml")
+	config := filepath.Join(exceptionFixtures, "config.yaml")
 	const reason = "exceptions[0]: web serves a static page; its readiness probe lands with ticket SHOP-12 (until 2027-03-01T00:00:00Z)"
 	before := time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)
 	after := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -35,7 +38,7 @@ func TestReviewExceptions(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := load(t, engine.Options{ConfigFile: tc.config, Now: func() time.Time { return tc.now }})
-			raw, err := os.ReadFile(filepath.Join("testdata", "exceptions", tc.object))
+			raw, err := os.ReadFile(filepath.Join(exceptionFixtures, tc.object))
 			if err != nil {
 				t.Fatal(err)
 			}
