@@ -95,3 +95,49 @@ func TestEvalFix(t *testing.T) {
 		t.Errorf("second --fix changed the file:\n%s", again)
 	}
 }
+
+// TestEvalFixLabels: --fix writes the required labels the configuration gives a value
+// for, into a flow mapping, a missing labels mapping (a CronJob's pod template); a labels
+// mapping that is anchored and shared through an alias is left alone, and named.
+func TestEvalFixLabels(t *testing.T) {
+	const dir = fixtures + "fix/"
+	input, err := os.ReadFile(dir + "labels.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "labels.yaml")
+	if err := os.WriteFile(file, input, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config", dir + "labels.config.yaml", "--fix", file}
+	const notFixed = `podguard eval: --fix: DIR/labels.yaml:45 Pod shop/tool: not fixed: the value is inside an anchored node (&podlabels), which its aliases share; change it by hand (metadata.labels["team"]); ` +
+		`the value is inside an anchored node (&podlabels), which its aliases share; change it by hand (metadata.labels["tier"])` + "\n"
+	var out, errOut bytes.Buffer
+	code := evalCommand(t.Context(), "test", args, strings.NewReader(""), &out, &errOut)
+	stderr := strings.ReplaceAll(errOut.String(), tmp, "DIR")
+	if code != 1 || !strings.HasPrefix(stderr, notFixed) || !strings.Contains(stderr, `added DIR/labels.yaml:10 spec.template.metadata.labels["team"]=shop`) {
+		t.Errorf("--fix: exit %d (want 1: the Pod still lacks its labels), stderr %q", code, stderr)
+	}
+	fixed, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(dir+"labels.fixed.yaml", fixed, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(dir + "labels.fixed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fixed, want) {
+		t.Errorf("fixed file:\n%s\nwant:\n%s", fixed, want)
+	}
+	errOut.Reset()
+	evalCommand(t.Context(), "test", args, strings.NewReader(""), &out, &errOut)
+	if again, _ := os.ReadFile(file); !bytes.Equal(again, fixed) || strings.Contains(errOut.String(), "added") {
+		t.Errorf("second --fix changed the file (stderr %q):\n%s", errOut.String(), again)
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gobwas/glob"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	qty "github.com/podguard/podguard/policies/quantity"
 )
@@ -70,8 +71,8 @@ var (
 		"liveness-probe":  probeParams,
 		"readiness-probe": probeParams,
 		"startup-probe":   probeParams,
-		"required-labels": {"labels": {listOf(label), "list of `{key, allowedRegex}`",
-			"the label keys the Pod (or the workload's pod template) must carry; with `allowedRegex` (RE2, unanchored unless you anchor it), the value must match it."}},
+		"required-labels": {"labels": {listOf(label), "list of `{key, allowedRegex, value}`",
+			"the label keys the Pod (or the workload's pod template) must carry; with `allowedRegex` (RE2, unanchored unless you anchor it), the value must match it; with `value`, `podguard eval --fix` writes the label with that value where it is missing."}},
 		"image-tag": {
 			"disallowedTags": {listOf(nonEmptyString), "list of tags",
 				"tags an image must not use. An image without tag or digest is always refused (the runtime pulls `latest`); an image pinned by digest always passes."},
@@ -387,12 +388,25 @@ func label(p string, v any) error {
 			}
 			return nil
 		},
+		"value": func(string, any) error { return nil }, // checked below, with allowedRegex
 	})(p, m)
 	if err != nil {
 		return err
 	}
 	if _, ok := m["key"]; !ok {
 		return fmt.Errorf("%s.key: must not be empty", p)
+	}
+	if v, set := m["value"]; set {
+		value, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("%s.value: must be a string, not %s", p, show(v))
+		}
+		if errs := validation.IsValidLabelValue(value); len(errs) > 0 {
+			return fmt.Errorf("%s.value: %q is not a label value: %s", p, value, strings.Join(errs, "; "))
+		}
+		if pattern, _ := m["allowedRegex"].(string); !regexp.MustCompile(pattern).MatchString(value) {
+			return fmt.Errorf("%s.value: %q does not match its allowedRegex %s", p, value, pattern)
+		}
 	}
 	return nil
 }

@@ -78,7 +78,6 @@ func Fix(ctx context.Context, e *engine.Engine, manifests []Manifest, results []
 			}
 			if why != "" {
 				f.NotFixed = append(f.NotFixed, fmt.Sprintf("%s %s: not fixed: %s", r.Position(), r.id(), why))
-				continue
 			}
 			edits = append(edits, es...)
 			f.Added = append(f.Added, added...)
@@ -190,19 +189,35 @@ func fixOne(ctx context.Context, e *engine.Engine, namespaces engine.Namespaces,
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if len(adds) == 0 {
+	type write struct{ field, value string }
+	var writes []write
+	for _, a := range adds {
+		writes = append(writes, write{a.Field(o), a.Value})
+	}
+	values := labelValues(e)
+	for _, f := range r.Findings {
+		// A missing label the configuration gives a value for; one with a value that
+		// does not match is the team's to change.
+		key, ok := missingLabel(f)
+		if value, set := values[key]; ok && set && !f.Defaulted {
+			writes = append(writes, write{f.Field, value})
+		}
+	}
+	if len(writes) == 0 {
 		return nil, nil, "", nil
 	}
 	loc := locator{text: text, doc: doc}
 	// Additions to one mapping that does not exist yet go in together, as one entry.
 	pending := map[*yaml.Node]*insertion{}
 	var order []*insertion
-	var added []string
-	for _, a := range adds {
-		path := splitField(a.Field(o))
+	var added, skipped []string
+	for _, w := range writes {
+		path := splitField(w.field)
 		at, rest, why := loc.find(doc.root, path)
 		if why != "" {
-			return nil, nil, why + " (" + a.Field(o) + ")", nil
+			// The other defaults of the document are still written.
+			skipped = append(skipped, why+" ("+w.field+")")
+			continue
 		}
 		ins := pending[at]
 		if ins == nil {
@@ -210,8 +225,8 @@ func fixOne(ctx context.Context, e *engine.Engine, namespaces engine.Namespaces,
 			pending[at] = ins
 			order = append(order, ins)
 		}
-		ins.add(rest, a.Value)
-		added = append(added, fmt.Sprintf("%s:%d %s=%s", r.File, doc.line+at.Line-1, a.Field(o), a.Value))
+		ins.add(rest, w.value)
+		added = append(added, fmt.Sprintf("%s:%d %s=%s", r.File, doc.line+at.Line-1, w.field, w.value))
 	}
 	var edits []edit
 	for _, ins := range order {
@@ -221,13 +236,49 @@ func fixOne(ctx context.Context, e *engine.Engine, namespaces engine.Namespaces,
 		}
 		edits = append(edits, ed)
 	}
-	return edits, added, "", nil
+	return edits, added, strings.Join(skipped, "; "), nil
+}
+
+// labelValues are the values the required-labels rule's configuration gives its labels.
+func labelValues(e *engine.Engine) map[string]string {
+	out := map[string]string{}
+	rules, _ := e.Config().Data["rules"].(map[string]any)
+	rule, _ := rules["required-labels"].(map[string]any)
+	labels, _ := rule["labels"].([]any)
+	for _, l := range labels {
+		m, _ := l.(map[string]any)
+		key, _ := m["key"].(string)
+		if value, ok := m["value"].(string); ok {
+			out[key] = value
+		}
+	}
+	return out
+}
+
+// missingLabel is the key of a required-labels finding that the label is not set, whose
+// field is the labels' path with the key as a quoted index.
+func missingLabel(f Finding) (string, bool) {
+	if f.Rule != "required-labels" || !strings.HasPrefix(f.Message, "required label ") {
+		return "", false
+	}
+	i := strings.Index(f.Field, `["`)
+	if i < 0 {
+		return "", false
+	}
+	key, err := strconv.Unquote(strings.TrimSuffix(f.Field[i+1:], "]"))
+	return key, err == nil
 }
 
 // splitField splits spec.containers[0].resources.limits.cpu into its keys and indexes
-// (an index as "[0]").
+// (an index as "[0]"); a quoted index (labels["app.kubernetes.io/name"]) is a key.
 func splitField(field string) []string {
 	var out []string
+	if i := strings.Index(field, `["`); i >= 0 {
+		key, err := strconv.Unquote(strings.TrimSuffix(field[i+1:], "]"))
+		if err == nil {
+			return append(splitField(field[:i]), key)
+		}
+	}
 	for _, part := range strings.Split(field, ".") {
 		if i := strings.IndexByte(part, '['); i >= 0 {
 			out = append(out, part[:i], part[i:])
@@ -282,6 +333,9 @@ func (l locator) find(n *yaml.Node, path []string) (*yaml.Node, []string, string
 		if n.Kind == yaml.AliasNode {
 			return nil, nil, "the value is reached through an alias (*" + n.Value + "); change the anchor by hand"
 		}
+		if n.Anchor != "" {
+			return nil, nil, "the value is inside an anchored node (&" + n.Anchor + "), which its aliases share; change it by hand"
+		}
 		if strings.HasPrefix(step, "[") {
 			idx, _ := strconv.Atoi(strings.Trim(step, "[]"))
 			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
@@ -304,6 +358,9 @@ func (l locator) find(n *yaml.Node, path []string) (*yaml.Node, []string, string
 		}
 		if next == nil {
 			return n, path[i:], ""
+		}
+		if next.Anchor != "" && i+1 < len(path) {
+			return nil, nil, "the value is inside an anchored node (&" + next.Anchor + "), which its aliases share; change it by hand"
 		}
 		if next.Kind == yaml.ScalarNode && next.Tag == "!!null" && i+1 < len(path) {
 			return nil, nil, step + " is null; set it by hand"
