@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"sigs.k8s.io/yaml"
 
 	"github.com/podguard/podguard/policies"
@@ -40,6 +42,10 @@ type Options struct {
 	// refuses the set when one fails, so a policy change that breaks its own tests never
 	// goes live.
 	RunTests bool
+	// TestReport, when set, gets the report of the tests RunTests runs: each test's
+	// result, and for a failing one the expression that failed with the values of its
+	// variables, and what the test printed (podguard test).
+	TestReport io.Writer
 	// Now is the clock used for enforceAfter; nil means time.Now.
 	Now func() time.Time
 	// OPAEvaluator runs the rules with OPA's evaluator even when the planner can plan
@@ -158,7 +164,7 @@ func LoadSnapshot(ctx context.Context, s *Snapshot, opts Options) (*Engine, erro
 		// the Rego alone: a configuration change does not need them run again.
 		regoHash := revision(srcs, nil)
 		if lastPassed.Load() != regoHash {
-			if err := runTests(ctx, modules, tests); err != nil {
+			if err := runTests(ctx, modules, tests, opts.TestReport); err != nil {
 				return nil, err
 			}
 			lastPassed.Store(regoHash)
@@ -539,7 +545,7 @@ func isBuiltin(id string) bool {
 }
 
 // runTests runs the set's own Rego tests against the default configuration.
-func runTests(ctx context.Context, modules, tests map[string]*ast.Module) error {
+func runTests(ctx context.Context, modules, tests map[string]*ast.Module, report io.Writer) error {
 	// The policy directory's tests are run; the built-in ones are fixed with the binary
 	// and run when it is built, and a custom rule must not fail them (main's tests judge
 	// whole decisions, which a custom rule adds to). They are compiled all the same, so
@@ -565,15 +571,33 @@ func runTests(ctx context.Context, modules, tests map[string]*ast.Module) error 
 		return err
 	}
 	store := inmem.NewFromObject(map[string]any{"pod": map[string]any{"config": def.Data, "quantities": quantities}})
-	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithEnablePrintStatements(false)
+	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithEnablePrintStatements(report != nil)
 	runner := tester.NewRunner().SetCompiler(compiler).SetStore(store).SetTimeout(30 * time.Second).
-		Filter("^(" + strings.Join(packages, "|") + ")")
+		Filter("^(" + strings.Join(packages, "|") + ")").EnableTracing(report != nil)
 	ch, err := runner.Run(ctx, all)
 	if err != nil {
 		return fmt.Errorf("policy tests: %w", err)
 	}
-	var failed []string
+	var results []*tester.Result
 	for r := range ch {
+		results = append(results, r)
+	}
+	if report != nil {
+		// OPA's own report, with the failing expression and its variables' values: what
+		// the rule gave and what the test expected, as far as the expression shows them.
+		each := make(chan *tester.Result, len(results))
+		for _, r := range results {
+			r.Trace = ownEvents(r.Trace)
+			each <- r
+		}
+		close(each)
+		rep := tester.PrettyReporter{Output: report, FailureLine: true, LocalVars: true}
+		if err := rep.Report(each); err != nil {
+			return err
+		}
+	}
+	var failed []string
+	for _, r := range results {
 		if r.Fail || r.Error != nil {
 			name := fmt.Sprintf("%s: %s.%s", r.Location, r.Package, r.Name)
 			if r.Error != nil {
@@ -583,10 +607,30 @@ func runTests(ctx context.Context, modules, tests map[string]*ast.Module) error 
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("policy tests failed:\n  %s", strings.Join(failed, "\n  "))
+		return &TestsFailed{fmt.Errorf("policy tests failed:\n  %s", strings.Join(failed, "\n  "))}
 	}
 	return nil
 }
+
+// ownEvents leaves out of a test's trace what happened inside the built-in library (a
+// helper's clauses that do not apply fail too), so that the failure the report shows is
+// the test's own expression.
+func ownEvents(trace []*topdown.Event) []*topdown.Event {
+	out := trace[:0]
+	for _, e := range trace {
+		if e.Location == nil || !strings.HasPrefix(e.Location.File, builtinPrefix) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestsFailed is the error of a policy set whose own tests fail.
+type TestsFailed struct{ Err error }
+
+func (e *TestsFailed) Error() string { return e.Err.Error() }
+func (e *TestsFailed) Unwrap() error { return e.Err }
+
 
 // builtinPrefix starts the names of the built-in policy files (readSources).
 const builtinPrefix = "policies/pod/"
