@@ -631,7 +631,6 @@ type TestsFailed struct{ Err error }
 func (e *TestsFailed) Error() string { return e.Err.Error() }
 func (e *TestsFailed) Unwrap() error { return e.Err }
 
-
 // builtinPrefix starts the names of the built-in policy files (readSources).
 const builtinPrefix = "policies/pod/"
 
