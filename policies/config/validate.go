@@ -86,8 +86,18 @@ var (
 	}
 )
 
-func validate(m map[string]any, customRules []string) (*Config, error) {
-	known := append(slices.Clone(BuiltinRules), customRules...)
+func validate(m map[string]any, customRules []CustomRule) (*Config, error) {
+	known := slices.Clone(BuiltinRules)
+	declared := map[string]map[string]param{}
+	for _, r := range customRules {
+		known = append(known, r.ID)
+		if r.Parameters != nil {
+			declared[r.ID] = map[string]param{}
+			for name, c := range r.Parameters {
+				declared[r.ID][name] = param{check: c}
+			}
+		}
+	}
 	for _, k := range sortedKeys(m) {
 		if k != "rules" && k != "defaults" && k != "namespaces" && k != "exceptions" {
 			return nil, fmt.Errorf("%s: unknown key (expected rules, defaults, namespaces or exceptions)", k)
@@ -108,6 +118,9 @@ func validate(m map[string]any, customRules []string) (*Config, error) {
 			return nil, err
 		}
 		allowed, builtin := ruleParams[id]
+		if d, ok := declared[id]; ok {
+			allowed, builtin = d, true
+		}
 		for _, k := range sortedKeys(params) {
 			c, ok := common[k]
 			if !ok {
@@ -119,7 +132,9 @@ func validate(m map[string]any, customRules []string) (*Config, error) {
 					return nil, err
 				}
 			case builtin:
-				return nil, fmt.Errorf("%s.%s: unknown parameter (%s takes %s)", p, k, id, strings.Join(paramNames(id), ", "))
+				names := append(sortedKeys(common), sortedKeys(allowed)...)
+				slices.Sort(names)
+				return nil, fmt.Errorf("%s.%s: unknown parameter (%s takes %s)", p, k, id, strings.Join(names, ", "))
 			}
 			// A custom rule's own parameters are its business; they reach its Rego as is.
 		}

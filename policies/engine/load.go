@@ -148,13 +148,11 @@ func LoadSnapshot(ctx context.Context, s *Snapshot, opts Options) (*Engine, erro
 	if len(ids) == 0 {
 		return nil, errors.New("policy set has no rules (no package pod.rules.<id>)")
 	}
-	var custom []string
-	for _, id := range ids {
-		if !isBuiltin(id) {
-			custom = append(custom, id)
-		}
+	custom, err := customRules(ctx, modules, ids)
+	if err != nil {
+		return nil, err
 	}
-	cfg, err := config.Parse(rawConfig, custom)
+	cfg, err := config.ParseCustom(rawConfig, custom)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", opts.ConfigFile, err)
 	}
