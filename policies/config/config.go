@@ -98,7 +98,6 @@ func ParseCustom(user []byte, customRules []CustomRule) (*Config, error) {
 	return validate(merged, customRules)
 }
 
-
 func toMap(doc []byte) (map[string]any, error) {
 	js, err := yaml.YAMLToJSONStrict(doc)
 	if err != nil {
