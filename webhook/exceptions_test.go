@@ -41,3 +41,16 @@ func TestExceptionsAdmitLogAndCount(t *testing.T) {
 		t.Errorf("%d log lines of the excepted violations with the reason, want 1", len(lines))
 	}
 }
+
+// TestExpiredExceptionLoggedAndNotApplied: an expired exception admits nothing, and the
+// load of the configuration logs that it no longer applies.
+func TestExpiredExceptionLoggedAndNotApplied(t *testing.T) {
+	s := startServer(t, t.Context(), Options{ConfigFile: filepath.Join("testdata", "config", "exceptions-expired.yaml")})
+	resp := response(normalize(t, s.post(t, "/validate", readRequest(t, "deployment-create-violating"))))
+	if resp["allowed"] != false {
+		t.Errorf("Deployment named by an expired exception answered %v, want refused", resp)
+	}
+	if lines := logs.containing("exception expired; it no longer applies", "pinned in WEB-3"); len(lines) == 0 {
+		t.Error("no log line of the expired exception")
+	}
+}
