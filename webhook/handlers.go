@@ -187,7 +187,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 func respond(ctx context.Context, req admission.Request, verdict engine.Verdict) admission.Response {
 	obj, d, existing := verdict.Object, verdict.Decision, verdict.Existing
 	log := logf.FromContext(ctx)
-	for _, list := range [][]engine.Violation{d.Deny, d.Warn, d.Audit} {
+	for _, list := range [][]engine.Violation{d.Deny, d.Warn, d.Audit, d.Excepted} {
 		// Counted by runs of one rule (the lists are sorted by rule): finding a series
 		// costs more than adding to it.
 		for i := 0; i < len(list); {
@@ -213,6 +213,10 @@ func respond(ctx context.Context, req admission.Request, verdict engine.Verdict)
 	}
 	for _, v := range existing {
 		warnings = append(warnings, v.String()+" (already present before this update, not blocking)")
+	}
+	if len(d.Excepted) > 0 {
+		// An exception is the admin's; admission says each time what it let through and why.
+		log.Info("excepted violations", reviewValues(req, "kind", obj.Kind, "rules", ruleIDs(d.Excepted), "violations", lines(d.Excepted, ""))...)
 	}
 	if len(d.Audit) > 0 {
 		log.Info("audit violations", reviewValues(req, "kind", obj.Kind, "rules", ruleIDs(d.Audit), "violations", lines(d.Audit, ""))...)

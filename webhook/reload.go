@@ -96,6 +96,10 @@ func (r *reloader) load(ctx context.Context) {
 	for _, w := range warnings {
 		r.log.Info("policy warning", "file", w.File, "line", w.Line, "warning", w.Message)
 	}
+	// An exception that expired covers nothing any more; say so each load, as eval does.
+	for _, x := range e.Config().ExpiredExceptions(time.Now()) {
+		r.log.Info("exception expired; it no longer applies", "exception", x.Index, "rules", x.Rules, "expired", x.Expires, "reason", x.Reason)
+	}
 }
 
 func (r *reloader) refused(err error, msg string, kv ...any) {

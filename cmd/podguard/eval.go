@@ -6,13 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/podguard/podguard/policies/engine"
 	"github.com/podguard/podguard/policies/offline"
 )
 
-const evalSynopsis = "usage: podguard eval [-f] FILE|DIR|- ... [--config FILE] [--policy-dir DIR] [--policy-test-timeout D] [--evaluator plan|rego] [-o text|json|junit|sarif] [--explain] [--mutate] [--quiet]"
+const evalSynopsis = "usage: podguard eval [-f] FILE|DIR|- ... [--config FILE] [--policy-dir DIR] [--policy-test-timeout D] [--evaluator plan|rego] [-o text|json|junit|sarif] [--explain] [--mutate] [--fix [--dry-run]] [--quiet]"
 
 const evalHelp = `Judges Kubernetes manifests as the cluster would admit them: Pods, and the pod
 templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers,
@@ -46,6 +48,9 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 	fs.StringVar(&out.Format, "o", "text", "output format: text, json, junit or sarif")
 	fs.BoolVar(&out.Explain, "explain", false, "with text output, describe each rule that fired and link to its documentation")
 	fs.BoolVar(&out.Mutate, "mutate", false, "print the manifests as the cluster would store them (YAML, or JSON with -o json)")
+	var fixFiles, dryRun bool
+	fs.BoolVar(&fixFiles, "fix", false, "write podguard's defaults (what the mutating webhook adds, into the pod template for workloads) into the YAML files of the judged manifests, keeping every byte already there; then judge the fixed files. Never touches Helm templates or documents that were not judged")
+	fs.BoolVar(&dryRun, "dry-run", false, "with --fix, print the change as a unified diff instead of writing it (exit 0, 2 on error)")
 	fs.BoolVar(&out.Quiet, "quiet", false, "with text output, leave out what is not judged: kinds podguard does not check and documents that are no objects")
 	rest, code, ok := parseArgs(fs, args, stdout, stderr, evalSynopsis, evalHelp)
 	if !ok {
@@ -65,6 +70,12 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 		return usageError("no input: name files, directories or - (stdin), with or without -f")
 	case f != "text" && f != "json" && f != "junit" && f != "sarif":
 		return usageError("-o %q: use text, json, junit or sarif", f)
+	case fixFiles && slices.Contains(files, "-"):
+		return usageError("--fix writes files: it cannot fix stdin (-)")
+	case dryRun && !fixFiles:
+		return usageError("--dry-run goes with --fix")
+	case fixFiles && out.Mutate:
+		return usageError("--fix writes the files; --mutate prints them: use one")
 	case out.Mutate && f != "text" && f != "json":
 		return usageError("--mutate prints manifests: use -o text (YAML) or -o json, not -o %s", f)
 	}
@@ -75,6 +86,7 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
 		return offline.ExitUsage
 	}
+	warnExpired(stderr, "eval", e.Config(), time.Now())
 	if opts.PolicyDir != "" {
 		warnings, err := engine.Lint(opts)
 		if err != nil {
@@ -85,7 +97,19 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 			fmt.Fprintf(stderr, "podguard eval: warning: %s\n", w)
 		}
 	}
-	results := offline.Evaluate(ctx, e, offline.ReadPaths(files, stdin))
+	manifests := offline.ReadPaths(files, stdin)
+	results := offline.Evaluate(ctx, e, manifests)
+	if fixFiles {
+		if !fix(ctx, e, manifests, results, dryRun, stdout, stderr) {
+			return offline.ExitUsage
+		}
+		if dryRun {
+			return offline.ExitAdmit
+		}
+		// The verdicts are those on the files as fixed.
+		manifests = offline.ReadPaths(files, stdin)
+		results = offline.Evaluate(ctx, e, manifests)
+	}
 	if err := offline.Write(stdout, e, results, out); err != nil {
 		fmt.Fprintf(stderr, "podguard eval: %v\n", err)
 		return offline.ExitUsage

@@ -1,5 +1,5 @@
 // Command podguard is the admission webhook and its offline checker. Each subcommand's
-// command line is in its own file (serve.go, eval.go, audit.go, selftest.go); the work is
+// command line is in its own file (serve.go, eval.go, audit.go, selftest.go, test.go); the work is
 // done in webhook/ (serve), policies/offline (eval), policies/audit (audit) and
 // policies/selftest (selftest). This file dispatches.
 package main
@@ -25,6 +25,7 @@ commands:
   eval      check manifests offline (podguard eval --help)
   audit     list what already runs in a cluster and violates the policies (podguard audit --help)
   selftest  dry-run a compliant and a violating Pod through the cluster's podguard (helm test)
+  test      run a custom rule directory's Rego tests against the embedded library (podguard test --help)
   version   print podguard's version, commit, Go and OPA versions (also --version)
   help      print this, or a command's help (podguard help eval)
 `
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return auditCommand(ctx, rest, stdout, stderr)
 	case "selftest":
 		return selftestCommand(ctx, rest, stdout, stderr)
+	case "test":
+		return testCommand(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprint(stdout, versionText(version))
 		return 0

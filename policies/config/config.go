@@ -36,6 +36,8 @@ type Config struct {
 	exempt []*glob.Pattern
 	// Rules maps every configured rule id to its enforcement.
 	Rules map[string]Enforcement
+	// Exceptions are the objects that may break named rules (the exceptions section).
+	Exceptions []Exception
 	// switchedOn lists the rules a namespace override names with an enforcement other
 	// than off: they apply there even when they are off elsewhere.
 	switchedOn []string
@@ -56,6 +58,23 @@ func Default() (*Config, error) {
 // defaults and validates the result. customRules names rule ids found in the policy set
 // besides the built-in ones; any other rule id is refused.
 func Parse(user []byte, customRules []string) (*Config, error) {
+	rules := make([]CustomRule, len(customRules))
+	for i, id := range customRules {
+		rules[i] = CustomRule{ID: id}
+	}
+	return ParseCustom(user, rules)
+}
+
+// CustomRule is a rule of the policy set besides the built-in ones. Parameters, when
+// the rule declares them (METADATA custom.parameters), check each parameter's value;
+// then any other parameter is refused, as for the built-in rules.
+type CustomRule struct {
+	ID         string
+	Parameters map[string]func(path string, v any) error
+}
+
+// ParseCustom is Parse with the custom rules' declared parameters checked too.
+func ParseCustom(user []byte, customRules []CustomRule) (*Config, error) {
 	base, err := policies.FS.ReadFile(policies.DefaultConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded defaults: %w", err)

@@ -272,7 +272,7 @@ func TestErrors(t *testing.T) {
 	}{
 		"unknown top-level key": {
 			yaml: "rule:\n  image-tag: {enforcement: warn}\n",
-			want: "rule: unknown key (expected rules, defaults or namespaces)",
+			want: "rule: unknown key (expected rules, defaults, namespaces or exceptions)",
 		},
 		"unknown rule": {
 			yaml: "rules:\n  image-tags: {enforcement: warn}\n",
@@ -372,6 +372,14 @@ func TestErrors(t *testing.T) {
 		"bad probe handler": {
 			yaml: "rules:\n  readiness-probe: {handlers: [http]}\n",
 			want: `rules.readiness-probe.handlers[0]: "http" is not a probe handler (exec, httpGet, tcpSocket, grpc)`,
+		},
+		"a label value that is no label value": {
+			yaml: "rules:\n  required-labels: {labels: [{key: team, value: \"shop team\"}]}\n",
+			want: `rules.required-labels.labels[0].value: "shop team" is not a label value: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')`,
+		},
+		"a label value its allowedRegex refuses": {
+			yaml: "rules:\n  required-labels: {labels: [{key: team, allowedRegex: \"^[a-z]+$\", value: shop-1}]}\n",
+			want: `rules.required-labels.labels[0].value: "shop-1" does not match its allowedRegex ^[a-z]+$`,
 		},
 		"bad regex in allowedRegex": {
 			yaml: "rules:\n  required-labels: {labels: [{key: app.kubernetes.io/name}, {key: team, allowedRegex: \"^[a-z\"}]}\n",
@@ -477,7 +485,7 @@ func TestErrors(t *testing.T) {
 		},
 		"unknown key of a label": {
 			yaml: "rules:\n  required-labels: {labels: [{key: team, regex: \"^x$\"}]}\n",
-			want: "rules.required-labels.labels[0].regex: unknown key (expected allowedRegex, key)",
+			want: "rules.required-labels.labels[0].regex: unknown key (expected allowedRegex, key, value)",
 		},
 		"label key of the wrong type": {
 			yaml: "rules:\n  required-labels: {labels: [{key: 5}]}\n",

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gobwas/glob"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	qty "github.com/podguard/podguard/policies/quantity"
 )
@@ -70,8 +71,8 @@ var (
 		"liveness-probe":  probeParams,
 		"readiness-probe": probeParams,
 		"startup-probe":   probeParams,
-		"required-labels": {"labels": {listOf(label), "list of `{key, allowedRegex}`",
-			"the label keys the Pod (or the workload's pod template) must carry; with `allowedRegex` (RE2, unanchored unless you anchor it), the value must match it."}},
+		"required-labels": {"labels": {listOf(label), "list of `{key, allowedRegex, value}`",
+			"the label keys the Pod (or the workload's pod template) must carry; with `allowedRegex` (RE2, unanchored unless you anchor it), the value must match it; with `value`, `podguard eval --fix` writes the label with that value where it is missing."}},
 		"image-tag": {
 			"disallowedTags": {listOf(nonEmptyString), "list of tags",
 				"tags an image must not use. An image without tag or digest is always refused (the runtime pulls `latest`); an image pinned by digest always passes."},
@@ -85,11 +86,21 @@ var (
 	}
 )
 
-func validate(m map[string]any, customRules []string) (*Config, error) {
-	known := append(slices.Clone(BuiltinRules), customRules...)
+func validate(m map[string]any, customRules []CustomRule) (*Config, error) {
+	known := slices.Clone(BuiltinRules)
+	declared := map[string]map[string]param{}
+	for _, r := range customRules {
+		known = append(known, r.ID)
+		if r.Parameters != nil {
+			declared[r.ID] = map[string]param{}
+			for name, c := range r.Parameters {
+				declared[r.ID][name] = param{check: c}
+			}
+		}
+	}
 	for _, k := range sortedKeys(m) {
-		if k != "rules" && k != "defaults" && k != "namespaces" {
-			return nil, fmt.Errorf("%s: unknown key (expected rules, defaults or namespaces)", k)
+		if k != "rules" && k != "defaults" && k != "namespaces" && k != "exceptions" {
+			return nil, fmt.Errorf("%s: unknown key (expected rules, defaults, namespaces or exceptions)", k)
 		}
 	}
 	cfg := &Config{Rules: map[string]Enforcement{}, Data: m}
@@ -107,6 +118,9 @@ func validate(m map[string]any, customRules []string) (*Config, error) {
 			return nil, err
 		}
 		allowed, builtin := ruleParams[id]
+		if d, ok := declared[id]; ok {
+			allowed, builtin = d, true
+		}
 		for _, k := range sortedKeys(params) {
 			c, ok := common[k]
 			if !ok {
@@ -118,7 +132,9 @@ func validate(m map[string]any, customRules []string) (*Config, error) {
 					return nil, err
 				}
 			case builtin:
-				return nil, fmt.Errorf("%s.%s: unknown parameter (%s takes %s)", p, k, id, strings.Join(paramNames(id), ", "))
+				names := append(sortedKeys(common), sortedKeys(allowed)...)
+				slices.Sort(names)
+				return nil, fmt.Errorf("%s.%s: unknown parameter (%s takes %s)", p, k, id, strings.Join(names, ", "))
 			}
 			// A custom rule's own parameters are its business; they reach its Rego as is.
 		}
@@ -154,6 +170,9 @@ func validate(m map[string]any, customRules []string) (*Config, error) {
 		for _, r := range rules {
 			cfg.switchedOn = append(cfg.switchedOn, r.(string))
 		}
+	}
+	if cfg.Exceptions, err = exceptions(m["exceptions"], known); err != nil {
+		return nil, err
 	}
 	exempt, _ := ns["exempt"].([]any)
 	for _, p := range exempt {
@@ -384,12 +403,25 @@ func label(p string, v any) error {
 			}
 			return nil
 		},
+		"value": func(string, any) error { return nil }, // checked below, with allowedRegex
 	})(p, m)
 	if err != nil {
 		return err
 	}
 	if _, ok := m["key"]; !ok {
 		return fmt.Errorf("%s.key: must not be empty", p)
+	}
+	if v, set := m["value"]; set {
+		value, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("%s.value: must be a string, not %s", p, show(v))
+		}
+		if errs := validation.IsValidLabelValue(value); len(errs) > 0 {
+			return fmt.Errorf("%s.value: %q is not a label value: %s", p, value, strings.Join(errs, "; "))
+		}
+		if pattern, _ := m["allowedRegex"].(string); !regexp.MustCompile(pattern).MatchString(value) {
+			return fmt.Errorf("%s.value: %q does not match its allowedRegex %s", p, value, pattern)
+		}
 	}
 	return nil
 }

@@ -48,6 +48,9 @@ type Violation struct {
 	Fix         string `json:"fix"`
 	// EnforceAfter is set while a rule with enforceAfter has yet to start denying.
 	EnforceAfter string `json:"enforceAfter,omitempty"`
+	// Exception names the exception of the configuration that covers the violation, and
+	// its reason, when Enforcement is Excepted.
+	Exception string `json:"exception,omitempty"`
 }
 
 // key identifies a violation of one object across the stages of its admission, so that
@@ -92,6 +95,13 @@ func (v Violation) WriteTo(b *strings.Builder) {
 		b.WriteString(v.EnforceAfter)
 		b.WriteByte('.')
 	}
+	if v.Exception != "" {
+		if v.Fix != "" && v.EnforceAfter == "" {
+			b.WriteByte('.')
+		}
+		b.WriteString(" Excepted by ")
+		b.WriteString(v.Exception)
+	}
 }
 
 // Decision is every violation of one object, sorted by enforcement.
@@ -99,14 +109,18 @@ type Decision struct {
 	Deny  []Violation `json:"deny"`
 	Warn  []Violation `json:"warn"`
 	Audit []Violation `json:"audit"`
+	// Excepted are the violations an exception of the configuration covers: they
+	// neither refuse nor warn, but are reported and counted.
+	Excepted []Violation `json:"excepted,omitempty"`
 }
 
-// All returns every violation, deny first.
+// All returns every violation, deny first and excepted last.
 func (d Decision) All() []Violation {
-	out := make([]Violation, 0, len(d.Deny)+len(d.Warn)+len(d.Audit))
+	out := make([]Violation, 0, len(d.Deny)+len(d.Warn)+len(d.Audit)+len(d.Excepted))
 	out = append(out, d.Deny...)
 	out = append(out, d.Warn...)
-	return append(out, d.Audit...)
+	out = append(out, d.Audit...)
+	return append(out, d.Excepted...)
 }
 
 // Addition is one default filled in: by podguard's mutation, or by the cluster (the API
@@ -221,6 +235,7 @@ func (e *Engine) evaluate(ctx context.Context, o *Object, ns Namespace, stage st
 	for _, list := range [][]Violation{d.Deny, d.Warn, d.Audit} {
 		sortViolations(list)
 	}
+	e.except(o, &d, e.now())
 	return d, nil
 }
 

@@ -78,6 +78,8 @@ func TestFactsMatchTheRegoHelper(t *testing.T) {
 		t.Fatal(compiler.Errors)
 	}
 	plan := planFor(cfg, compiler)
+	// input.spec and input.object, which a rule that reads them gets, are held too.
+	plan.spec, plan.object = true, true
 	for name, text := range cases {
 		t.Run(name, func(t *testing.T) {
 			o, err := decode(text)
@@ -91,6 +93,7 @@ func TestFactsMatchTheRegoHelper(t *testing.T) {
 			// The object as a policy test writes it, and the quantities it uses.
 			spec, _ := jsonValue(o.specText, ast.NewObject())
 			labels, _ := jsonValue(o.pod.labels, ast.NewObject())
+			whole, _ := jsonValue(o.text, ast.NewObject())
 			written := ast.NewObject(
 				[2]*ast.Term{ast.StringTerm("kind"), ast.StringTerm(o.Kind)},
 				[2]*ast.Term{ast.StringTerm("namespace"), ast.StringTerm(o.Namespace)},
@@ -99,6 +102,7 @@ func TestFactsMatchTheRegoHelper(t *testing.T) {
 				[2]*ast.Term{ast.StringTerm("labels_path"), ast.StringTerm(o.prefixPath + "metadata.labels")},
 				[2]*ast.Term{ast.StringTerm("spec_path"), ast.StringTerm(o.prefixPath + "spec")},
 				[2]*ast.Term{ast.StringTerm("spec"), ast.NewTerm(spec)},
+				[2]*ast.Term{ast.StringTerm("object"), ast.NewTerm(whole)},
 			)
 			var anyObj any
 			if err := json.Unmarshal([]byte(text), &anyObj); err != nil {

@@ -106,6 +106,7 @@ func lint(modules map[string]*ast.Module, custom func(file string) bool) []Warni
 			lintMetadata(m, pkg, func(loc *ast.Location, format string, a ...any) { warn(file, loc, format, a...) })
 		}
 		lintCalls(m, ids, func(loc *ast.Location, format string, a ...any) { warn(file, loc, format, a...) })
+		lintFacts(m, func(loc *ast.Location, format string, a ...any) { warn(file, loc, format, a...) })
 	}
 	for _, path := range names {
 		p := packages[path]

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -45,6 +46,10 @@ type Options struct {
 	// TestTimeout bounds each of those tests (--policy-test-timeout); zero means
 	// DefaultTestTimeout.
 	TestTimeout time.Duration
+	// TestReport, when set, gets the report of the tests RunTests runs: each test's
+	// result, and for a failing one the expression that failed with the values of its
+	// variables, and what the test printed (podguard test).
+	TestReport io.Writer
 	// Now is the clock used for enforceAfter; nil means time.Now.
 	Now func() time.Time
 	// OPAEvaluator runs the rules with OPA's evaluator even when the planner can plan
@@ -160,13 +165,11 @@ func LoadSnapshot(ctx context.Context, s *Snapshot, opts Options) (*Engine, erro
 	if len(ids) == 0 {
 		return nil, errors.New("policy set has no rules (no package pod.rules.<id>)")
 	}
-	var custom []string
-	for _, id := range ids {
-		if !isBuiltin(id) {
-			custom = append(custom, id)
-		}
+	custom, err := customRules(ctx, modules, ids)
+	if err != nil {
+		return nil, err
 	}
-	cfg, err := config.Parse(rawConfig, custom)
+	cfg, err := config.ParseCustom(rawConfig, custom)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", opts.ConfigFile, err)
 	}
@@ -176,7 +179,7 @@ func LoadSnapshot(ctx context.Context, s *Snapshot, opts Options) (*Engine, erro
 		// the Rego alone: a configuration change does not need them run again.
 		regoHash := revision(srcs, nil)
 		if lastPassed.Load() != regoHash {
-			if err := runTests(ctx, modules, tests, cmp.Or(opts.TestTimeout, DefaultTestTimeout)); err != nil {
+			if err := runTests(ctx, modules, tests, cmp.Or(opts.TestTimeout, DefaultTestTimeout), opts.TestReport); err != nil {
 				return nil, err
 			}
 			lastPassed.Store(regoHash)
@@ -582,8 +585,8 @@ func isBuiltin(id string) bool {
 const DefaultTestTimeout = time.Minute
 
 // runTests runs the set's own Rego tests against the default configuration, each within
-// timeout.
-func runTests(ctx context.Context, modules, tests map[string]*ast.Module, timeout time.Duration) error {
+// timeout; with report, it writes OPA's report of them there (podguard test).
+func runTests(ctx context.Context, modules, tests map[string]*ast.Module, timeout time.Duration, report io.Writer) error {
 	// The policy directory's tests are run; the built-in ones are fixed with the binary
 	// and run when it is built, and a custom rule must not fail them (main's tests judge
 	// whole decisions, which a custom rule adds to). They are compiled all the same, so
@@ -609,15 +612,33 @@ func runTests(ctx context.Context, modules, tests map[string]*ast.Module, timeou
 		return err
 	}
 	store := inmem.NewFromObject(map[string]any{"pod": map[string]any{"config": def.Data, "quantities": quantities}})
-	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithEnablePrintStatements(false)
+	compiler := ast.NewCompiler().WithCapabilities(capabilities()).WithEnablePrintStatements(report != nil)
 	runner := tester.NewRunner().SetCompiler(compiler).SetStore(store).SetTimeout(timeout).
-		Filter("^(" + strings.Join(packages, "|") + ")")
+		Filter("^(" + strings.Join(packages, "|") + ")").EnableTracing(report != nil)
 	ch, err := runner.SetModules(all).RunTests(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("policy tests: %w", err)
 	}
-	var failed, late []string
+	var results []*tester.Result
 	for r := range ch {
+		results = append(results, r)
+	}
+	if report != nil {
+		// OPA's own report, with the failing expression and its variables' values: what
+		// the rule gave and what the test expected, as far as the expression shows them.
+		each := make(chan *tester.Result, len(results))
+		for _, r := range results {
+			r.Trace = ownEvents(r.Trace)
+			each <- r
+		}
+		close(each)
+		rep := tester.PrettyReporter{Output: report, FailureLine: true, LocalVars: true}
+		if err := rep.Report(each); err != nil {
+			return err
+		}
+	}
+	var failed, late []string
+	for _, r := range results {
 		// A test cancelled while ctx is still live ran out of its own time: that is a
 		// slow test (or a slow machine), not a failing one, and is told apart.
 		if r.Error != nil && topdown.IsCancel(r.Error) && ctx.Err() == nil {
@@ -644,11 +665,33 @@ func runTests(ctx context.Context, modules, tests map[string]*ast.Module, timeou
 			"(a timeout, not a failure: raise --policy-test-timeout on a busy machine, or make the tests faster):\n  %s",
 			timeout, strings.Join(late, "\n  ")))
 	}
-	if len(msgs) > 0 {
+	switch {
+	case len(failed) > 0:
+		return &TestsFailed{errors.New(strings.Join(msgs, "\n"))}
+	case len(msgs) > 0:
 		return errors.New(strings.Join(msgs, "\n"))
 	}
 	return nil
 }
+
+// ownEvents leaves out of a test's trace what happened inside the built-in library (a
+// helper's clauses that do not apply fail too), so that the failure the report shows is
+// the test's own expression.
+func ownEvents(trace []*topdown.Event) []*topdown.Event {
+	out := trace[:0]
+	for _, e := range trace {
+		if e.Location == nil || !strings.HasPrefix(e.Location.File, builtinPrefix) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestsFailed is the error of a policy set whose own tests fail.
+type TestsFailed struct{ Err error }
+
+func (e *TestsFailed) Error() string { return e.Err.Error() }
+func (e *TestsFailed) Unwrap() error { return e.Err }
 
 // builtinPrefix starts the names of the built-in policy files (readSources).
 const builtinPrefix = "policies/pod/"

@@ -78,9 +78,11 @@ type evalResult struct {
 }
 
 type violation struct {
-	Rule    string `json:"rule"`
-	Message string `json:"message"`
-	Field   string `json:"field"`
+	Rule        string `json:"rule"`
+	Message     string `json:"message"`
+	Field       string `json:"field"`
+	Enforcement string `json:"enforcement"`
+	Exception   string `json:"exception"`
 }
 
 // podguardEval runs the real podguard binary's eval on data and returns its exit code and

@@ -16,9 +16,14 @@ import data.pod.lib
 # METADATA
 # description: |
 #   The input of an object given as {"kind", "namespace", "name", "labels", "labels_path",
-#   "spec_path", "spec"} (and optionally "namespace_labels" and "apply_defaults"): spec is the
-#   PodSpec and labels the Pod's labels, as written; the paths default to a Pod's.
+#   "spec_path", "spec"} (and optionally "namespace_labels", "apply_defaults" and "object"):
+#   spec is the PodSpec and labels the Pod's labels, as written; the paths default to a
+#   Pod's. input.spec is that PodSpec and input.object the whole object, as podguard gives
+#   them: "object" when the test gives one (for annotations and the like), else one built
+#   with the kind, name, namespace, labels and spec at their paths.
 input_of(obj) := {
+	"spec": spec,
+	"object": _whole(obj, spec_path, spec),
 	"kind": object.get(obj, "kind", "Pod"),
 	"namespace": object.get(obj, "namespace", "default"),
 	"name": object.get(obj, "name", ""),
@@ -51,6 +56,36 @@ pod(spec) := input_of({"spec": spec})
 input_with(obj, cfg) := x if {
 	x := input_of(obj) with data.pod.config as cfg
 }
+
+# _whole is the object a test gives, or the object its kind, name, namespace, labels and
+# PodSpec make, each at its path.
+_whole(obj, _, _) := obj.object if _has_object(obj)
+
+_whole(obj, spec_path, spec) := object.union_n([
+	{"kind": object.get(obj, "kind", "Pod"), "metadata": {
+		"name": object.get(obj, "name", ""),
+		"namespace": object.get(obj, "namespace", "default"),
+	}},
+	_at(split(object.get(obj, "labels_path", "metadata.labels"), "."), _object(object.get(obj, "labels", {}))),
+	_at(split(spec_path, "."), spec),
+]) if {
+	not _has_object(obj)
+}
+
+_has_object(obj) if is_object(obj.object)
+
+# _at is value at a path of up to six keys (a CronJob's spec.jobTemplate.spec.template.metadata.labels).
+_at(p, v) := {p[0]: v} if count(p) == 1
+
+_at(p, v) := {p[0]: {p[1]: v}} if count(p) == 2
+
+_at(p, v) := {p[0]: {p[1]: {p[2]: v}}} if count(p) == 3
+
+_at(p, v) := {p[0]: {p[1]: {p[2]: {p[3]: v}}}} if count(p) == 4
+
+_at(p, v) := {p[0]: {p[1]: {p[2]: {p[3]: {p[4]: v}}}}} if count(p) == 5
+
+_at(p, v) := {p[0]: {p[1]: {p[2]: {p[3]: {p[4]: {p[5]: v}}}}}} if count(p) == 6
 
 _object(x) := x if is_object(x)
 

@@ -1,0 +1,60 @@
+package chart
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestConfigExceptionsReachPodguard: an exceptions section in the config value passes the
+// chart's schema, and podguard, reading the ConfigMap as the Pods mount it, admits the
+// Deployment it names with the covered violation reported as excepted.
+func TestConfigExceptionsReachPodguard(t *testing.T) {
+	r := render(t, Options{Values: map[string]any{"config": map[string]any{"exceptions": []any{map[string]any{
+		"rules":  []any{"readiness-probe"},
+		"match":  map[string]any{"namespace": "shop", "kind": "Deployment", "name": "web"},
+		"reason": "static page; probe lands with SHOP-12",
+	}}}}})
+	d, err := r.Deployment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := r.MountConfigMaps(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags []string
+	for _, a := range LocalArgs(d.Spec.Template.Spec.Containers[0].Args, mounts) {
+		if strings.HasPrefix(a, "--config=") {
+			flags = append(flags, a)
+		}
+	}
+	if len(flags) != 1 {
+		t.Fatalf("container args %v lack --config", d.Spec.Template.Spec.Containers[0].Args)
+	}
+	deployment := []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: web}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: web}}
+    spec:
+      containers:
+        - name: app
+          image: registry.k8s.io/pause:3.10
+          livenessProbe: {tcpSocket: {port: 8080}}
+`)
+	code, res := podguardEval(t, deployment, flags...)
+	if code != 0 || len(res) != 1 || res[0].Verdict != "admit" {
+		t.Fatalf("exit %d, results %+v; want the Deployment admitted", code, res)
+	}
+	var excepted []string
+	for _, v := range res[0].Violations {
+		if v.Enforcement == "excepted" {
+			excepted = append(excepted, v.Rule+": "+v.Exception)
+		}
+	}
+	if want := "readiness-probe: exceptions[0]: static page; probe lands with SHOP-12"; len(excepted) != 1 || excepted[0] != want {
+		t.Errorf("excepted violations %q, want [%q]", excepted, want)
+	}
+}
