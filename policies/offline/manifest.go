@@ -275,7 +275,25 @@ func (rd *reader) parseDoc(name string, line int, doc []byte) []Manifest {
 	if chart := rd.chartOf(name); chart != "" && tmpl > 0 {
 		return one(Manifest{Line: line + tmpl - 1, Err: fmt.Errorf("a Helm template: render it first with helm template %s", chart)})
 	}
-	js, err := yaml.YAMLToJSON(doc)
+	// A file of a chart is read by Helm, never by kubectl: its values (kind: Deployment
+	// is a fine value) and anything else in it are no objects.
+	if chart := rd.chartRoot(name); chart != "" {
+		if strings.HasPrefix(filepath.Base(name), "values") {
+			return one(Manifest{Skipped: "Helm chart values (chart " + chart + "), not an object"})
+		}
+		if filepath.Base(name) != "Chart.yaml" {
+			return one(Manifest{Skipped: "a file of Helm chart " + chart + ", which Helm reads, not kubectl"})
+		}
+	}
+	// Strict, as kubectl reads a file: a key twice in one mapping refuses the file.
+	js, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil && strings.Contains(err.Error(), "already set in map") {
+		if key, first, second := duplicateKey(doc); second > 0 {
+			return one(Manifest{Line: line + second - 1, Err: fmt.Errorf(
+				"key %q twice in one mapping (lines %d and %d): kubectl refuses the file (key %q already set in map)",
+				key, line+first-1, line+second-1, key)})
+		}
+	}
 	if err != nil {
 		if tmpl > 0 {
 			return one(Manifest{Line: line + tmpl - 1, Err: errors.New("looks like a template ({{ ... }}): render it first, e.g. with helm template")})
@@ -332,6 +350,9 @@ func (rd *reader) object(name string, line int, doc []byte, obj map[string]any) 
 	if !ok || kind == "" {
 		return one(Manifest{Err: fmt.Errorf("kind is %s, not a kind name", show(rawKind))})
 	}
+	if apiVersion == "" {
+		return one(Manifest{Err: fmt.Errorf("%s without apiVersion, which kubectl refuses (Object 'apiVersion' is missing)", kind)})
+	}
 	// Like kubectl, any object with items is a List (whatever its kind: a CRD named
 	// IPAllowList without items is an object), and items: null is an empty one.
 	rawItems, isList := obj["items"]
@@ -377,6 +398,40 @@ func (rd *reader) object(name string, line int, doc []byte, obj map[string]any) 
 	return out
 }
 
+// duplicateKey finds the first key written twice in one mapping, and its two lines
+// (1-based, in the document).
+func duplicateKey(doc []byte) (key string, first, second int) {
+	var root yamlv3.Node
+	if yamlv3.Unmarshal(doc, &root) != nil {
+		return "", 0, 0
+	}
+	var find func(n *yamlv3.Node) bool
+	find = func(n *yamlv3.Node) bool {
+		if n.Kind == yamlv3.MappingNode {
+			seen := map[string]int{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if k.Kind != yamlv3.ScalarNode || k.Tag == "!!merge" {
+					continue
+				}
+				if l, ok := seen[k.Value]; ok {
+					key, first, second = k.Value, l, k.Line
+					return true
+				}
+				seen[k.Value] = k.Line
+			}
+		}
+		for _, c := range n.Content {
+			if find(c) {
+				return true
+			}
+		}
+		return false
+	}
+	find(&root)
+	return key, first, second
+}
+
 // templateLine is the 1-based line of a document's first "{{", or 0.
 func templateLine(doc []byte) int {
 	i := bytes.Index(doc, []byte("{{"))
@@ -395,6 +450,21 @@ func (rd *reader) chartOf(name string) string {
 			return parent
 		}
 		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// chartRoot returns the nearest directory above name (or name's own) that holds a
+// Chart.yaml, or "".
+func (rd *reader) chartRoot(name string) string {
+	for dir := filepath.Dir(name); ; {
+		if rd.isChart(dir) {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir || dir == "." {
 			return ""
 		}
 		dir = parent
