@@ -56,10 +56,10 @@ func TestEvalCommand(t *testing.T) {
 			args: []string{"-f", fixtures + "kubectl-reading.yaml"}, wantCode: 2, golden: "kubectl-reading.golden.txt",
 		},
 		"what kubectl refuses is refused: a key twice (both lines named), an object without apiVersion": {
-			args: []string{"-f", fixtures + "kubectl-refuses.yaml"}, wantCode: 2,
-			wantOut: "../../test/fixtures/eval/kubectl-refuses.yaml:10: UNREADABLE: key \"containers\" twice in one mapping (lines 7 and 10): kubectl refuses the file (key \"containers\" already set in map)\n" +
-				"../../test/fixtures/eval/kubectl-refuses.yaml:15: UNREADABLE: Pod without apiVersion, which kubectl refuses (Object 'apiVersion' is missing)\n" +
-				"0 manifests: 0 refused, 0 admitted; 2 other documents: 2 unreadable\n",
+			args: []string{"-f", fixtures + "kubectl-refuses.yaml"}, wantCode: 1,
+			wantOut: "../../test/fixtures/eval/kubectl-refuses.yaml:10: REFUSED: key \"containers\" twice in one mapping (lines 7 and 10): kubectl refuses the file (key \"containers\" already set in map)\n" +
+				"../../test/fixtures/eval/kubectl-refuses.yaml:15: REFUSED: Pod without apiVersion, which kubectl refuses (Object 'apiVersion' is missing)\n" +
+				"2 manifests: 2 refused, 0 admitted\n",
 		},
 		"kinds by API group: a Volcano Job is not checked, a batch Job is": {
 			args: []string{"-f", fixtures + "kinds.yaml"}, wantCode: 1, golden: "kinds.golden.txt",

@@ -152,6 +152,8 @@ func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Res
 		switch {
 		case m.Err != nil:
 			r.Verdict, r.Reason = VerdictUnreadable, m.Err.Error()
+		case m.Refused != "":
+			r.Verdict, r.Reason = VerdictRefuse, m.Refused
 		case m.Unrendered != "":
 			r.Verdict, r.Reason = VerdictUnrendered, m.Unrendered
 		case m.Skipped != "":
@@ -288,6 +290,13 @@ func writeText(w io.Writer, results []Result, quiet bool) {
 			count.unreadable++
 			fmt.Fprintf(w, "%s: UNREADABLE: %s\n", r.Position(), r.Reason)
 			continue
+		case VerdictRefuse:
+			if r.Object == nil { // kubectl would not send it
+				count.objects++
+				count.refused++
+				fmt.Fprintf(w, "%s: REFUSED: %s\n", r.Position(), r.Reason)
+				continue
+			}
 		case VerdictUnrendered:
 			count.unrendered++
 			fmt.Fprintf(w, "%s: NOT RENDERED: %s\n", r.Position(), r.Reason)

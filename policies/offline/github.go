@@ -28,6 +28,10 @@ func writeGitHub(w io.Writer, results []Result, strict bool) error {
 	for _, r := range results {
 		file := strings.TrimPrefix(r.File, "./")
 		switch r.Verdict {
+		case VerdictRefuse:
+			if r.Reason != "" {
+				emit("error", file, r.Line, "podguard: refused", r.Reason)
+			}
 		case VerdictUnreadable, VerdictError:
 			emit("error", file, r.Line, "podguard: not judged", r.Reason)
 		case VerdictUnrendered:

@@ -37,6 +37,9 @@ type Manifest struct {
 	Via string `json:"via,omitempty"`
 	// Unrendered says why a chart or kustomization could not be rendered.
 	Unrendered string `json:"-"`
+	// Refused says why kubectl would refuse the document before sending it (a key twice,
+	// no apiVersion): the gate refuses it too.
+	Refused string `json:"-"`
 	// doc is the YAML document the object came from, so a field path can be mapped back
 	// to the line it is on.
 	doc []byte
@@ -433,7 +436,7 @@ func (rd *reader) parseDoc(name string, line int, doc []byte) []Manifest {
 	js, err := yaml.YAMLToJSONStrict(doc)
 	if err != nil && strings.Contains(err.Error(), "already set in map") {
 		if key, first, second := duplicateKey(doc); second > 0 {
-			return one(Manifest{Line: line + second - 1, Err: fmt.Errorf(
+			return one(Manifest{Line: line + second - 1, Refused: fmt.Sprintf(
 				"key %q twice in one mapping (lines %d and %d): kubectl refuses the file (key %q already set in map)",
 				key, line+first-1, line+second-1, key)})
 		}
@@ -495,7 +498,7 @@ func (rd *reader) object(name string, line int, doc []byte, obj map[string]any) 
 		return one(Manifest{Err: fmt.Errorf("kind is %s, not a kind name", show(rawKind))})
 	}
 	if apiVersion == "" {
-		return one(Manifest{Err: fmt.Errorf("%s without apiVersion, which kubectl refuses (Object 'apiVersion' is missing)", kind)})
+		return one(Manifest{Refused: kind + " without apiVersion, which kubectl refuses (Object 'apiVersion' is missing)"})
 	}
 	// Like kubectl, any object with items is a List (whatever its kind: a CRD named
 	// IPAllowList without items is an object), and items: null is an empty one.

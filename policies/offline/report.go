@@ -72,7 +72,7 @@ func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result,
 		rules = append(rules, r)
 	}
 	out := []result{}
-	failed, unrendered := false, false
+	failed, unrendered, refusedInput := false, false, false
 	for _, r := range results {
 		if r.Verdict == VerdictUnrendered {
 			unrendered = true
@@ -84,6 +84,13 @@ func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result,
 				lvl = "warning"
 			}
 			out = append(out, result{RuleID: unjudgedRule.ID, Level: lvl, Message: message{r.Reason}, Locations: []location{loc}})
+		}
+		if r.Verdict == VerdictRefuse && r.Reason != "" {
+			refusedInput = true
+			var loc location
+			loc.PhysicalLocation.ArtifactLocation.URI = strings.TrimPrefix(r.File, "./")
+			loc.PhysicalLocation.Region.StartLine = max(r.Line, 1)
+			out = append(out, result{RuleID: unjudgedRule.ID, Level: "error", Message: message{r.Reason}, Locations: []location{loc}})
 		}
 		if r.Verdict == VerdictUnreadable || r.Verdict == VerdictError {
 			// Input that could not be judged fails the run; code scanning shows it on
@@ -108,7 +115,7 @@ func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result,
 			out = append(out, result{RuleID: f.Rule, Level: level(f), Message: message{text}, Locations: []location{loc}})
 		}
 	}
-	if failed || unrendered {
+	if failed || unrendered || refusedInput {
 		rules = append(rules, rule{ID: unjudgedRule.ID, Name: unjudgedRule.Name, ShortDescription: &message{unjudgedRule.Name}})
 	}
 	log := map[string]any{
@@ -183,6 +190,9 @@ func writeJUnit(w io.Writer, results []Result) error {
 		case "refuse":
 			s.Failures++
 			tc.Failure = &failure{Message: "the cluster would refuse it: " + plural(len(denials), "violation", "violations"), Type: "refused", Text: strings.Join(denials, "\n")}
+			if r.Reason != "" {
+				tc.Failure = &failure{Message: r.Reason, Type: "refused", Text: r.Position() + ": " + r.Reason}
+			}
 		case VerdictUnchecked, VerdictExempt, VerdictSkipped, VerdictUnrendered:
 			s.Skipped++
 			msg := r.Verdict
