@@ -61,6 +61,35 @@ func TestEvalCommand(t *testing.T) {
 				"../../test/fixtures/eval/kubectl-refuses.yaml:15: REFUSED: Pod without apiVersion, which kubectl refuses (Object 'apiVersion' is missing)\n" +
 				"2 manifests: 2 refused, 0 admitted\n",
 		},
+		"a repository: the rendered charts, the built overlay and plain manifests judged; the unvendored chart, values, kustomize sources and the duplicate key named with reasons; vendor/ excluded (exit 1)": {
+			args: []string{fixtures + "repo", "--exclude", "vendor/"}, wantCode: 1, golden: "repo.golden.txt",
+		},
+		"the same with --strict: the chart that cannot be rendered fails the run (exit 2)": {
+			args: []string{fixtures + "repo", "--exclude", "vendor/", "--strict", "--quiet"}, wantCode: 2, golden: "repo.strict.golden.txt",
+		},
+		"the same without --exclude: the template in vendor/ is unreadable (exit 2)": {
+			args: []string{fixtures + "repo", "--quiet"}, wantCode: 2, golden: "repo.unexcluded.golden.txt",
+		},
+		"the same as GitHub workflow commands": {
+			args: []string{fixtures + "repo", "--exclude", "vendor/", "-o", "github"}, wantCode: 1, golden: "repo.golden.github.txt",
+			wantStderr: "podguard eval: ../../test/fixtures/eval/repo/helm/billing/Chart.yaml: helm template ../../test/fixtures/eval/repo/helm/billing: dependency postgresql named in Chart.yaml is not vendored in charts/ (helm dependency build fetches it; podguard eval fetches nothing)\n",
+		},
+		"--helm-chart with --helm-values and --helm-set, in Helm's order: the last --set wins": {
+			args: []string{"--helm-chart", fixtures + "repo/helm/shop", "--helm-values", fixtures + "repo/helm/shop/values-staging.yaml", "--helm-set", "probes=true,image=shop:1", "--helm-set", "probes=false", "--quiet"},
+			wantCode: 1, golden: "repo.helm-set.golden.txt",
+		},
+		"--config twice is refused, not last-wins": {
+			args: []string{fixtures + "compliant.yaml", "--config", fixtures + "max-memory-1Gi.config.yaml", "--config", fixtures + "no-cpu-limit-default.config.yaml"}, wantCode: 2,
+			wantStderr: "podguard eval: invalid value \"../../test/fixtures/eval/no-cpu-limit-default.config.yaml\" for flag -config: given twice (\"../../test/fixtures/eval/max-memory-1Gi.config.yaml\", then \"../../test/fixtures/eval/no-cpu-limit-default.config.yaml\"): it takes one value\n" + evalSynopsis + "\n",
+		},
+		"--policy-dir twice is refused": {
+			args: []string{fixtures + "compliant.yaml", "--policy-dir", "a", "--policy-dir", "b"}, wantCode: 2,
+			wantStderr: "podguard eval: invalid value \"b\" for flag -policy-dir: given twice (\"a\", then \"b\"): it takes one value\n" + evalSynopsis + "\n",
+		},
+		"--helm-set without --helm-chart is refused": {
+			args: []string{fixtures + "repo", "--helm-set", "a=b"}, wantCode: 2,
+			wantStderr: "podguard eval: --helm-values and --helm-set apply to the charts named with --helm-chart: name one\n" + evalSynopsis + "\n",
+		},
 		"kinds by API group: a Volcano Job is not checked, a batch Job is": {
 			args: []string{"-f", fixtures + "kinds.yaml"}, wantCode: 1, golden: "kinds.golden.txt",
 		},
