@@ -61,7 +61,7 @@ func TestEvalCommand(t *testing.T) {
 				"../../test/fixtures/eval/kubectl-refuses.yaml:15: REFUSED: Pod without apiVersion, which kubectl refuses (Object 'apiVersion' is missing)\n" +
 				"2 manifests: 2 refused, 0 admitted\n",
 		},
-		"a repository: the rendered charts, the built overlay and plain manifests judged; the unvendored chart, values, kustomize sources and the duplicate key named with reasons; vendor/ excluded (exit 1)": {
+		"a repository: the rendered charts, the built overlay and plain manifests judged; the unvendored chart, the chart with a required value unset, values, kustomize sources and the duplicate key named with reasons; vendor/ excluded (exit 1)": {
 			args: []string{fixtures + "repo", "--exclude", "vendor/"}, wantCode: 1, golden: "repo.golden.txt",
 		},
 		"the same with --strict: the chart that cannot be rendered fails the run (exit 2)": {
@@ -72,7 +72,8 @@ func TestEvalCommand(t *testing.T) {
 		},
 		"the same as GitHub workflow commands": {
 			args: []string{fixtures + "repo", "--exclude", "vendor/", "-o", "github"}, wantCode: 1, golden: "repo.golden.github.txt",
-			wantStderr: "podguard eval: ../../test/fixtures/eval/repo/helm/billing/Chart.yaml: helm template ../../test/fixtures/eval/repo/helm/billing: dependency postgresql named in Chart.yaml is not vendored in charts/ (helm dependency build fetches it; podguard eval fetches nothing)\n",
+			wantStderr: "podguard eval: ../../test/fixtures/eval/repo/helm/api/Chart.yaml: helm template ../../test/fixtures/eval/repo/helm/api: execution error at (api/templates/deployment.yaml:11:20): set image: the api's image reference\n" +
+				"podguard eval: ../../test/fixtures/eval/repo/helm/billing/Chart.yaml: helm template ../../test/fixtures/eval/repo/helm/billing: dependency postgresql named in Chart.yaml is not vendored in charts/ (helm dependency build fetches it; podguard eval fetches nothing)\n",
 		},
 		"--helm-chart with --helm-values and --helm-set, in Helm's order: the last --set wins": {
 			args: []string{"--helm-chart", fixtures + "repo/helm/shop", "--helm-values", fixtures + "repo/helm/shop/values-staging.yaml", "--helm-set", "probes=true,image=shop:1", "--helm-set", "probes=false", "--quiet"},
