@@ -220,8 +220,17 @@ func kustomizationRoots(dirs map[string]bool) (roots map[string]bool, builtBy ma
 		sorted = append(sorted, d)
 	}
 	sort.Strings(sorted)
+	// Roots first, so what they name is marked as theirs before a Component is looked at.
+	sort.SliceStable(sorted, func(i, j int) bool { return !isComponent(sorted[i]) && isComponent(sorted[j]) })
 	for _, d := range sorted {
-		if !referenced[d] {
+		switch {
+		case referenced[d]:
+		case isComponent(d):
+			// A Component is built only into a kustomization that names it.
+			if builtBy[d] == "" {
+				builtBy[d] = "a kustomization naming it in components"
+			}
+		default:
 			roots[d] = true
 			mark(d, d)
 		}

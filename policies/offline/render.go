@@ -193,6 +193,18 @@ func kustomizationRefs(dir string) ([]string, error) {
 	return append(append(k.Resources, k.Components...), k.Bases...), nil
 }
 
+// isComponent reports whether dir's kustomization is a kustomize Component.
+func isComponent(dir string) bool {
+	b, err := os.ReadFile(kustomizationFile(dir))
+	if err != nil {
+		return false
+	}
+	var k struct {
+		Kind string `json:"kind"`
+	}
+	return yaml.Unmarshal(b, &k) == nil && k.Kind == "Component"
+}
+
 // localOnly refuses a kustomization, or a base it names, that names anything not on disk.
 func localOnly(dir string) error {
 	seen := map[string]bool{}
