@@ -127,7 +127,7 @@ func ReadInputs(in Inputs, stdin io.Reader) ([]Manifest, error) {
 		}
 		got, errs := expand(p, excl, &found)
 		for _, e := range errs {
-			inputs = append(inputs, input{file: e.file, err: e.err})
+			inputs = append(inputs, input(e))
 		}
 		for _, f := range got {
 			inputs = append(inputs, input{file: f})

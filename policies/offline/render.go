@@ -1,7 +1,6 @@
 package offline
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -238,5 +237,3 @@ func localOnly(dir string) error {
 // errNoChart is returned for a --helm-chart that is no chart directory.
 var errNoChart = errors.New("no Chart.yaml in it")
 
-// isRendered reports whether a document came from rendering.
-func isRendered(b []byte) bool { return bytes.HasPrefix(b, []byte("# Source:")) }
