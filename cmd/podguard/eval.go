@@ -14,21 +14,50 @@ import (
 	"github.com/podguard/podguard/policies/offline"
 )
 
-const evalSynopsis = "usage: podguard eval [-f] FILE|DIR|- ... [--config FILE] [--policy-dir DIR] [--policy-test-timeout D] [--evaluator plan|rego] [-o text|json|junit|sarif] [--explain] [--mutate] [--fix [--dry-run]] [--quiet]"
+const evalSynopsis = "usage: podguard eval [-f] FILE|DIR|- ... [--exclude GLOB]... [--helm-chart DIR]... [--helm-values FILE]... [--helm-set K=V]... [--config FILE] [--policy-dir DIR] [--policy-test-timeout D] [--evaluator plan|rego] [-o text|json|junit|sarif|github|report] [--strict] [--explain] [--mutate] [--fix [--dry-run]] [--quiet]"
 
 const evalHelp = `Judges Kubernetes manifests as the cluster would admit them: Pods, and the pod
 templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers,
 Jobs and CronJobs, with the API server's, the LimitRanges' (from the same input) and
-podguard's defaults applied first. Directories are read recursively (.yaml, .yml, .json;
-hidden directories left out). Kustomizations, kustomize patches and other documents that
-are no objects are listed as skipped; Helm templates must be rendered first.
+podguard's defaults applied first. Documents are read as kubectl reads them: a key twice
+in one mapping or an object without apiVersion is refused. Directories are read
+recursively (.yaml, .yml, .json; hidden directories and --exclude matches left out).
+A directory holding a Chart.yaml is rendered as helm template renders it (its default
+values; --helm-values and --helm-set apply to the charts named with --helm-chart), and a
+kustomization no other one names is built as kubectl apply -k builds it; their files are
+never judged raw. Nothing is fetched: a chart dependency must be vendored in charts/.
+A chart or kustomization that cannot be rendered is named with the reason.
 
-Exit code: 0 the cluster would admit every manifest; 1 it would refuse at least one;
-2 a usage error, policies that do not load or pass their tests, or input that could not
-be read (reported after everything else has been judged and printed).
+Exit code:
+  0  the cluster would admit every manifest
+  1  it would refuse at least one (with --strict: or one breaks a rule that warns)
+  2  the run could not judge what it was asked to: a usage error, policies that do not
+     load or pass their tests, input that could not be read (reported after everything
+     else is judged and printed); with --strict, a chart or kustomization not rendered
 `
 
 type paths []string
+
+// once is a single-valued flag that refuses a second value rather than keep the last.
+type once struct {
+	v   *string
+	set bool
+}
+
+func (o *once) String() string {
+	if o.v == nil {
+		return ""
+	}
+	return *o.v
+}
+
+func (o *once) Set(v string) error {
+	if o.set {
+		return fmt.Errorf("given twice (%q, then %q): it takes one value", *o.v, v)
+	}
+	*o.v, o.set = v, true
+	return nil
+}
 
 func (p *paths) String() string     { return strings.Join(*p, ",") }
 func (p *paths) Set(v string) error { *p = append(*p, v); return nil }
@@ -41,11 +70,18 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 	var opts engine.Options
 	out := offline.Output{Version: version}
 	fs.Var(&files, "f", "manifest file, directory or - for stdin (repeatable; also as plain arguments)")
-	fs.StringVar(&opts.ConfigFile, "config", "", "configuration file (default: the embedded defaults)")
-	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules; their *_test.rego must pass")
+	var in offline.Inputs
+	out.Format = "text"
+	fs.Var(&once{v: &opts.ConfigFile}, "config", "configuration file (default: the embedded defaults; once)")
+	fs.Var(&once{v: &opts.PolicyDir}, "policy-dir", "directory of custom Rego rules; their *_test.rego must pass (once: put the rules of several in one directory)")
 	fs.DurationVar(&opts.TestTimeout, "policy-test-timeout", engine.DefaultTestTimeout, "how long each *_test.rego test of --policy-dir may run")
 	evaluator := fs.String("evaluator", "plan", "what runs the rules: plan (OPA's planner, run by podguard; OPA's evaluator for rules it cannot plan) or rego (OPA's evaluator, slower)")
-	fs.StringVar(&out.Format, "o", "text", "output format: text, json, junit or sarif")
+	fs.Var(&once{v: &out.Format}, "o", "output format: text, json, junit, sarif, github (workflow commands) or report (OpenReports Reports, one per namespace) (default text)")
+	fs.Var((*paths)(&in.Exclude), "exclude", "leave out paths under the directories read that match, as a .gitignore line does (repeatable)")
+	fs.Var((*paths)(&in.Helm.Charts), "helm-chart", "chart directory to render with --helm-values and --helm-set (repeatable)")
+	fs.Var((*paths)(&in.Helm.ValueFiles), "helm-values", "values file for the charts named with --helm-chart, as helm -f takes it (repeatable, later ones win)")
+	fs.Var((*paths)(&in.Helm.Set), "helm-set", "K=V for the charts named with --helm-chart, as helm --set takes it (repeatable)")
+	fs.BoolVar(&out.Strict, "strict", false, "fail the run on warnings (exit 1) and on charts or kustomizations that cannot be rendered (exit 2)")
 	fs.BoolVar(&out.Explain, "explain", false, "with text output, describe each rule that fired and link to its documentation")
 	fs.BoolVar(&out.Mutate, "mutate", false, "print the manifests as the cluster would store them (YAML, or JSON with -o json)")
 	var fixFiles, dryRun bool
@@ -57,6 +93,7 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 		return code
 	}
 	files = append(files, rest...)
+	in.Paths = files
 	usageError := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "podguard eval: "+format+"\n", a...)
 		fmt.Fprintln(stderr, evalSynopsis)
@@ -66,10 +103,12 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 		return usageError("--evaluator: %v", err)
 	}
 	switch f := out.Format; {
-	case len(files) == 0:
+	case len(files) == 0 && len(in.Helm.Charts) == 0:
 		return usageError("no input: name files, directories or - (stdin), with or without -f")
-	case f != "text" && f != "json" && f != "junit" && f != "sarif":
-		return usageError("-o %q: use text, json, junit or sarif", f)
+	case f != "text" && f != "json" && f != "junit" && f != "sarif" && f != "github" && f != "report":
+		return usageError("-o %q: use text, json, junit, sarif, github or report", f)
+	case len(in.Helm.Charts) == 0 && (len(in.Helm.ValueFiles) > 0 || len(in.Helm.Set) > 0):
+		return usageError("--helm-values and --helm-set apply to the charts named with --helm-chart: name one")
 	case fixFiles && slices.Contains(files, "-"):
 		return usageError("--fix writes files: it cannot fix stdin (-)")
 	case dryRun && !fixFiles:
@@ -96,8 +135,15 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 		for _, w := range warnings {
 			fmt.Fprintf(stderr, "podguard eval: warning: %s\n", w)
 		}
+		if len(warnings) > 0 && out.Strict {
+			fmt.Fprintln(stderr, "podguard eval: --strict: the policies have warnings")
+			return offline.ExitUsage
+		}
 	}
-	manifests := offline.ReadPaths(files, stdin)
+	manifests, err := offline.ReadInputs(in, stdin)
+	if err != nil {
+		return usageError("%v", err)
+	}
 	results := offline.Evaluate(ctx, e, manifests)
 	if fixFiles {
 		if !fix(ctx, e, manifests, results, dryRun, stdout, stderr) {
@@ -107,7 +153,9 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 			return offline.ExitAdmit
 		}
 		// The verdicts are those on the files as fixed.
-		manifests = offline.ReadPaths(files, stdin)
+		if manifests, err = offline.ReadInputs(in, stdin); err != nil {
+			return usageError("%v", err)
+		}
 		results = offline.Evaluate(ctx, e, manifests)
 	}
 	if err := offline.Write(stdout, e, results, out); err != nil {
@@ -117,10 +165,13 @@ func evalCommand(ctx context.Context, version string, args []string, stdin io.Re
 	if out.Format != "text" || out.Mutate {
 		// The report on stdout is for machines; say on stderr why the exit code is 2.
 		for _, r := range results {
-			if r.Verdict == offline.VerdictUnreadable || r.Verdict == offline.VerdictError {
+			if r.Verdict == offline.VerdictUnreadable || r.Verdict == offline.VerdictError || r.Verdict == offline.VerdictUnrendered {
 				fmt.Fprintf(stderr, "podguard eval: %s: %s\n", r.Position(), r.Reason)
 			}
 		}
+	}
+	if out.Strict {
+		return offline.StrictExitCode(results)
 	}
 	return offline.ExitCode(results)
 }

@@ -50,19 +50,53 @@ func TestEvalCommand(t *testing.T) {
 		"JUnit: one case per manifest, refused ones fail, lines point at the fields": {
 			args: []string{"-f", fixtures + "multi.yaml", "-o", "junit"}, wantCode: 1, golden: "multi.golden.junit.xml",
 		},
-		"a repository tree: the Pod and the Deployment judged, kustomize files and chart metadata skipped, Helm templates unreadable (exit 2)": {
-			args: []string{"-f", fixtures + "tree"}, wantCode: 2, golden: "tree.golden.txt",
+		"a repository tree: the Pod, the built kustomization and the rendered chart judged, their files and the chart's values skipped": {
+			args: []string{"-f", fixtures + "tree"}, wantCode: 1, golden: "tree.golden.txt",
 		},
-		"a repository tree in JUnit: unreadable documents are errors, skipped ones skipped": {
-			args: []string{"-f", fixtures + "tree", "-o", "junit"}, wantCode: 2, golden: "tree.golden.junit.xml",
-			wantStderr: "podguard eval: ../../test/fixtures/eval/tree/chart/templates/deployment.yaml:5: a Helm template: render it first with helm template ../../test/fixtures/eval/tree/chart\n" +
-				"podguard eval: ../../test/fixtures/eval/tree/chart/templates/service.yaml:1: a Helm template: render it first with helm template ../../test/fixtures/eval/tree/chart\n",
+		"a repository tree in JUnit: skipped documents skipped": {
+			args: []string{"-f", fixtures + "tree", "-o", "junit"}, wantCode: 1, golden: "tree.golden.junit.xml",
 		},
 		"--quiet leaves out what is not judged": {
-			args: []string{"--quiet", "-f", fixtures + "tree"}, wantCode: 2, golden: "tree.quiet.golden.txt",
+			args: []string{"--quiet", "-f", fixtures + "tree"}, wantCode: 1, golden: "tree.quiet.golden.txt",
 		},
 		"documents as kubectl reads them: inline separator refused, IPAllowList an object, PodList items are Pods, cluster-scoped kinds without namespace": {
 			args: []string{"-f", fixtures + "kubectl-reading.yaml"}, wantCode: 2, golden: "kubectl-reading.golden.txt",
+		},
+		"what kubectl refuses is refused: a key twice (both lines named), an object without apiVersion": {
+			args: []string{"-f", fixtures + "kubectl-refuses.yaml"}, wantCode: 1,
+			wantOut: "../../test/fixtures/eval/kubectl-refuses.yaml:10: REFUSED: key \"containers\" twice in one mapping (lines 7 and 10): kubectl refuses the file (key \"containers\" already set in map)\n" +
+				"../../test/fixtures/eval/kubectl-refuses.yaml:15: REFUSED: Pod without apiVersion, which kubectl refuses (Object 'apiVersion' is missing)\n" +
+				"2 manifests: 2 refused, 0 admitted\n",
+		},
+		"a repository: the rendered charts, the built overlay and plain manifests judged; the unvendored chart, the chart with a required value unset, values, kustomize sources and the duplicate key named with reasons; vendor/ excluded (exit 1)": {
+			args: []string{fixtures + "repo", "--exclude", "vendor/"}, wantCode: 1, golden: "repo.golden.txt",
+		},
+		"the same with --strict: the chart that cannot be rendered fails the run (exit 2)": {
+			args: []string{fixtures + "repo", "--exclude", "vendor/", "--strict", "--quiet"}, wantCode: 2, golden: "repo.strict.golden.txt",
+		},
+		"the same without --exclude: the template in vendor/ is unreadable (exit 2)": {
+			args: []string{fixtures + "repo", "--quiet"}, wantCode: 2, golden: "repo.unexcluded.golden.txt",
+		},
+		"the same as GitHub workflow commands": {
+			args: []string{fixtures + "repo", "--exclude", "vendor/", "-o", "github"}, wantCode: 1, golden: "repo.golden.github.txt",
+			wantStderr: "podguard eval: ../../test/fixtures/eval/repo/helm/api/Chart.yaml: helm template ../../test/fixtures/eval/repo/helm/api: execution error at (api/templates/deployment.yaml:11:20): set image: the api's image reference\n" +
+				"podguard eval: ../../test/fixtures/eval/repo/helm/billing/Chart.yaml: helm template ../../test/fixtures/eval/repo/helm/billing: dependency postgresql named in Chart.yaml is not vendored in charts/ (helm dependency build fetches it; podguard eval fetches nothing)\n",
+		},
+		"--helm-chart with --helm-values and --helm-set, in Helm's order: the last --set wins": {
+			args:     []string{"--helm-chart", fixtures + "repo/helm/shop", "--helm-values", fixtures + "repo/helm/shop/values-staging.yaml", "--helm-set", "probes=true,image=shop:1", "--helm-set", "probes=false", "--quiet"},
+			wantCode: 1, golden: "repo.helm-set.golden.txt",
+		},
+		"--config twice is refused, not last-wins": {
+			args: []string{fixtures + "compliant.yaml", "--config", fixtures + "max-memory-1Gi.config.yaml", "--config", fixtures + "no-cpu-limit-default.config.yaml"}, wantCode: 2,
+			wantStderr: "podguard eval: invalid value \"../../test/fixtures/eval/no-cpu-limit-default.config.yaml\" for flag -config: given twice (\"../../test/fixtures/eval/max-memory-1Gi.config.yaml\", then \"../../test/fixtures/eval/no-cpu-limit-default.config.yaml\"): it takes one value\n" + evalSynopsis + "\n",
+		},
+		"--policy-dir twice is refused": {
+			args: []string{fixtures + "compliant.yaml", "--policy-dir", "a", "--policy-dir", "b"}, wantCode: 2,
+			wantStderr: "podguard eval: invalid value \"b\" for flag -policy-dir: given twice (\"a\", then \"b\"): it takes one value\n" + evalSynopsis + "\n",
+		},
+		"--helm-set without --helm-chart is refused": {
+			args: []string{fixtures + "repo", "--helm-set", "a=b"}, wantCode: 2,
+			wantStderr: "podguard eval: --helm-values and --helm-set apply to the charts named with --helm-chart: name one\n" + evalSynopsis + "\n",
 		},
 		"kinds by API group: a Volcano Job is not checked, a batch Job is": {
 			args: []string{"-f", fixtures + "kinds.yaml"}, wantCode: 1, golden: "kinds.golden.txt",
@@ -81,7 +115,7 @@ func TestEvalCommand(t *testing.T) {
 		},
 		"--help prints the usage on stdout and exits 0": {
 			args: []string{"--help"}, wantCode: 0,
-			wantInOut: []string{"usage: podguard eval [-f] FILE|DIR|- ...", "Exit code: 0", "  -quiet\n"},
+			wantInOut: []string{"usage: podguard eval [-f] FILE|DIR|- ...", "Exit code:\n  0  ", "  -quiet\n"},
 		},
 		"-h too": {args: []string{"-f", "x.yaml", "-h"}, wantCode: 0, wantInOut: []string{"usage: podguard eval"}},
 		"an unknown flag is named": {
@@ -140,7 +174,7 @@ func TestEvalCommand(t *testing.T) {
 		},
 		"unknown output format": {
 			args: []string{"-f", fixtures + "multi.yaml", "-o", "xml"}, wantCode: 2,
-			wantStderr: "podguard eval: -o \"xml\": use text, json, junit or sarif\n" + evalSynopsis + "\n",
+			wantStderr: "podguard eval: -o \"xml\": use text, json, junit, sarif, github or report\n" + evalSynopsis + "\n",
 		},
 		"--policy-dir runs the directory's tests, and a failing one is named (exit 2)": {
 			args: []string{"--policy-dir", fixtures + "policies/failing-test", "-f", fixtures + "compliant.yaml"}, wantCode: 2,

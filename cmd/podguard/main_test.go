@@ -35,7 +35,7 @@ func TestCommandLine(t *testing.T) {
 		"version":      {args: []string{"version"}, wantCode: 0, wantOut: "podguard dev\n"},
 		"--version":    {args: []string{"--version"}, wantCode: 0, wantOut: "podguard dev\n"},
 		"eval: a bad flag value is named": {
-			args: []string{"eval", "-f", "x.yaml", "-o", "yaml"}, wantCode: 2, wantStderr: "podguard eval: -o \"yaml\": use text, json, junit or sarif\n",
+			args: []string{"eval", "-f", "x.yaml", "-o", "yaml"}, wantCode: 2, wantStderr: "podguard eval: -o \"yaml\": use text, json, junit, sarif, github or report\n",
 		},
 		"audit: a bad flag value is named": {
 			args: []string{"audit", "-o", "yaml"}, wantCode: 2, wantStderr: "podguard audit: -o \"yaml\": use table, json or report\n",

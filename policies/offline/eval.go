@@ -47,6 +47,7 @@ const (
 	VerdictUnchecked  = "unchecked"  // a kind podguard does not judge
 	VerdictSkipped    = "skipped"    // not a Kubernetes object (a kustomization, a patch)
 	VerdictUnreadable = "unreadable" // the document could not be read
+	VerdictUnrendered = "unrendered" // a chart or kustomization that could not be rendered
 	VerdictError      = "error"      // the policies failed on it
 )
 
@@ -60,6 +61,8 @@ type Output struct {
 	Mutate, Explain, Quiet bool
 	// Version is podguard's, which a SARIF report names.
 	Version string
+	// Strict shows unrendered charts and kustomizations as warnings, not notes (SARIF).
+	Strict bool
 }
 
 // Write writes the results as out asks.
@@ -74,7 +77,11 @@ func Write(w io.Writer, e *engine.Engine, results []Result, out Output) error {
 	case out.Format == "junit":
 		return writeJUnit(w, results)
 	case out.Format == "sarif":
-		return writeSARIF(w, e, out.Version, results)
+		return writeSARIF(w, e, out.Version, results, out.Strict)
+	case out.Format == "github":
+		return writeGitHub(w, results, out.Strict)
+	case out.Format == "report":
+		return WriteReports(w, results, out.Version)
 	}
 	writeText(w, results, out.Quiet)
 	if out.Explain {
@@ -96,6 +103,31 @@ func ExitCode(results []Result) int {
 		}
 	}
 	return code
+}
+
+// StrictExitCode is ExitCode under --strict: a chart or kustomization that could not be
+// rendered is input not judged (2), and a warning fails the run like a refusal (1).
+func StrictExitCode(results []Result) int {
+	code := ExitCode(results)
+	for _, r := range results {
+		switch {
+		case r.Verdict == VerdictUnrendered:
+			return ExitUsage
+		case code == ExitAdmit && hasWarning(r):
+			code = ExitRefuse
+		}
+	}
+	return code
+}
+
+// hasWarning reports whether a judged manifest breaks a rule that only warns.
+func hasWarning(r Result) bool {
+	for _, f := range r.Findings {
+		if f.Enforcement == "warn" && !f.Defaulted {
+			return true
+		}
+	}
+	return false
 }
 
 // Evaluate judges each manifest as the cluster would: the API server's and the
@@ -120,6 +152,10 @@ func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Res
 		switch {
 		case m.Err != nil:
 			r.Verdict, r.Reason = VerdictUnreadable, m.Err.Error()
+		case m.Refused != "":
+			r.Verdict, r.Reason = VerdictRefuse, m.Refused
+		case m.Unrendered != "":
+			r.Verdict, r.Reason = VerdictUnrendered, m.Unrendered
 		case m.Skipped != "":
 			r.Verdict, r.Reason = VerdictSkipped, m.Skipped
 		case badRanges[i] != nil:
@@ -240,7 +276,7 @@ func label(f Finding) string {
 }
 
 func writeText(w io.Writer, results []Result, quiet bool) {
-	var count struct{ objects, refused, admitted, exempt, unchecked, failed, skipped, unreadable int }
+	var count struct{ objects, refused, admitted, exempt, unchecked, failed, skipped, unreadable, unrendered int }
 	for _, r := range results {
 		id := r.id()
 		switch r.Verdict {
@@ -253,6 +289,17 @@ func writeText(w io.Writer, results []Result, quiet bool) {
 		case VerdictUnreadable:
 			count.unreadable++
 			fmt.Fprintf(w, "%s: UNREADABLE: %s\n", r.Position(), r.Reason)
+			continue
+		case VerdictRefuse:
+			if r.Object == nil { // kubectl would not send it
+				count.objects++
+				count.refused++
+				fmt.Fprintf(w, "%s: REFUSED: %s\n", r.Position(), r.Reason)
+				continue
+			}
+		case VerdictUnrendered:
+			count.unrendered++
+			fmt.Fprintf(w, "%s: NOT RENDERED: %s\n", r.Position(), r.Reason)
 			continue
 		}
 		count.objects++
@@ -307,8 +354,11 @@ func writeText(w io.Writer, results []Result, quiet bool) {
 	if count.unreadable > 0 {
 		docs = append(docs, fmt.Sprintf("%d unreadable", count.unreadable))
 	}
+	if count.unrendered > 0 {
+		docs = append(docs, fmt.Sprintf("%d not rendered", count.unrendered))
+	}
 	if len(docs) > 0 {
-		summary += fmt.Sprintf("; %s %s", plural(count.skipped+count.unreadable, "other document", "other documents")+":", strings.Join(docs, ", "))
+		summary += fmt.Sprintf("; %s %s", plural(count.skipped+count.unreadable+count.unrendered, "other document", "other documents")+":", strings.Join(docs, ", "))
 	}
 	fmt.Fprintln(w, summary)
 }
@@ -328,7 +378,7 @@ func plural(n int, one, many string) string {
 func writeMutated(w io.Writer, results []Result, asJSON bool) error {
 	var objects []map[string]any
 	for _, r := range results {
-		if r.Object == nil || r.Verdict == VerdictSkipped || r.Verdict == VerdictUnreadable {
+		if r.Object == nil || r.Verdict == VerdictSkipped || r.Verdict == VerdictUnreadable || r.Verdict == VerdictUnrendered {
 			continue
 		}
 		obj := r.Object

@@ -43,8 +43,15 @@ func (f FileFix) Changed() bool { return !bytes.Equal(f.Old, f.New) }
 func Fix(ctx context.Context, e *engine.Engine, manifests []Manifest, results []Result) ([]FileFix, error) {
 	byFile := map[string][]Result{}
 	var files []string
+	var out []FileFix
 	for _, r := range results {
 		if r.Verdict != VerdictAdmit && r.Verdict != VerdictRefuse {
+			continue
+		}
+		if r.Via != "" {
+			// Rendered output: the file is a template or a kustomization, whose text is
+			// not the object's. It is fixed in the chart's values or the overlay.
+			out = append(out, FileFix{File: r.File, NotFixed: []string{fmt.Sprintf("%s %s: not fixed: made by %s; --fix never edits templates or kustomizations", r.Position(), r.id(), r.Via)}})
 			continue
 		}
 		if _, seen := byFile[r.File]; !seen {
@@ -53,7 +60,6 @@ func Fix(ctx context.Context, e *engine.Engine, manifests []Manifest, results []
 		byFile[r.File] = append(byFile[r.File], r)
 	}
 	namespaces := clusterOf(manifests)
-	var out []FileFix
 	for _, file := range files {
 		f := FileFix{File: file}
 		judged := byFile[file]

@@ -31,6 +31,15 @@ type Manifest struct {
 	Skipped string `json:"-"`
 	// Err says why a document could not be read.
 	Err error `json:"-"`
+	// Via is how the document was made when it is rendered output ("helm template DIR",
+	// "kustomize build DIR"): File is then the template or kustomization it came from,
+	// and Line is 0, since lines of the output are not lines of that file.
+	Via string `json:"via,omitempty"`
+	// Unrendered says why a chart or kustomization could not be rendered.
+	Unrendered string `json:"-"`
+	// Refused says why kubectl would refuse the document before sending it (a key twice,
+	// no apiVersion): the gate refuses it too.
+	Refused string `json:"-"`
 	// doc is the YAML document the object came from, so a field path can be mapped back
 	// to the line it is on.
 	doc []byte
@@ -45,6 +54,9 @@ func (m Manifest) Position() string {
 	if m.Item > 0 {
 		p += fmt.Sprintf(" (item %d)", m.Item)
 	}
+	if m.Via != "" {
+		p += " (" + m.Via + ")"
+	}
 	return p
 }
 
@@ -56,39 +68,106 @@ var (
 // kustomizationNames are the file names kustomize reads as a kustomization.
 var kustomizationNames = map[string]bool{"kustomization.yaml": true, "kustomization.yml": true, "Kustomization": true}
 
-// ReadPaths reads every document under the given paths: files, directories (their
-// .yaml, .yml and .json files, recursively, leaving out hidden directories such as .git)
-// or "-" for stdin. It reads all it can: a path, file or document that cannot be read is
-// returned as a Manifest with Err, in its place among the others.
+// ReadPaths reads every document under the given paths, with no exclusions and charts
+// rendered with their default values. See ReadInputs.
 func ReadPaths(paths []string, stdin io.Reader) []Manifest {
+	out, _ := ReadInputs(Inputs{Paths: paths}, stdin)
+	return out
+}
+
+// Inputs is what eval reads.
+type Inputs struct {
+	// Paths are files, directories or "-" for stdin.
+	Paths []string
+	// Exclude are patterns matched as .gitignore lines, against paths relative to each
+	// directory read.
+	Exclude []string
+	// Helm names charts to render with values, besides the charts found in directories.
+	Helm Helm
+}
+
+// ReadInputs reads every document under the given paths: files, directories (their
+// .yaml, .yml and .json files, recursively, leaving out hidden directories such as .git
+// and what in.Exclude matches) or "-" for stdin. A directory holding a Chart.yaml is
+// rendered as `helm template` renders it, and a kustomization that no other one names is
+// built as `kubectl apply -k` builds it; their sources are never judged raw. It reads all
+// it can: a path, file or document that cannot be read, or a chart that cannot be
+// rendered, is returned as a Manifest with Err or Unrendered, in its place among the
+// others. The error is for what was asked wrongly: a bad pattern, values that cannot be
+// read, a --helm-chart that is no chart.
+func ReadInputs(in Inputs, stdin io.Reader) ([]Manifest, error) {
+	excl, err := ParseExcludes(in.Exclude)
+	if err != nil {
+		return nil, err
+	}
 	type input struct {
 		file string
 		err  error
 	}
 	var inputs []input
 	var files []string
-	for _, p := range paths {
+	found := walked{charts: map[string]bool{}, kustomizations: map[string]bool{}}
+	chartValues := map[string]map[string]any{}
+	if len(in.Helm.Charts) > 0 {
+		vals, err := helmValues(in.Helm)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range in.Helm.Charts {
+			if _, err := os.Stat(filepath.Join(c, "Chart.yaml")); err != nil {
+				return nil, fmt.Errorf("--helm-chart %s: %w", c, errNoChart)
+			}
+			chartValues[filepath.Clean(c)] = vals
+		}
+	}
+	for _, p := range append(append([]string(nil), in.Paths...), in.Helm.Charts...) {
 		if p == "-" {
 			inputs = append(inputs, input{file: p})
 			continue
 		}
-		found, errs := expand(p)
+		got, errs := expand(p, excl, &found)
 		for _, e := range errs {
-			inputs = append(inputs, input{file: e.file, err: e.err})
+			inputs = append(inputs, input(e))
 		}
-		for _, f := range found {
+		for _, f := range got {
 			inputs = append(inputs, input{file: f})
 			files = append(files, f)
 		}
 	}
 	rd := newReader(files)
+	roots, parts := kustomizationRoots(found.kustomizations)
+	seen := map[string]bool{}
 	var out []Manifest
 	for _, in := range inputs {
 		if in.err != nil {
 			out = append(out, Manifest{File: in.file, Err: in.err})
 			continue
 		}
-		name, data, err := in.file, []byte(nil), error(nil)
+		name, dir := in.file, filepath.Dir(in.file)
+		if seen[filepath.Clean(name)] {
+			continue // a --helm-chart also under a path read
+		}
+		seen[filepath.Clean(name)] = true
+		switch {
+		case filepath.Base(name) == "Chart.yaml" && found.charts[dir]:
+			ms, err := rd.renderChart(dir, chartValues[dir])
+			if err != nil {
+				ms = []Manifest{{File: name, Unrendered: "helm template " + dir + ": " + err.Error()}}
+			}
+			out = append(out, ms...)
+			continue
+		case kustomizationNames[filepath.Base(name)] && roots[dir]:
+			ms, err := rd.buildKustomization(dir)
+			if err != nil {
+				ms = []Manifest{{File: name, Unrendered: "kustomize build " + dir + ": " + err.Error()}}
+			}
+			out = append(out, ms...)
+			continue
+		case parts[dir] != "" && !kustomizationNames[filepath.Base(name)]:
+			out = append(out, Manifest{File: name, Skipped: "a file of the kustomization in " + dir + ", judged as built (" + parts[dir] + ")"})
+			continue
+		}
+		data, err := []byte(nil), error(nil)
 		if name == "-" {
 			name = "<stdin>"
 			data, err = io.ReadAll(stdin)
@@ -101,7 +180,62 @@ func ReadPaths(paths []string, stdin io.Reader) []Manifest {
 		}
 		out = append(out, rd.read(name, data)...)
 	}
-	return out
+	return out, nil
+}
+
+// walked is what expand found besides files: chart directories and kustomization
+// directories.
+type walked struct {
+	charts, kustomizations map[string]bool
+}
+
+// kustomizationRoots splits kustomization directories into the ones no other one names
+// (built, as an overlay is applied) and, for every one, the root that builds it.
+func kustomizationRoots(dirs map[string]bool) (roots map[string]bool, builtBy map[string]string) {
+	named := map[string][]string{}
+	referenced := map[string]bool{}
+	for d := range dirs {
+		refs, _ := kustomizationRefs(d) // a bad kustomization is named when it is built
+		for _, r := range refs {
+			p := filepath.Join(d, r)
+			if dirs[p] {
+				named[d] = append(named[d], p)
+				referenced[p] = true
+			}
+		}
+	}
+	roots, builtBy = map[string]bool{}, map[string]string{}
+	var mark func(root, d string)
+	mark = func(root, d string) {
+		if builtBy[d] != "" {
+			return
+		}
+		builtBy[d] = "kustomize build " + root
+		for _, n := range named[d] {
+			mark(root, n)
+		}
+	}
+	var sorted []string
+	for d := range dirs {
+		sorted = append(sorted, d)
+	}
+	sort.Strings(sorted)
+	// Roots first, so what they name is marked as theirs before a Component is looked at.
+	sort.SliceStable(sorted, func(i, j int) bool { return !isComponent(sorted[i]) && isComponent(sorted[j]) })
+	for _, d := range sorted {
+		switch {
+		case referenced[d]:
+		case isComponent(d):
+			// A Component is built only into a kustomization that names it.
+			if builtBy[d] == "" {
+				builtBy[d] = "a kustomization naming it in components"
+			}
+		default:
+			roots[d] = true
+			mark(d, d)
+		}
+	}
+	return roots, builtBy
 }
 
 type pathError struct {
@@ -110,7 +244,10 @@ type pathError struct {
 }
 
 // expand lists the manifest files under p, and the paths under it that cannot be read.
-func expand(p string) ([]string, []pathError) {
+// It records the chart and kustomization directories it finds in found, and leaves out
+// what excl matches and a chart's templates and vendored charts, which are read when the
+// chart is rendered.
+func expand(p string, excl excludes, found *walked) ([]string, []pathError) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return nil, []pathError{{p, pathCause(err)}}
@@ -128,11 +265,24 @@ func expand(p string) ([]string, []pathError) {
 			}
 			return nil
 		}
+		rel, _ := filepath.Rel(p, f)
 		if d.IsDir() {
-			if f != p && strings.HasPrefix(d.Name(), ".") {
+			if f != p && (strings.HasPrefix(d.Name(), ".") || excl.excluded(rel, true)) {
 				return filepath.SkipDir
 			}
+			if f != p && found.charts[filepath.Dir(f)] && (d.Name() == "templates" || d.Name() == "charts") {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(f, "Chart.yaml")); err == nil {
+				found.charts[f] = true
+			}
 			return nil
+		}
+		if excl.excluded(rel, false) {
+			return nil
+		}
+		if kustomizationNames[d.Name()] {
+			found.kustomizations[filepath.Dir(f)] = true
 		}
 		switch strings.ToLower(filepath.Ext(f)) {
 		case ".yaml", ".yml", ".json":
@@ -176,6 +326,9 @@ func Read(name string, r io.Reader) ([]Manifest, error) {
 type reader struct {
 	patches map[string]string // cleaned path of a patch file -> the kustomization naming it
 	charts  map[string]bool   // directory -> holds a Chart.yaml
+	// output is set when reading rendered output, which is what kubectl would be given:
+	// where its documents are named from says nothing about what they are.
+	output bool
 }
 
 func newReader(files []string) *reader {
@@ -272,10 +425,31 @@ func (rd *reader) parseDoc(name string, line int, doc []byte) []Manifest {
 		return []Manifest{m}
 	}
 	tmpl := templateLine(doc)
+	if rd.output {
+		tmpl = 0
+	}
 	if chart := rd.chartOf(name); chart != "" && tmpl > 0 {
 		return one(Manifest{Line: line + tmpl - 1, Err: fmt.Errorf("a Helm template: render it first with helm template %s", chart)})
 	}
-	js, err := yaml.YAMLToJSON(doc)
+	// A file of a chart is read by Helm, never by kubectl: its values (kind: Deployment
+	// is a fine value) and anything else in it are no objects.
+	if chart := rd.chartRoot(name); chart != "" && !rd.output {
+		if strings.HasPrefix(filepath.Base(name), "values") {
+			return one(Manifest{Skipped: "Helm chart values (chart " + chart + "), not an object"})
+		}
+		if filepath.Base(name) != "Chart.yaml" {
+			return one(Manifest{Skipped: "a file of Helm chart " + chart + ", which Helm reads, not kubectl"})
+		}
+	}
+	// Strict, as kubectl reads a file: a key twice in one mapping refuses the file.
+	js, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil && strings.Contains(err.Error(), "already set in map") {
+		if key, first, second := duplicateKey(doc); second > 0 {
+			return one(Manifest{Line: line + second - 1, Refused: fmt.Sprintf(
+				"key %q twice in one mapping (lines %d and %d): kubectl refuses the file (key %q already set in map)",
+				key, line+first-1, line+second-1, key)})
+		}
+	}
 	if err != nil {
 		if tmpl > 0 {
 			return one(Manifest{Line: line + tmpl - 1, Err: errors.New("looks like a template ({{ ... }}): render it first, e.g. with helm template")})
@@ -313,7 +487,7 @@ func (rd *reader) object(name string, line int, doc []byte, obj map[string]any) 
 		return one(Manifest{Skipped: "a kustomize patch (named in " + by + "), not an object"})
 	}
 	apiVersion, _ := obj["apiVersion"].(string)
-	if kustomizationNames[filepath.Base(name)] || strings.HasPrefix(apiVersion, "kustomize.config.k8s.io/") {
+	if (kustomizationNames[filepath.Base(name)] && !rd.output) || strings.HasPrefix(apiVersion, "kustomize.config.k8s.io/") {
 		return one(Manifest{Skipped: "a kustomization (kustomize's configuration), not an object"})
 	}
 	rawKind, hasKind := obj["kind"]
@@ -331,6 +505,9 @@ func (rd *reader) object(name string, line int, doc []byte, obj map[string]any) 
 	kind, ok := rawKind.(string)
 	if !ok || kind == "" {
 		return one(Manifest{Err: fmt.Errorf("kind is %s, not a kind name", show(rawKind))})
+	}
+	if apiVersion == "" {
+		return one(Manifest{Refused: kind + " without apiVersion, which kubectl refuses (Object 'apiVersion' is missing)"})
 	}
 	// Like kubectl, any object with items is a List (whatever its kind: a CRD named
 	// IPAllowList without items is an object), and items: null is an empty one.
@@ -377,6 +554,40 @@ func (rd *reader) object(name string, line int, doc []byte, obj map[string]any) 
 	return out
 }
 
+// duplicateKey finds the first key written twice in one mapping, and its two lines
+// (1-based, in the document).
+func duplicateKey(doc []byte) (key string, first, second int) {
+	var root yamlv3.Node
+	if yamlv3.Unmarshal(doc, &root) != nil {
+		return "", 0, 0
+	}
+	var find func(n *yamlv3.Node) bool
+	find = func(n *yamlv3.Node) bool {
+		if n.Kind == yamlv3.MappingNode {
+			seen := map[string]int{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if k.Kind != yamlv3.ScalarNode || k.Tag == "!!merge" {
+					continue
+				}
+				if l, ok := seen[k.Value]; ok {
+					key, first, second = k.Value, l, k.Line
+					return true
+				}
+				seen[k.Value] = k.Line
+			}
+		}
+		for _, c := range n.Content {
+			if find(c) {
+				return true
+			}
+		}
+		return false
+	}
+	find(&root)
+	return key, first, second
+}
+
 // templateLine is the 1-based line of a document's first "{{", or 0.
 func templateLine(doc []byte) int {
 	i := bytes.Index(doc, []byte("{{"))
@@ -395,6 +606,21 @@ func (rd *reader) chartOf(name string) string {
 			return parent
 		}
 		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// chartRoot returns the nearest directory above name (or name's own) that holds a
+// Chart.yaml, or "".
+func (rd *reader) chartRoot(name string) string {
+	for dir := filepath.Dir(name); ; {
+		if rd.isChart(dir) {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir || dir == "." {
 			return ""
 		}
 		dir = parent

@@ -69,8 +69,8 @@ func FuzzRead(f *testing.F) {
 				if strings.Contains(m.Err.Error(), "interface {}") {
 					t.Fatalf("the cause names Go types: %v", m.Err)
 				}
-			case m.Skipped == "" && k == "":
-				t.Fatalf("manifest at line %d without a kind, a reason to skip it or an error: %v", m.Line, m.Object)
+			case m.Skipped == "" && m.Refused == "" && k == "":
+				t.Fatalf("manifest at line %d without a kind, a reason to skip or refuse it or an error: %v", m.Line, m.Object)
 			}
 		}
 		results := offline.Evaluate(t.Context(), fuzzEngine, ms)

@@ -29,7 +29,9 @@ var unjudgedRule = struct{ ID, Name string }{"podguard-input", "Input podguard c
 
 // writeSARIF writes a SARIF 2.1.0 log: one result per finding, located on the YAML line
 // of the field it names, so code scanning annotates the manifest where the fix goes.
-func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result) error {
+// A chart or kustomization that could not be rendered is a note (a warning under
+// --strict): the run still judged everything it could read.
+func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result, strict bool) error {
 	type message struct {
 		Text string `json:"text"`
 	}
@@ -70,8 +72,26 @@ func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result)
 		rules = append(rules, r)
 	}
 	out := []result{}
-	failed := false
+	failed, unrendered, refusedInput := false, false, false
 	for _, r := range results {
+		if r.Verdict == VerdictUnrendered {
+			unrendered = true
+			var loc location
+			loc.PhysicalLocation.ArtifactLocation.URI = strings.TrimPrefix(r.File, "./")
+			loc.PhysicalLocation.Region.StartLine = 1
+			lvl := "note"
+			if strict {
+				lvl = "warning"
+			}
+			out = append(out, result{RuleID: unjudgedRule.ID, Level: lvl, Message: message{r.Reason}, Locations: []location{loc}})
+		}
+		if r.Verdict == VerdictRefuse && r.Reason != "" {
+			refusedInput = true
+			var loc location
+			loc.PhysicalLocation.ArtifactLocation.URI = strings.TrimPrefix(r.File, "./")
+			loc.PhysicalLocation.Region.StartLine = max(r.Line, 1)
+			out = append(out, result{RuleID: unjudgedRule.ID, Level: "error", Message: message{r.Reason}, Locations: []location{loc}})
+		}
 		if r.Verdict == VerdictUnreadable || r.Verdict == VerdictError {
 			// Input that could not be judged fails the run; code scanning shows it on
 			// the document's line.
@@ -84,15 +104,18 @@ func writeSARIF(w io.Writer, e *engine.Engine, version string, results []Result)
 		for _, f := range r.Findings {
 			var loc location
 			loc.PhysicalLocation.ArtifactLocation.URI = strings.TrimPrefix(r.File, "./")
-			loc.PhysicalLocation.Region.StartLine = r.FieldLine(f.Field)
+			loc.PhysicalLocation.Region.StartLine = max(r.FieldLine(f.Field), 1)
 			text := f.String()
+			if r.Via != "" {
+				text += " [" + r.Via + "]"
+			}
 			if n := f.Note(); n != "" {
 				text += " (" + n + ")"
 			}
 			out = append(out, result{RuleID: f.Rule, Level: level(f), Message: message{text}, Locations: []location{loc}})
 		}
 	}
-	if failed {
+	if failed || unrendered || refusedInput {
 		rules = append(rules, rule{ID: unjudgedRule.ID, Name: unjudgedRule.Name, ShortDescription: &message{unjudgedRule.Name}})
 	}
 	log := map[string]any{
@@ -167,7 +190,10 @@ func writeJUnit(w io.Writer, results []Result) error {
 		case "refuse":
 			s.Failures++
 			tc.Failure = &failure{Message: "the cluster would refuse it: " + plural(len(denials), "violation", "violations"), Type: "refused", Text: strings.Join(denials, "\n")}
-		case VerdictUnchecked, VerdictExempt, VerdictSkipped:
+			if r.Reason != "" {
+				tc.Failure = &failure{Message: r.Reason, Type: "refused", Text: r.Position() + ": " + r.Reason}
+			}
+		case VerdictUnchecked, VerdictExempt, VerdictSkipped, VerdictUnrendered:
 			s.Skipped++
 			msg := r.Verdict
 			if r.Reason != "" {
