@@ -109,6 +109,7 @@ policy-check: opa ## opa fmt, opa check --strict and opa test on policies/.
 unit: ## Go tests of the main module, with the race detector.
 	go test -race -count=1 -timeout 1h ./...
 
+## How many times make test-stress runs make unit.
 STRESS_RUNS ?= 3
 
 # The burner is stopped when the recipe's shell exits, whatever the runs gave; burn also

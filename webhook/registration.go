@@ -42,14 +42,12 @@ type registration struct {
 // Until they are as asked they are checked every second, then every checkEvery.
 const registrationCheckEvery = 30 * time.Second
 
-func startRegistration(ctx context.Context, o Options, cfg *rest.Config, ready *readiness, serving func(*tls.ClientHelloInfo) (*tls.Certificate, error), log logr.Logger) error {
+func newRegistration(o Options, cfg *rest.Config, ready *readiness, serving func(*tls.ClientHelloInfo) (*tls.Certificate, error), log logr.Logger) (*registration, error) {
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
-		return fmt.Errorf("--webhook-configuration: %w", err)
+		return nil, fmt.Errorf("--webhook-configuration: %w", err)
 	}
-	r := &registration{name: o.WebhookConfiguration, client: c, ready: ready.ok, serving: serving, log: log.WithName("registration")}
-	go r.run(ctx)
-	return nil
+	return &registration{name: o.WebhookConfiguration, client: c, ready: ready.ok, serving: serving, log: log.WithName("registration")}, nil
 }
 
 func (r *registration) run(ctx context.Context) {
@@ -118,15 +116,25 @@ func (r *registration) syncOne(ctx context.Context, obj client.Object) (bool, er
 				return err
 			}
 			r.log.Info("failurePolicy set", "kind", fmt.Sprintf("%T", obj), "name", r.name, "failurePolicy", want)
-			if err := r.disown(ctx, obj); err != nil {
-				return err
-			}
+		}
+		// Also when nothing changed now: an entry left by a process stopped between the
+		// two updates is dropped by the next one. The second update is finished even
+		// when shutdown has begun, so that a podguard stopped right after setting Fail
+		// leaves no entry for helm upgrade to conflict with.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), disownTimeout)
+		defer cancel()
+		if err := r.disown(dctx, obj); err != nil {
+			return err
 		}
 		done = true
 		return nil
 	})
 	return done, err
 }
+
+// disownTimeout bounds the update that drops podguard's managed-fields entry once
+// shutdown has begun.
+const disownTimeout = 10 * time.Second
 
 // fieldManager is the name podguard's updates are recorded under.
 const fieldManager = "podguard"

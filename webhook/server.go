@@ -44,6 +44,9 @@ type server struct {
 
 	policies PolicySet
 	reloader *reloader
+	// registration sets the webhooks' failurePolicy once podguard is ready
+	// (--webhook-configuration); nil without it.
+	registration *registration
 	// background is the context of the background components, ended last.
 	background     context.Context
 	stopBackground context.CancelFunc
@@ -112,7 +115,7 @@ func newServer(ctx context.Context, o Options) (_ *server, err error) {
 		return nil, err
 	}
 	if o.WebhookConfiguration != "" {
-		if err := startRegistration(s.background, o, cfg, ready, certs.GetCertificate, s.log); err != nil {
+		if s.registration, err = newRegistration(o, cfg, ready, certs.GetCertificate, s.log); err != nil {
 			return nil, &OptionError{Err: err}
 		}
 	}
@@ -206,6 +209,13 @@ func (s *server) run(ctx context.Context) error {
 		s.reloader.run(s.background, every)
 		return nil
 	})
+	if s.registration != nil {
+		// In the group, so that shutdown waits for an update it has begun.
+		g.Go(func() error {
+			s.registration.run(s.background)
+			return nil
+		})
+	}
 	s.serving.Store(true)
 	s.log.Info("podguard serving", "version", s.o.Version, "commit", buildCommit(), "revision", s.reloader.revision(),
 		"webhook", s.webhook.url, "metrics", s.metrics.url, "health", s.health.url,

@@ -91,7 +91,7 @@ func TestSelftest(t *testing.T) {
 		},
 		"a namespace the configuration exempts": {
 			config: "namespaces: {exempt: [kube-system, kube-public, kube-node-lease, \"testselftest-*\"]}\n", code: 2,
-			want: []string{"is exempt (namespaces.exempt \"testselftest-*\")"},
+			want: []string{"is exempt from podguard (namespaces.exempt: testselftest-*)"},
 		},
 	}
 	for name, tc := range tests {
