@@ -262,7 +262,7 @@ func TestJSONOutput(t *testing.T) {
 // TestMutate: --mutate prints what the cluster would store for each kind: a Pod with
 // the defaults the API server and podguard fill in, anything else as written.
 func TestMutate(t *testing.T) {
-	input, err := offline.Read("mutate.yaml", mustOpen(t, fixtures+"mutate.yaml"))
+	input, err := offline.ReadInputs(offline.Inputs{Paths: []string{fixtures + "mutate.yaml"}}, nil)
 	if err != nil || len(input) != 2 {
 		t.Fatalf("reading the fixture: %d documents, %v", len(input), err)
 	}
@@ -309,13 +309,4 @@ func TestMutate(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &obj); err != nil || obj["kind"] != "Pod" {
 		t.Errorf("one Pod: got %v (%v)", obj["kind"], err)
 	}
-}
-
-func mustOpen(t *testing.T, name string) *os.File {
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }

@@ -274,13 +274,6 @@ func with(base map[string]param, key string, p param) map[string]param {
 	return out
 }
 
-// paramNames lists, sorted, the parameters a built-in rule accepts.
-func paramNames(id string) []string {
-	names := append(sortedKeys(common), sortedKeys(ruleParams[id])...)
-	sort.Strings(names)
-	return names
-}
-
 // mapping accepts a mapping or nothing (an absent section).
 func mapping(p string, v any) (map[string]any, error) {
 	if v == nil {

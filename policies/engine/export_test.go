@@ -1,6 +1,10 @@
 package engine
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
 
 // The stages of a review, for the tests that hold each stage of both evaluators to the
 // same answers (FuzzEvaluators) and check what each stage adds.
@@ -38,4 +42,28 @@ func (e *Engine) Mutate(ctx context.Context, o *Object) ([]byte, []Addition, err
 
 func (e *Engine) Admitted(ctx context.Context, o *Object, ns Namespace) ([]byte, []Addition, error) {
 	return e.admitted(ctx, o, ns)
+}
+
+// Decode reads one Kubernetes object in JSON. Kinds podguard does not judge are an error.
+func Decode(raw []byte) (*Object, error) {
+	return decodeText(string(raw))
+}
+
+// FromMap reads an object already decoded into Go values (from YAML or a client's list).
+func FromMap(m map[string]any) (*Object, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding object: %w", err)
+	}
+	return decode(string(b))
+}
+
+// Fingerprint is the revision the policy files and configuration would have if loaded
+// now. It only reads files, so a watcher can call it often and load only on change.
+func Fingerprint(opts Options) (string, error) {
+	s, err := ReadSnapshot(opts)
+	if err != nil {
+		return "", err
+	}
+	return s.Revision(), nil
 }

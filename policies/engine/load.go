@@ -294,16 +294,6 @@ func evalDerived(ctx context.Context, prepare func(string) (rego.PreparedEvalQue
 	return rs[0].Expressions[0].Value, nil
 }
 
-// Fingerprint is the revision the policy files and configuration would have if loaded
-// now. It only reads files, so a watcher can call it often and load only on change.
-func Fingerprint(opts Options) (string, error) {
-	s, err := ReadSnapshot(opts)
-	if err != nil {
-		return "", err
-	}
-	return s.Revision(), nil
-}
-
 func readInputs(opts Options) ([]source, []byte, error) {
 	srcs, err := readSources(opts.PolicyDir)
 	if err != nil {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -80,11 +79,6 @@ type Object struct {
 	specText   string // the JSON of the Pod's spec, "" when absent
 }
 
-// Decode reads one Kubernetes object in JSON. Kinds podguard does not judge are an error.
-func Decode(raw []byte) (*Object, error) {
-	return decodeText(string(raw))
-}
-
 // decodeInPlace is Decode for raw that nothing writes to once it is read, such as a
 // request's body: the Object and the strings read from it share raw's memory instead of
 // a copy of it, which for a 100 KB Pod is most of what judging it allocates. Only Review
@@ -99,15 +93,6 @@ func decodeText(text string) (*Object, error) {
 		return nil, fmt.Errorf("decoding object: %w", err)
 	}
 	return o, nil
-}
-
-// FromMap reads an object already decoded into Go values (from YAML or a client's list).
-func FromMap(m map[string]any) (*Object, error) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encoding object: %w", err)
-	}
-	return decode(string(b))
 }
 
 func decode(text string) (*Object, error) {

@@ -68,13 +68,6 @@ var (
 // kustomizationNames are the file names kustomize reads as a kustomization.
 var kustomizationNames = map[string]bool{"kustomization.yaml": true, "kustomization.yml": true, "Kustomization": true}
 
-// ReadPaths reads every document under the given paths, with no exclusions and charts
-// rendered with their default values. See ReadInputs.
-func ReadPaths(paths []string, stdin io.Reader) []Manifest {
-	out, _ := ReadInputs(Inputs{Paths: paths}, stdin)
-	return out
-}
-
 // Inputs is what eval reads.
 type Inputs struct {
 	// Paths are files, directories or "-" for stdin.
@@ -309,16 +302,6 @@ func pathCause(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// Read splits one input into its documents, as kubectl does: YAML documents separated by
-// "---" lines (Lists expanded into their items), or a stream of JSON objects.
-func Read(name string, r io.Reader) ([]Manifest, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	return newReader(nil).read(name, data), nil
 }
 
 // reader knows, besides the file at hand, what the other files of the same run say about
