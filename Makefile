@@ -185,14 +185,15 @@ FUZZTIME ?= 10m
 FUZZFLAGS ?=
 FUZZ_TARGETS := ./webhook:FuzzAdmissionReview ./policies/config:FuzzParse ./policies/offline:FuzzRead \
 	./policies/engine:FuzzDecision ./policies/engine:FuzzDecode ./policies/engine:FuzzEvaluators \
-	./policies/quantity:FuzzReadQuantity ./webhook:FuzzDecodeRequest
+	./policies/quantity:FuzzReadQuantity ./webhook:FuzzDecodeRequest ./test/prefilter:FuzzPrefilter
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10m); make test runs only their seed corpora.
 	@failed=""; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
+		pkg=$${t%%:*}; name=$${t##*:}; dir=.; \
+		case $$pkg in ./test/*) dir=test; pkg=./$${pkg#./test/};; esac; \
 		echo "== $$name ($$pkg), $(FUZZTIME)"; \
-		go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 30s -timeout 0 $(FUZZFLAGS) || failed="$$failed $$name"; \
+		(cd $$dir && go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 30s -timeout 0 $(FUZZFLAGS)) || failed="$$failed $$name"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (crashers are in testdata/fuzz)"; exit 1; fi
 
