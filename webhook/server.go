@@ -175,7 +175,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	go rl.run(serveCtx, every)
 	if o.WebhookConfiguration != "" {
-		if err := startRegistration(serveCtx, o, cfg, ready, certs.GetCertificate, log); err != nil {
+		if err := startRegistration(serveCtx, o, cfg, ready, certs.GetCertificate, &policies, log); err != nil {
 			return err
 		}
 	}

@@ -35,6 +35,10 @@ const (
 	ValidatingName = "podguard-may-find-violations"
 )
 
+// Generated reports whether a matchCondition name is one podguard generates: an
+// installer or podguard itself replaces those and keeps every other.
+func Generated(name string) bool { return strings.HasPrefix(name, "podguard-") }
+
 // MaxConditions is the API server's limit of matchConditions per webhook.
 const MaxConditions = 64
 
@@ -68,13 +72,15 @@ func Generate(cfg *config.Config, rules []string) Set {
 
 // Merge puts the generated conditions after the operator's: all must be true for the API
 // server to call. It refuses more than the API server accepts, and an operator condition
-// that takes a generated one's name.
+// whose name podguard would take for its own.
 func Merge(operator, generated []Condition) ([]Condition, error) {
+	for _, c := range operator {
+		if Generated(c.Name) {
+			return nil, fmt.Errorf("matchCondition name %q: names starting podguard- are podguard's own", c.Name)
+		}
+	}
 	out := slices.Clone(operator)
 	for _, g := range generated {
-		if slices.ContainsFunc(operator, func(c Condition) bool { return c.Name == g.Name }) {
-			return nil, fmt.Errorf("matchCondition name %q is podguard's own", g.Name)
-		}
 		out = append(out, g)
 	}
 	if len(out) > MaxConditions {
