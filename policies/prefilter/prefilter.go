@@ -37,7 +37,7 @@ const (
 
 // Generated reports whether a matchCondition name is one podguard generates: an
 // installer or podguard itself replaces those and keeps every other.
-func Generated(name string) bool { return strings.HasPrefix(name, "podguard-") }
+func Generated(name string) bool { return name == MutatingName || name == ValidatingName }
 
 // MaxConditions is the API server's limit of matchConditions per webhook.
 const MaxConditions = 64
@@ -76,7 +76,7 @@ func Generate(cfg *config.Config, rules []string) Set {
 func Merge(operator, generated []Condition) ([]Condition, error) {
 	for _, c := range operator {
 		if Generated(c.Name) {
-			return nil, fmt.Errorf("matchCondition name %q: names starting podguard- are podguard's own", c.Name)
+			return nil, fmt.Errorf("matchCondition name %q is podguard's own", c.Name)
 		}
 	}
 	out := slices.Clone(operator)
