@@ -179,6 +179,12 @@ bench: build opa ## Load benchmark: podguard against a no-op webhook and the OPA
 		-bodies test/bench/bodies -opa-policy test/bench/opa/policy.rego \
 		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) -concurrency $(BENCH_CONCURRENCY)
 
+.PHONY: bench-api
+bench-api: build opa test-binaries ## Pod creates through the real kube-apiserver: no webhook, podguard with and without prefilters, the OPA server.
+	cd test && go build -o $(BIN)/apibench ./bench/cmd/apibench
+	$(BIN)/apibench -podguard $(BIN)/podguard -opa $(BIN)/opa -opa-policy test/bench/opa/policy.rego \
+		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP)
+
 ## How long make fuzz runs each fuzz target.
 FUZZTIME ?= 10m
 ## More go test flags for make fuzz, e.g. -parallel=1 to leave a core free.

@@ -170,16 +170,19 @@ func (r *registration) syncOne(ctx context.Context, obj client.Object) (bool, er
 			err := r.client.Update(ctx, obj, client.FieldOwner(fieldManager))
 			if apierrors.IsInvalid(err) && conditionsChanged {
 				// An API server that cannot compile or afford them (before 1.30, or a cost
-				// over its limit) refuses the conditions: keep the webhooks as they were
-				// and call podguard for everything, rather than set nothing.
+				// over its limit) refuses the conditions: podguard is then called for
+				// everything, its older conditions removed too, since they may be looser
+				// than the set now served.
 				r.refused = r.revision()
 				r.log.Error(err, "prefilter refused by the API server; podguard is called for every request", "name", r.name)
-				for i, h := range hooks {
-					*h.conditions = before[i]
-				}
 				conditionsChanged = false
-				if !policyChanged {
-					done = true
+				for i, h := range hooks {
+					stripped, changed, _ := withPrefilter(before[i], nil)
+					*h.conditions = stripped
+					conditionsChanged = conditionsChanged || changed
+				}
+				if !policyChanged && !conditionsChanged {
+					done = verified
 					return nil
 				}
 				err = r.client.Update(ctx, obj, client.FieldOwner(fieldManager))
@@ -204,15 +207,18 @@ func (r *registration) syncOne(ctx context.Context, obj client.Object) (bool, er
 }
 
 // ownConditions are the generated conditions of the policy set served for this kind of
-// configuration; false when none are to be written or changed (prefilter off, no set
-// loaded yet, or the API server refused this set's).
+// configuration: none (so any registered before are removed) with the prefilter off or
+// refused by the API server for this set; false when nothing is to change (no set loaded).
 func (r *registration) ownConditions(obj client.Object) ([]admissionregistrationv1.MatchCondition, bool) {
-	if !r.prefilter || r.policies == nil {
+	if r.policies == nil {
 		return nil, false
 	}
 	e := r.policies.Get()
-	if e == nil || e.Revision() == r.refused {
+	if e == nil {
 		return nil, false
+	}
+	if !r.prefilter || e.Revision() == r.refused {
+		return nil, true
 	}
 	set := prefilter.Generate(e.Config(), e.Rules())
 	cs := set.Validating
