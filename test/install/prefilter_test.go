@@ -100,6 +100,24 @@ func TestPrefilter(t *testing.T) {
 	if after := reviews(); after != before+3 {
 		t.Errorf("podguard answered %d reviews for a violating Pod and one it patched, want 3", after-before)
 	}
+
+	// A stricter configuration (startup probes required): once podguard has loaded it,
+	// its conditions follow, and the Pod they skipped before is refused.
+	config := filepath.Join(dir, "replica", "mounts", "config", "config.yaml")
+	if err := os.WriteFile(config, []byte("rules:\n  startup-probe:\n    enforcement: deny\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the complete Pod refused for its missing startupProbe", func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Pods(guarded).Create(ctx, completePod("stricter"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err != nil && strings.Contains(err.Error(), "startupProbe is not set"), nil
+	})
+	v, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conds := v.Webhooks[0].MatchConditions; len(conds) != 2 || !strings.Contains(conds[1].Expression, "startupProbe") {
+		t.Errorf("validating conditions after the reload: %+v, want podguard's with startupProbe", conds)
+	}
 }
 
 // completePod complies with every default rule and has every default.
