@@ -216,20 +216,27 @@ bench: build opa ## Load benchmark: podguard against a no-op webhook and the OPA
 		-bodies test/bench/bodies -opa-policy test/bench/opa/policy.rego \
 		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) -concurrency $(BENCH_CONCURRENCY)
 
+.PHONY: bench-api
+bench-api: build opa test-binaries ## Pod creates through the real kube-apiserver: no webhook, podguard with and without prefilters, the OPA server.
+	cd test && go build -o $(BIN)/apibench ./bench/cmd/apibench
+	$(BIN)/apibench -podguard $(BIN)/podguard -opa $(BIN)/opa -opa-policy test/bench/opa/policy.rego \
+		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP)
+
 ## How long make fuzz runs each fuzz target.
 FUZZTIME ?= 10m
 ## More go test flags for make fuzz, e.g. -parallel=1 to leave a core free.
 FUZZFLAGS ?=
 FUZZ_TARGETS := ./webhook:FuzzAdmissionReview ./policies/config:FuzzParse ./policies/offline:FuzzRead \
 	./policies/engine:FuzzDecision ./policies/engine:FuzzDecode ./policies/engine:FuzzEvaluators \
-	./policies/quantity:FuzzReadQuantity ./webhook:FuzzDecodeRequest
+	./policies/quantity:FuzzReadQuantity ./webhook:FuzzDecodeRequest ./test/prefilter:FuzzPrefilter
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10m); make test runs only their seed corpora.
 	@failed=""; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
+		pkg=$${t%%:*}; name=$${t##*:}; dir=.; \
+		case $$pkg in ./test/*) dir=test; pkg=./$${pkg#./test/};; esac; \
 		echo "== $$name ($$pkg), $(FUZZTIME)"; \
-		go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 30s -timeout 0 $(FUZZFLAGS) || failed="$$failed $$name"; \
+		(cd $$dir && go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 30s -timeout 0 $(FUZZFLAGS)) || failed="$$failed $$name"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (crashers are in testdata/fuzz)"; exit 1; fi
 

@@ -79,6 +79,9 @@ type Options struct {
 	// call this podguard; once ready, podguard sets their failurePolicy to what their
 	// podguard.io/failure-policy annotation asks (see registration.go). Needs a cluster.
 	WebhookConfiguration string
+	// NoPrefilter keeps podguard from writing its generated matchConditions
+	// (policies/prefilter) onto those configurations.
+	NoPrefilter bool
 	// Version is the build's version, for the start-up log line.
 	Version string
 
@@ -117,6 +120,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 10*time.Second, "time to keep serving after SIGTERM")
 	fs.StringVar(&o.WebhookConfiguration, "webhook-configuration", "", "name of the webhook configurations calling podguard: once ready, and once their caBundle verifies the serving certificate, podguard sets their failurePolicy to their podguard.io/failure-policy annotation; needs a cluster")
+	fs.BoolVar(&o.NoPrefilter, "no-prefilter", false, "with --webhook-configuration, do not write podguard's generated matchConditions (podguard prefilter) onto the webhooks, which lets the API server skip calls whose answer cannot matter")
 	fs.StringVar(&o.ClientCAFile, "client-ca", "", "PEM file of CAs; when set, callers must present a client certificate signed by one of them (mutual TLS)")
 }
 

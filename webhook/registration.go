@@ -7,14 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podguard/podguard/policies/prefilter"
 )
 
 // FailurePolicyAnnotation, on a webhook configuration named by --webhook-configuration,
@@ -37,42 +41,68 @@ type registration struct {
 	log     logr.Logger
 	// lastWait is the reason logged last for not setting Fail, so it is logged once.
 	lastWait string
+	// policies is the set served; with prefilter set, its generated matchConditions
+	// (policies/prefilter) are kept on the webhooks, after the operator's own.
+	policies  *PolicySet
+	prefilter bool
+	// synced is the revision whose conditions were last written (or found in place).
+	synced string
+	// refused is the revision whose conditions the API server refused, so they are not
+	// tried again until the policy set changes.
+	refused string
 }
 
 // Until they are as asked they are checked every second, then every checkEvery.
 const registrationCheckEvery = 30 * time.Second
 
-func newRegistration(o Options, cfg *rest.Config, ready *readiness, serving func(*tls.ClientHelloInfo) (*tls.Certificate, error), log logr.Logger) (*registration, error) {
+func newRegistration(o Options, cfg *rest.Config, ready *readiness, serving func(*tls.ClientHelloInfo) (*tls.Certificate, error), policies *PolicySet, log logr.Logger) (*registration, error) {
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("--webhook-configuration: %w", err)
 	}
-	return &registration{name: o.WebhookConfiguration, client: c, ready: ready.ok, serving: serving, log: log.WithName("registration")}, nil
+	return &registration{name: o.WebhookConfiguration, client: c, ready: ready.ok, serving: serving, log: log.WithName("registration"),
+		policies: policies, prefilter: !o.NoPrefilter}, nil
 }
 
+// run syncs every second until the configurations are as asked, then every
+// registrationCheckEvery, and at once (within a second) when the policy set served
+// changes, so the registered prefilter follows a reload.
 func (r *registration) run(ctx context.Context) {
+	var next time.Time
 	for {
-		every := time.Second
-		if r.ready() {
+		if r.ready() && (time.Now().After(next) || r.revision() != r.synced) {
+			next = time.Now()
 			done, err := r.sync(ctx)
 			if err != nil && ctx.Err() == nil {
 				r.log.Error(err, "webhook configurations not checked", "name", r.name)
 			}
 			if done {
-				every = registrationCheckEvery
+				next = next.Add(registrationCheckEvery)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(every):
+		case <-time.After(time.Second):
 		}
 	}
+}
+
+// revision is that of the policy set served ("" before one loads).
+func (r *registration) revision() string {
+	if r.policies == nil {
+		return ""
+	}
+	if e := r.policies.Get(); e != nil {
+		return e.Revision()
+	}
+	return ""
 }
 
 // sync sets both configurations' failurePolicy as their annotation asks, and reports
 // whether they are now as asked.
 func (r *registration) sync(ctx context.Context) (bool, error) {
+	revision := r.revision()
 	done := true
 	for _, obj := range []client.Object{&admissionregistrationv1.ValidatingWebhookConfiguration{}, &admissionregistrationv1.MutatingWebhookConfiguration{}} {
 		ok, err := r.syncOne(ctx, obj)
@@ -80,6 +110,9 @@ func (r *registration) sync(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		done = done && ok
+	}
+	if done {
+		r.synced = revision
 	}
 	return done, nil
 }
@@ -97,39 +130,141 @@ func (r *registration) syncOne(ctx context.Context, obj client.Object) (bool, er
 			return nil
 		}
 		hooks := webhooksOf(obj)
-		changed := false
+		// failurePolicy turns to Fail for every webhook at once, or for none yet.
+		verified := true
 		for _, h := range hooks {
-			if h.policy != nil && *h.policy == want {
-				continue
-			}
-			if want == admissionregistrationv1.Fail {
+			if want == admissionregistrationv1.Fail && *h.policy != want {
 				if err := r.verifies(h.client); err != nil {
 					r.waiting(fmt.Sprintf("%T %s webhook %s stays Ignore: %v", obj, r.name, h.name, err))
-					return nil
+					verified = false
+					break
 				}
 			}
-			*h.policy = want
-			changed = true
 		}
-		if changed {
-			if err := r.client.Update(ctx, obj, client.FieldOwner(fieldManager)); err != nil {
+		policyChanged := false
+		for _, h := range hooks {
+			if verified && *h.policy != want {
+				*h.policy = want
+				policyChanged = true
+			}
+		}
+		before := make([][]admissionregistrationv1.MatchCondition, len(hooks))
+		conditionsChanged := false
+		if own, ok := r.ownConditions(obj); ok {
+			for i, h := range hooks {
+				before[i] = *h.conditions
+				merged, changed, err := withPrefilter(*h.conditions, own)
+				if err != nil {
+					r.log.Error(err, "prefilter not written", "kind", fmt.Sprintf("%T", obj), "name", r.name, "webhook", h.name)
+					continue
+				}
+				if changed {
+					*h.conditions = merged
+					conditionsChanged = true
+				}
+			}
+		}
+		if policyChanged || conditionsChanged {
+			err := r.client.Update(ctx, obj, client.FieldOwner(fieldManager))
+			if apierrors.IsInvalid(err) && conditionsChanged {
+				// An API server that cannot compile or afford them (before 1.30, or a cost
+				// over its limit) refuses the conditions: podguard is then called for
+				// everything, its older conditions removed too, since they may be looser
+				// than the set now served.
+				r.refused = r.revision()
+				r.log.Error(err, "prefilter refused by the API server; podguard is called for every request", "name", r.name)
+				conditionsChanged = false
+				for i, h := range hooks {
+					stripped, changed, _ := withPrefilter(before[i], nil)
+					*h.conditions = stripped
+					conditionsChanged = conditionsChanged || changed
+				}
+				if !policyChanged && !conditionsChanged {
+					done = verified
+					return nil
+				}
+				err = r.client.Update(ctx, obj, client.FieldOwner(fieldManager))
+			}
+			if err != nil {
 				return err
 			}
-			r.log.Info("failurePolicy set", "kind", fmt.Sprintf("%T", obj), "name", r.name, "failurePolicy", want)
+			if policyChanged {
+				r.log.Info("failurePolicy set", "kind", fmt.Sprintf("%T", obj), "name", r.name, "failurePolicy", want)
+			}
+			if conditionsChanged {
+				r.log.Info("prefilter written", "kind", fmt.Sprintf("%T", obj), "name", r.name, "revision", r.revision())
+			}
 		}
 		// Also when nothing changed now: an entry left by a process stopped between the
 		// two updates is dropped by the next one. The second update is finished even
-		// when shutdown has begun, so that a podguard stopped right after setting Fail
+		// when shutdown has begun, so that a podguard stopped right after an update
 		// leaves no entry for helm upgrade to conflict with.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), disownTimeout)
 		defer cancel()
 		if err := r.disown(dctx, obj); err != nil {
 			return err
 		}
-		done = true
+		done = verified
 		return nil
 	})
 	return done, err
+}
+
+// ownConditions are the generated conditions of the policy set served for this kind of
+// configuration: none (so any registered before are removed) with the prefilter off or
+// refused by the API server for this set; false when nothing is to change (no set loaded).
+func (r *registration) ownConditions(obj client.Object) ([]admissionregistrationv1.MatchCondition, bool) {
+	if r.policies == nil {
+		return nil, false
+	}
+	e := r.policies.Get()
+	if e == nil {
+		return nil, false
+	}
+	if !r.prefilter || e.Revision() == r.refused {
+		return nil, true
+	}
+	set := prefilter.Generate(e.Config(), e.Rules())
+	cs := set.Validating
+	if _, ok := obj.(*admissionregistrationv1.MutatingWebhookConfiguration); ok {
+		cs = set.Mutating
+	}
+	out := make([]admissionregistrationv1.MatchCondition, len(cs))
+	for i, c := range cs {
+		out[i] = admissionregistrationv1.MatchCondition{Name: c.Name, Expression: c.Expression}
+	}
+	return out, true
+}
+
+// withPrefilter replaces podguard's generated conditions among a webhook's with own,
+// after the operator's (all must be true to call), in one update: the API server sees the
+// old set or the new, never a mix. It reports whether anything changed.
+func withPrefilter(current, own []admissionregistrationv1.MatchCondition) ([]admissionregistrationv1.MatchCondition, bool, error) {
+	var operator, registered []prefilter.Condition
+	for _, c := range current {
+		pc := prefilter.Condition{Name: c.Name, Expression: c.Expression}
+		if prefilter.Generated(c.Name) {
+			registered = append(registered, pc)
+		} else {
+			operator = append(operator, pc)
+		}
+	}
+	wanted := make([]prefilter.Condition, len(own))
+	for i, c := range own {
+		wanted[i] = prefilter.Condition{Name: c.Name, Expression: c.Expression}
+	}
+	if slices.Equal(registered, wanted) {
+		return current, false, nil
+	}
+	merged, err := prefilter.Merge(operator, wanted)
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]admissionregistrationv1.MatchCondition, len(merged))
+	for i, c := range merged {
+		out[i] = admissionregistrationv1.MatchCondition{Name: c.Name, Expression: c.Expression}
+	}
+	return out, true, nil
 }
 
 // disownTimeout bounds the update that drops podguard's managed-fields entry once
@@ -165,9 +300,10 @@ func (r *registration) waiting(reason string) {
 }
 
 type hookRef struct {
-	name   string
-	policy *admissionregistrationv1.FailurePolicyType
-	client admissionregistrationv1.WebhookClientConfig
+	name       string
+	policy     *admissionregistrationv1.FailurePolicyType
+	client     admissionregistrationv1.WebhookClientConfig
+	conditions *[]admissionregistrationv1.MatchCondition
 }
 
 func webhooksOf(obj client.Object) []hookRef {
@@ -182,12 +318,12 @@ func webhooksOf(obj client.Object) []hookRef {
 	case *admissionregistrationv1.ValidatingWebhookConfiguration:
 		for i := range c.Webhooks {
 			w := &c.Webhooks[i]
-			out = append(out, hookRef{w.Name, fail(&w.FailurePolicy), w.ClientConfig})
+			out = append(out, hookRef{w.Name, fail(&w.FailurePolicy), w.ClientConfig, &w.MatchConditions})
 		}
 	case *admissionregistrationv1.MutatingWebhookConfiguration:
 		for i := range c.Webhooks {
 			w := &c.Webhooks[i]
-			out = append(out, hookRef{w.Name, fail(&w.FailurePolicy), w.ClientConfig})
+			out = append(out, hookRef{w.Name, fail(&w.FailurePolicy), w.ClientConfig, &w.MatchConditions})
 		}
 	}
 	return out

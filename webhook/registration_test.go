@@ -3,6 +3,8 @@ package webhook
 import (
 	"crypto/tls"
 	"encoding/pem"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +62,51 @@ func TestRegistrationVerifies(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("verifies: %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestWithPrefilter: podguard's generated conditions are replaced in one update, after the
+// operator's, which are kept as they are.
+func TestWithPrefilter(t *testing.T) {
+	op := admissionregistrationv1.MatchCondition{Name: "not-ci", Expression: `request.userInfo.username != "ci"`}
+	oldOwn := admissionregistrationv1.MatchCondition{Name: "podguard-may-find-violations", Expression: "true"}
+	newOwn := admissionregistrationv1.MatchCondition{Name: "podguard-may-find-violations", Expression: "!(object.kind == 'Pod')"}
+	many := make([]admissionregistrationv1.MatchCondition, 64)
+	for i := range many {
+		many[i] = admissionregistrationv1.MatchCondition{Name: fmt.Sprintf("c%d", i), Expression: "true"}
+	}
+	tests := map[string]struct {
+		current, own []admissionregistrationv1.MatchCondition
+		want         []admissionregistrationv1.MatchCondition
+		changed      bool
+		wantErr      string
+	}{
+		"written after the operator's": {current: []admissionregistrationv1.MatchCondition{op}, own: []admissionregistrationv1.MatchCondition{newOwn},
+			want: []admissionregistrationv1.MatchCondition{op, newOwn}, changed: true},
+		"a stale one replaced": {current: []admissionregistrationv1.MatchCondition{oldOwn, op}, own: []admissionregistrationv1.MatchCondition{newOwn},
+			want: []admissionregistrationv1.MatchCondition{op, newOwn}, changed: true},
+		"already in place": {current: []admissionregistrationv1.MatchCondition{op, newOwn}, own: []admissionregistrationv1.MatchCondition{newOwn},
+			want: []admissionregistrationv1.MatchCondition{op, newOwn}},
+		"removed when the set has none": {current: []admissionregistrationv1.MatchCondition{op, oldOwn},
+			want: []admissionregistrationv1.MatchCondition{op}, changed: true},
+		"nothing of podguard's, nothing to write": {current: []admissionregistrationv1.MatchCondition{op},
+			want: []admissionregistrationv1.MatchCondition{op}},
+		"over the API server's 64": {current: many, own: []admissionregistrationv1.MatchCondition{newOwn},
+			wantErr: "65 matchConditions, more than the 64 the API server accepts per webhook"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, changed, err := withPrefilter(tc.current, tc.own)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || changed != tc.changed || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v changed %v (error %v), want %+v changed %v", got, changed, err, tc.want, tc.changed)
 			}
 		})
 	}

@@ -115,7 +115,7 @@ func newServer(ctx context.Context, o Options) (_ *server, err error) {
 		return nil, err
 	}
 	if o.WebhookConfiguration != "" {
-		if s.registration, err = newRegistration(o, cfg, ready, certs.GetCertificate, s.log); err != nil {
+		if s.registration, err = newRegistration(o, cfg, ready, certs.GetCertificate, &s.policies, s.log); err != nil {
 			return nil, &OptionError{Err: err}
 		}
 	}

@@ -1,5 +1,5 @@
 // Command podguard is the admission webhook and its offline checker. Each subcommand's
-// command line is in its own file (serve.go, eval.go, audit.go, selftest.go, test.go); the work is
+// command line is in its own file (serve.go, eval.go, audit.go, prefilter.go, selftest.go, test.go); the work is
 // done in webhook/ (serve), policies/offline (eval), policies/audit (audit) and
 // policies/selftest (selftest). This file dispatches.
 package main
@@ -24,6 +24,7 @@ commands:
   serve     run the admission webhook (podguard serve --help)
   eval      check manifests offline (podguard eval --help)
   audit     list what already runs in a cluster and violates the policies (podguard audit --help)
+  prefilter print the matchConditions that skip calls whose answer cannot matter
   selftest  dry-run a compliant and a violating Pod through the cluster's podguard (helm test)
   test      run a custom rule directory's Rego tests against the embedded library (podguard test --help)
   version   print podguard's version, commit, Go and OPA versions (also --version)
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return evalCommand(ctx, version, rest, stdin, stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, rest, stdout, stderr)
+	case "prefilter":
+		return prefilterCommand(ctx, rest, stdout, stderr)
 	case "selftest":
 		return selftestCommand(ctx, rest, stdout, stderr)
 	case "test":

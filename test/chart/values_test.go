@@ -415,6 +415,14 @@ func TestValueEffects(t *testing.T) {
 				}
 			},
 		},
+		"webhook.prefilter off": {
+			values: map[string]any{"webhook": map[string]any{"prefilter": false}},
+			check: func(x rendered) {
+				if c := x.dep.Spec.Template.Spec.Containers[0]; !slices.Contains(c.Args, "--no-prefilter") {
+					x.t.Errorf("args %v lack --no-prefilter", c.Args)
+				}
+			},
+		},
 		"webhook.namespaceSelector cannot remove the exclusion": {
 			values: map[string]any{"webhook": map[string]any{"namespaceSelector": map[string]any{"matchExpressions": []any{
 				map[string]any{"key": "kubernetes.io/metadata.name", "operator": "In", "values": []any{"kube-system"}},

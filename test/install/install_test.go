@@ -244,7 +244,7 @@ func serviceAddress(t *testing.T, cs kubernetes.Interface) string {
 // release's ConfigMaps where it mounts them, secret's files as its certificate (nil: a
 // certificate of a CA nobody trusts) and the chart's ServiceAccount's token as its
 // identity. Ports and the shutdown delay are the harness's.
-func startReplica(t *testing.T, c *cluster.Cluster, dir string, secret *corev1.Secret) *harness.Podguard {
+func startReplica(t *testing.T, c *cluster.Cluster, dir string, secret *corev1.Secret, drop ...string) *harness.Podguard {
 	t.Helper()
 	ctx := t.Context()
 	d, err := c.Clientset.AppsV1().Deployments(namespace).Get(ctx, release, metav1.GetOptions{})
@@ -303,6 +303,9 @@ func startReplica(t *testing.T, c *cluster.Cluster, dir string, secret *corev1.S
 			continue
 		case "--cert-dir":
 			certDir = value
+			continue
+		}
+		if slices.Contains(drop, name) {
 			continue
 		}
 		args = append(args, a)
