@@ -119,7 +119,7 @@ func TestHeaderOnlyClientsHoldLittle(t *testing.T) {
 	}
 	// The server has read what they sent once each is in its handler, reading its body.
 	waitUntil(t, 5*time.Second, "every client's review in its handler", func() bool {
-		return metricValue(t, s, `controller_runtime_webhook_requests_in_flight{webhook="/validate"}`) >= clients
+		return metricValue(t, s, `podguard_webhook_requests_in_flight{webhook="validate"}`) >= clients
 	})
 	s.stillServes(t, "/validate")
 	runtime.GC()

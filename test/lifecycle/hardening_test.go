@@ -159,7 +159,7 @@ func TestHeaderOnlyClients(t *testing.T) {
 		}
 		// Measured once every client's request is in its handler, its body being read.
 		waitUntil(t, 5*time.Second, fmt.Sprintf("round %d: the %d requests in their handler", round, clients), func() bool {
-			return p.metric(t, `controller_runtime_webhook_requests_in_flight{webhook="/validate"}`) >= clients
+			return p.metric(t, `podguard_webhook_requests_in_flight{webhook="validate"}`) >= clients
 		})
 		for _, c := range conns {
 			// The clients give up; had they waited, podguard would have answered each
