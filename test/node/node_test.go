@@ -261,7 +261,11 @@ func (e *env) testResize(t *testing.T) {
 			if err == nil || !unanswered(err) || ctx.Err() != nil {
 				return p, err
 			}
-			t.Logf("resize to %s: podguard was not reached, again: %v", cpu, err)
+			t.Logf("resize to %s: podguard was not reached, again in a second: %v", cpu, err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
 		}
 	}
 	_, err := resize("1500m")
