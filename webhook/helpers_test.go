@@ -212,7 +212,11 @@ func launchServer(t *testing.T, ctx context.Context, o Options) *testServer {
 		o.EvalTimeout = testDeadline
 	}
 	if o.ReadHeaderTimeout == 0 {
-		o.ReadHeaderTimeout = testDeadline
+		// Not testDeadline: a client may open a connection it never uses (a transport
+		// dialling while an idle connection frees), and shutdown waits for such a
+		// connection until its header timeout cuts it. 30 s is far above any wait for
+		// headers already sent, and keeps a stop from waiting an hour.
+		o.ReadHeaderTimeout = 30 * time.Second
 	}
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = testDeadline
