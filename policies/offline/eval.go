@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/podguard/podguard/policies/engine"
+	"github.com/podguard/podguard/policies/report"
 )
 
 // Exit codes of `podguard eval`.
@@ -400,19 +400,5 @@ func writeMutated(w io.Writer, results []Result, asJSON bool) error {
 		}
 		return enc.Encode(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
 	}
-	for i, obj := range objects {
-		b, err := yaml.Marshal(obj)
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			if _, err := io.WriteString(w, "---\n"); err != nil {
-				return err
-			}
-		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return report.WriteYAML(w, objects)
 }

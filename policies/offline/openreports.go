@@ -8,7 +8,8 @@ import (
 	reports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
+
+	"github.com/podguard/podguard/policies/report"
 )
 
 // reportName is the name of the Report eval writes in each namespace.
@@ -115,19 +116,5 @@ func apiVersion(r Result) string {
 
 // WriteReports prints the Reports of results as a YAML stream, for kubectl apply.
 func WriteReports(w io.Writer, results []Result, version string) error {
-	for i, rep := range Reports(results, version, time.Now()) {
-		b, err := yaml.Marshal(rep)
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			if _, err := io.WriteString(w, "---\n"); err != nil {
-				return err
-			}
-		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return report.WriteYAML(w, Reports(results, version, time.Now()))
 }

@@ -261,10 +261,11 @@ func equalResult(x, y openreports.ReportResult) bool {
 	return true
 }
 
-// WriteYAML writes reports as a YAML stream, one document each, for kubectl apply -f.
-func WriteYAML(w io.Writer, reports []*openreports.Report) error {
-	for i, r := range reports {
-		b, err := yaml.Marshal(r)
+// WriteYAML writes docs (reports, or any objects) as a YAML stream, one document each,
+// for kubectl apply -f.
+func WriteYAML[T any](w io.Writer, docs []T) error {
+	for i, d := range docs {
+		b, err := yaml.Marshal(d)
 		if err != nil {
 			return err
 		}
