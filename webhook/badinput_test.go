@@ -93,6 +93,26 @@ func nestedArrays(depth int) json.RawMessage {
 	return json.RawMessage(strings.Repeat("[", depth) + strings.Repeat("]", depth))
 }
 
+// tooDeepAt is the offset of the bracket that nests JSON text more than 10,000 deep.
+func tooDeepAt(text []byte) int {
+	depth, inString := 0, false
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && (c == '[' || c == '{'):
+			if depth++; depth > 10000 {
+				return i
+			}
+		case !inString && (c == ']' || c == '}'):
+			depth--
+		}
+	}
+	return -1
+}
+
 // stillServes checks that the server answers a good review after a bad one.
 func (s *testServer) stillServes(t *testing.T, path string) {
 	t.Helper()
@@ -107,6 +127,9 @@ func (s *testServer) stillServes(t *testing.T, path string) {
 func TestBadInput(t *testing.T) {
 	s := startServer(t, t.Context(), Options{})
 	good := readRequest(t, "pod-create-compliant")
+	deepInPod := editReview(t, good, func(_, r map[string]any) {
+		r["object"].(map[string]any)["spec"].(map[string]any)["x"] = nestedArrays(10000)
+	})
 	const uid = "00000000-0000-4000-8000-000000000001"
 	const v1 = "admission.k8s.io/v1"
 
@@ -121,11 +144,11 @@ func TestBadInput(t *testing.T) {
 		},
 		"malformed JSON": {
 			"application/json", []byte(`{"apiVersion": admission.k8s.io/v1}`),
-			undecodable("invalid character 'a' looking for beginning of value"),
+			undecodable("invalid JSON at offset 15: unexpected character 'a'"),
 		},
 		"truncated JSON": {
 			"application/json", good[:len(good)/2],
-			undecodable("unexpected end of JSON input"),
+			undecodable(fmt.Sprintf("invalid JSON at offset %d: unexpected end of input", len(good)/2)),
 		},
 		"JSON that is not an object": {
 			"application/json", []byte(`[{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}]`),
@@ -181,10 +204,8 @@ func TestBadInput(t *testing.T) {
 			reviewError(v1, "", 400, "the body is a v1 Pod, not an AdmissionReview"),
 		},
 		"JSON nested 10,000 deep in an unknown Pod field": {
-			"application/json", editReview(t, good, func(_, r map[string]any) {
-				r["object"].(map[string]any)["spec"].(map[string]any)["x"] = nestedArrays(10000)
-			}),
-			undecodable("invalid character '[' exceeded max depth"),
+			"application/json", deepInPod,
+			undecodable(fmt.Sprintf("invalid JSON at offset %d: nested more than 10000 deep", tooDeepAt(deepInPod))),
 		},
 	}
 	for desc, c := range cases {
@@ -270,7 +291,7 @@ func TestBadInputMemory(t *testing.T) {
 		},
 		"JSON nested 10,000 deep": {
 			func() io.Reader { return bytes.NewReader(nested) }, int64(len(nested)),
-			undecodable("invalid character '[' exceeded max depth"), 2 * MiB,
+			undecodable(fmt.Sprintf("invalid JSON at offset %d: nested more than 10000 deep", tooDeepAt(nested))), 2 * MiB,
 		},
 	}
 	for desc, c := range cases {

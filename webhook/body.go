@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/podguard/podguard/policies/engine"
 )
 
 // reviewBytesLimit is controller-runtime's: a body must be smaller than 7 MiB, room for
@@ -48,7 +50,7 @@ var errBodyTimeout = errors.New("the request body did not arrive within the read
 // sizes the last growth, so the buffer ends up the body's size. release gives the
 // buffer's room back; it must be called once the body is no longer used, also after an
 // error.
-func (b *bodyBudget) read(ctx context.Context, r io.Reader, declared int64) (body []byte, release func(), err error) {
+func (b *bodyBudget) read(ctx context.Context, r io.Reader, declared int64) (body engine.Body, release func(), err error) {
 	var held int64
 	release = func() {
 		if held > 0 {
@@ -57,46 +59,43 @@ func (b *bodyBudget) read(ctx context.Context, r io.Reader, declared int64) (bod
 			held = 0
 		}
 	}
-	// The first read gets a buffer that fits most reviews; one byte more than a declared
-	// length, so its end is seen without growing again.
-	size := int64(firstBuffer)
-	if declared >= 0 && declared < size {
-		size = declared + 1
-	}
-	buf := make([]byte, 0, size)
-	for {
-		if len(buf) == cap(buf) {
-			if len(buf) >= reviewBytesLimit {
-				return nil, release, errTooLarge
-			}
-			next := int64(2 * cap(buf))
-			if declared >= int64(cap(buf)) && declared+1 < next {
-				next = declared + 1
-			}
-			next = min(next, reviewBytesLimit)
-			if need := next - bodyAllowance - held; need > 0 {
-				if err := b.take(ctx, need); err != nil {
-					return nil, release, err
-				}
-				held += need
-				bufferedBytes.Add(float64(need))
-			}
-			grown := make([]byte, len(buf), next)
-			copy(grown, buf)
-			buf = grown
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			return buf, release, nil
-		}
+	body, err = engine.ReadBody(r, func(capacity int) (int, error) {
+		next, err := bufferSize(declared, int64(capacity))
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				err = errBodyTimeout
-			}
-			return nil, release, err
+			return 0, err
 		}
+		if need := next - bodyAllowance - held; need > 0 {
+			if err := b.take(ctx, need); err != nil {
+				return 0, err
+			}
+			held += need
+			bufferedBytes.Add(float64(need))
+		}
+		return int(next), nil
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = errBodyTimeout
 	}
+	return body, release, err
+}
+
+// bufferSize is the capacity of a body's buffer after one of capacity (0 at first) is
+// full. The first fits most reviews; each next one doubles, up to the limit. A declared
+// length gets one byte more, so that the body's end is seen without growing again.
+func bufferSize(declared, capacity int64) (int64, error) {
+	switch {
+	case capacity == 0 && declared >= 0 && declared < firstBuffer:
+		return declared + 1, nil
+	case capacity == 0:
+		return firstBuffer, nil
+	case capacity >= reviewBytesLimit:
+		return 0, errTooLarge
+	}
+	next := 2 * capacity
+	if declared >= capacity && declared+1 < next {
+		next = declared + 1
+	}
+	return min(next, reviewBytesLimit), nil
 }
 
 // take waits for n bytes of room.

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -18,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-
 	"github.com/podguard/podguard/policies/engine"
 )
 
@@ -29,13 +25,10 @@ func TestShapeOf(t *testing.T) {
 		body string
 		want jsonShape
 	}{
-		"empty":                       {``, jsonShape{}},
-		"object with members":         {`{"a":1,"b":[1,2]}`, jsonShape{bytes: 17, containers: 2, members: 2, separators: 2}},
-		"structure inside strings":    {`{"a":"{[,:]}"}`, jsonShape{bytes: 14, containers: 1, members: 1}},
-		"escaped quote in a string":   {`["\"[,]", 1]`, jsonShape{bytes: 12, containers: 1, separators: 1}},
-		"escaped backslash ends":      {`["\\",{}]`, jsonShape{bytes: 9, containers: 2, separators: 1}},
-		"unterminated string (junk)":  {`["abc,[`, jsonShape{bytes: 7, containers: 1}},
-		"structure without any value": {`[[[[`, jsonShape{bytes: 4, containers: 4}},
+		"object with members":       {`{"a":1,"b":[1,2]}`, jsonShape{bytes: 17, containers: 2, members: 2, separators: 2}},
+		"structure inside strings":  {`{"a":"{[,:]}"}`, jsonShape{bytes: 14, containers: 1, members: 1}},
+		"escaped quote in a string": {`["\"[,]", 1]`, jsonShape{bytes: 12, containers: 1, separators: 1}},
+		"escaped backslash ends":    {`["\\",{}]`, jsonShape{bytes: 9, containers: 2, separators: 1}},
 		"containers of a PodSpec": {`{"containers":[{},{"a":[{}]}],"initContainers":[{}]}`,
 			jsonShape{bytes: 52, containers: 8, members: 3, separators: 2, podContainers: 3}},
 		"a string value named like a list": {`{"a":"containers","b":[{}]}`, jsonShape{bytes: 27, containers: 3, members: 2, separators: 1}},
@@ -57,37 +50,27 @@ func TestShapeOf(t *testing.T) {
 	}
 	for desc, c := range cases {
 		t.Run(desc, func(t *testing.T) {
-			if got := shapeOf([]byte(c.body)); got != c.want {
-				t.Errorf("shapeOf(%s) = %+v, want %+v", c.body, got, c.want)
+			if got, err := shapeOf(engine.BodyOf([]byte(c.body))); got != c.want || err != nil {
+				t.Errorf("shapeOf(%s) = %+v, %v; want %+v", c.body, got, err, c.want)
 			}
 		})
 	}
 }
 
-func TestDecodedLen(t *testing.T) {
-	cases := map[string]struct {
-		text string
-		want int64
-	}{
-		"plain":                      {`abc`, 3},
-		"simple escapes":             {`a\"b\\c\n`, 6},
-		"one-byte \\u":               {`\u0041`, 1},
-		"two-byte \\u":               {`\u00e9`, 2},
-		"three-byte \\u":             {`\u20AC`, 3},
-		"a surrogate pair":           {`\ud83d\ude00`, 4},
-		"a lone surrogate is U+FFFD": {`\ud83dx`, 4},
-		"two high surrogates":        {`\ud83d\ud83d`, 6},
-		"a bad \\u":                  {`\u00zz`, 6},
-		"a backslash at the end":     {`a\`, 2},
-	}
-	for desc, c := range cases {
+// TestShapeOfRefusesJunk: the pass that estimates a body's cost checks its syntax, as
+// every reading of podguard's JSON reader does.
+func TestShapeOfRefusesJunk(t *testing.T) {
+	for desc, body := range map[string]string{
+		"empty":                   ``,
+		"unterminated string":     `["abc,[`,
+		"structure without value": `[[[[`,
+		"data after the value":    `{} {}`,
+		"a bad escape in a label": `{"labels":{"a":"\x"}}`,
+		"nested past the limit":   strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
+	} {
 		t.Run(desc, func(t *testing.T) {
-			if got := decodedLen([]byte(c.text)); got != c.want {
-				t.Errorf("decodedLen(%s) = %d, want %d", c.text, got, c.want)
-			}
-			var s string
-			if err := json.Unmarshal([]byte(`"`+c.text+`"`), &s); err == nil && int64(len(s)) != c.want {
-				t.Errorf("encoding/json decodes %s to %d bytes, decodedLen says %d", c.text, len(s), c.want)
+			if s, err := shapeOf(engine.BodyOf([]byte(body))); err == nil {
+				t.Errorf("shapeOf(%.40s) = %+v, want an error", body, s)
 			}
 		})
 	}
@@ -109,7 +92,7 @@ func TestMetadataBeyondTheAPIServer(t *testing.T) {
 			"the object is invalid, and the API server would refuse it: a label's value is 64 characters long, more than the 63 the API server allows"},
 	}
 	for desc, c := range cases {
-		for hook, wh := range map[string]*admission.Webhook{webhookValidate: validate, webhookMutate: mutate} {
+		for hook, wh := range map[string]*testHook{webhookValidate: validate, webhookMutate: mutate} {
 			t.Run(hook+" "+desc, func(t *testing.T) {
 				if c.body == body {
 					t.Fatal("the body was not changed")
@@ -188,7 +171,6 @@ func TestEstimatedCostBoundsMemory(t *testing.T) {
 		"built-in rules":   {},
 		"reads the object": {PolicyDir: writeRule(t, "spec_reader", specReaderRule)},
 	}
-	quiet := func(logr.Logger, *admission.Request) logr.Logger { return logr.Discard() }
 	type target struct {
 		hook, set   string
 		handler     http.Handler
@@ -202,14 +184,14 @@ func TestEstimatedCostBoundsMemory(t *testing.T) {
 		}
 		ps := &PolicySet{}
 		ps.Set(e)
-		for hook, handler := range map[string]admission.Handler{
-			webhookValidate: &Validator{Policies: ps, EvalTimeout: testDeadline},
-			webhookMutate:   &Mutator{Policies: ps, EvalTimeout: testDeadline},
+		for hook, handle := range map[string]handleFunc{
+			webhookValidate: (&Validator{Policies: ps, EvalTimeout: testDeadline}).Handle,
+			webhookMutate:   (&Mutator{Policies: ps, EvalTimeout: testDeadline}).Handle,
 		} {
 			if hook == webhookMutate && opts.PolicyDir != "" {
 				continue // the mutating webhook never reads rules' input
 			}
-			wh := &admission.Webhook{Handler: handler, LogConstructor: quiet}
+			wh := &testHook{handle: handle, recoverPanic: true}
 			targets = append(targets, target{hook, set, reviewBody(wh, hook, ps, newGate(1, 8<<30, testDeadline), newBodyBudget(64<<20, testDeadline)), e.ReadsObject()})
 		}
 	}
@@ -295,7 +277,7 @@ func TestEstimatedCostBoundsMemory(t *testing.T) {
 				if used > est {
 					t.Errorf("answering took %d KiB of heap, more than the estimate of %d KiB", used>>10, est>>10)
 				}
-				if x.hook == webhookValidate && est > 6*max(used, 512<<10) {
+				if est > 6*max(used, 512<<10) {
 					t.Errorf("estimate %d KiB is more than 6x the %d KiB used", est>>10, used>>10)
 				}
 			})
@@ -327,5 +309,6 @@ func writeRule(t *testing.T, name, text string) string {
 
 // estimatedCost is what the gate weighs a review by (shapeOf(body).cost).
 func estimatedCost(hook string, body []byte, readsObject bool) int64 {
-	return shapeOf(body).cost(hook, readsObject)
+	s, _ := shapeOf(engine.BodyOf(body))
+	return s.cost(hook, readsObject)
 }

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -10,9 +11,11 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
-
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/podguard/podguard/policies/engine"
 )
 
 // TestHookAnswersAsServeHTTP: for every review the tests send, and reviews decoded
@@ -29,11 +32,11 @@ func TestHookAnswersAsServeHTTP(t *testing.T) {
 	maps.Copy(bodies, allRequests(t))
 	delete(bodies, "malformed.json") // truncated: TestBadInput
 	for desc, body := range bodies {
-		for hook, wh := range map[string]*admission.Webhook{"validate": validate, "mutate": mutate} {
+		for hook, wh := range map[string]*testHook{"validate": validate, "mutate": mutate} {
 			want := httptest.NewRecorder()
 			req := httptest.NewRequest(http.MethodPost, "/"+hook, bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
-			wh.ServeHTTP(want, req)
+			(&admission.Webhook{Handler: asControllerRuntimes(wh.handle), LogConstructor: quiet}).ServeHTTP(want, req)
 
 			got := httptest.NewRecorder()
 			req = httptest.NewRequest(http.MethodPost, "/"+hook, bytes.NewReader(body))
@@ -45,6 +48,18 @@ func TestHookAnswersAsServeHTTP(t *testing.T) {
 		}
 	}
 }
+
+// asControllerRuntimes is handle as a controller-runtime admission.Handler, which is given
+// the request with its objects as RawExtensions.
+func asControllerRuntimes(handle handleFunc) admission.HandlerFunc {
+	return func(ctx context.Context, req admission.Request) admission.Response {
+		r := Request{Request: req, Object: engine.BodyOf(req.Object.Raw), OldObject: engine.BodyOf(req.OldObject.Raw)}
+		r.AdmissionRequest.Object.Raw, r.AdmissionRequest.OldObject.Raw = nil, nil
+		return handle(ctx, r)
+	}
+}
+
+func quiet(logr.Logger, *admission.Request) logr.Logger { return logr.Discard() }
 
 // patchSorted is an answer with its JSON patch's operations in path order: the patch is
 // computed from maps, whose order varies from one answer to the next.

@@ -59,9 +59,9 @@ const (
 // checkReview refuses what the API server does not send: a request without its uid or
 // operation. Answering those "allowed" would let a malformed call pass for a verdict.
 // (The review's version is checked by the hook, which reads it.)
-func checkReview(_ context.Context, req admission.Request) error {
+func checkReview(_ context.Context, req Request) error {
 	if req.UID == "" {
-		if req.Operation == "" && req.Kind.Kind == "" && len(req.Object.Raw) == 0 {
+		if req.Operation == "" && req.Kind.Kind == "" && req.Object.Empty() {
 			return errors.New("the AdmissionReview has no request")
 		}
 		return errors.New("request.uid is empty")
@@ -76,7 +76,7 @@ func checkReview(_ context.Context, req admission.Request) error {
 // Handle judges the object and denies, warns or allows. Like every handler here it reads
 // the review, asks engine.Review for the verdict and writes it: which requests are judged,
 // at which stage, and what an UPDATE adds are the engine's to decide.
-func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
+func (v *Validator) Handle(ctx context.Context, req Request) admission.Response {
 	start := time.Now()
 	if err := checkReview(ctx, req); err != nil {
 		return errored(ctx, webhookValidate, req, http.StatusBadRequest, err)
@@ -97,22 +97,21 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	return respond(ctx, req, verdict)
 }
 
-// request is the review an admission request asks for. Its objects are read in place:
-// a body is never written to once read.
-func request(req admission.Request) engine.Request {
+// request is the review an admission request asks for.
+func request(req Request) engine.Request {
 	return engine.Request{
 		Operation: engine.Operation(req.Operation),
 		Group:     req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind,
 		Resource: req.Resource.Resource, SubResource: req.SubResource,
 		Namespace: req.Namespace,
-		Object:    req.Object.Raw, OldObject: req.OldObject.Raw,
+		Object:    req.Object, OldObject: req.OldObject,
 	}
 }
 
 // review runs the review within the evaluation timeout. When it ends without a verdict
 // to write (an error, or a request allowed without evaluation) it returns the answer and
 // done.
-func review(ctx context.Context, e *engine.Engine, hook string, req admission.Request, r engine.Request, timeout time.Duration) (engine.Verdict, admission.Response, bool) {
+func review(ctx context.Context, e *engine.Engine, hook string, req Request, r engine.Request, timeout time.Duration) (engine.Verdict, admission.Response, bool) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	verdict, err := e.Review(ctx, r)
@@ -144,7 +143,7 @@ func (c cluster) Namespace(ctx context.Context, name string, limitRanges bool) (
 }
 
 // Handle fills in the missing defaults of a new Pod.
-func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+func (m *Mutator) Handle(ctx context.Context, req Request) admission.Response {
 	start := time.Now()
 	if err := checkReview(ctx, req); err != nil {
 		return errored(ctx, webhookMutate, req, http.StatusBadRequest, err)
@@ -184,7 +183,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 }
 
 // respond turns a verdict into the admission response and records it.
-func respond(ctx context.Context, req admission.Request, verdict engine.Verdict) admission.Response {
+func respond(ctx context.Context, req Request, verdict engine.Verdict) admission.Response {
 	obj, d, existing := verdict.Object, verdict.Decision, verdict.Existing
 	log := logf.FromContext(ctx)
 	for _, list := range [][]engine.Violation{d.Deny, d.Warn, d.Audit, d.Excepted} {
@@ -244,13 +243,13 @@ func overDeadline(ctx context.Context, timeout time.Duration, err error) error {
 	return err
 }
 
-func allowed(ctx context.Context, hook string, req admission.Request, reason string) admission.Response {
+func allowed(ctx context.Context, hook string, req Request, reason string) admission.Response {
 	logf.FromContext(ctx).V(1).Info("allowed without evaluation", reviewValues(req, "reason", reason)...)
 	decisions.WithLabelValues(hook, operationLabel(req.Operation), "skip").Inc()
 	return admission.Allowed(reason)
 }
 
-func errored(ctx context.Context, hook string, req admission.Request, code int32, err error) admission.Response {
+func errored(ctx context.Context, hook string, req Request, code int32, err error) admission.Response {
 	logf.FromContext(ctx).Error(err, "request failed", reviewValues(req, "code", code)...)
 	decisions.WithLabelValues(hook, operationLabel(req.Operation), "error").Inc()
 	return admission.Errored(code, err)
@@ -270,7 +269,7 @@ func lines(vs []engine.Violation, suffix string) string {
 }
 
 // reviewValues are the values that name a review in its log lines, then kv.
-func reviewValues(req admission.Request, kv ...any) []any {
+func reviewValues(req Request, kv ...any) []any {
 	return append([]any{
 		"object", klog.KRef(req.Namespace, req.Name), "namespace", req.Namespace, "name", req.Name,
 		"resource", req.Resource, "user", req.UserInfo.Username, "requestID", req.UID,

@@ -11,21 +11,19 @@ import (
 	"testing"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
-	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/podguard/podguard/policies/engine"
 )
 
 var (
 	fuzzHooksOnce sync.Once
-	fuzzValidate  *admission.Webhook
-	fuzzMutate    *admission.Webhook
+	fuzzValidate  *testHook
+	fuzzMutate    *testHook
 	fuzzHooksErr  error
 )
 
-func fuzzHooks(t *testing.T) (validate, mutate *admission.Webhook) {
+func fuzzHooks(t *testing.T) (validate, mutate *testHook) {
 	fuzzHooksOnce.Do(func() {
 		e, err := engine.Load(t.Context(), engine.Options{})
 		if err != nil {
@@ -34,10 +32,9 @@ func fuzzHooks(t *testing.T) (validate, mutate *admission.Webhook) {
 		}
 		var ps PolicySet
 		ps.Set(e)
-		quiet := func(logr.Logger, *admission.Request) logr.Logger { return logr.Discard() }
 		// Panics must reach the fuzzer, not become 500 answers.
-		fuzzValidate = (&admission.Webhook{Handler: &Validator{Policies: &ps, EvalTimeout: testDeadline}, LogConstructor: quiet}).WithRecoverPanic(false)
-		fuzzMutate = (&admission.Webhook{Handler: &Mutator{Policies: &ps, EvalTimeout: testDeadline}, LogConstructor: quiet}).WithRecoverPanic(false)
+		fuzzValidate = &testHook{handle: (&Validator{Policies: &ps, EvalTimeout: testDeadline}).Handle}
+		fuzzMutate = &testHook{handle: (&Mutator{Policies: &ps, EvalTimeout: testDeadline}).Handle}
 	})
 	if fuzzHooksErr != nil {
 		t.Fatal(fuzzHooksErr)
@@ -72,7 +69,7 @@ func FuzzAdmissionReview(f *testing.F) {
 
 		for _, hook := range []struct {
 			name string
-			wh   *admission.Webhook
+			wh   *testHook
 		}{{"validate", validate}, {"mutate", mutate}} {
 			out := post(t, served(hook.name, hook.wh), body)
 			r := out.Response

@@ -2,14 +2,12 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -17,20 +15,25 @@ import (
 	"github.com/podguard/podguard/policies/engine"
 )
 
-func admissionRequest(t *testing.T, name string) admission.Request {
+func admissionRequest(t *testing.T, name string) Request {
 	t.Helper()
-	var ar admissionv1.AdmissionReview
-	if err := json.Unmarshal(readRequest(t, name), &ar); err != nil {
+	var req Request
+	if err := decodeRequest(engine.BodyOf(readRequest(t, name)), &req); err != nil {
 		t.Fatal(err)
 	}
-	return admission.Request{AdmissionRequest: *ar.Request}
+	return req
+}
+
+// handler is what Validator and Mutator are.
+type handler interface {
+	Handle(context.Context, Request) admission.Response
 }
 
 // TestNoPolicySet: before a policy set has loaded, both handlers answer 500 instead of
 // allowing unchecked objects.
 func TestNoPolicySet(t *testing.T) {
 	req := admissionRequest(t, "mutate-pod-no-resources")
-	for name, h := range map[string]admission.Handler{
+	for name, h := range map[string]handler{
 		"validate": &Validator{Policies: &PolicySet{}, EvalTimeout: testDeadline},
 		"mutate":   &Mutator{Policies: &PolicySet{}, EvalTimeout: testDeadline},
 	} {
@@ -105,7 +108,7 @@ func TestAcceptedConfigNeverBreaksEvaluation(t *testing.T) {
 			var ps PolicySet
 			ps.Set(e)
 			for _, r := range []struct {
-				h   admission.Handler
+				h   handler
 				req string
 			}{
 				{&Validator{Policies: &ps, EvalTimeout: testDeadline}, "pod-create-compliant"},

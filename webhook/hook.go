@@ -18,7 +18,7 @@ import (
 
 // handleFunc decides one admission request: the whole interface between the HTTP layer
 // and the handlers (Validator.Handle, Mutator.Handle).
-type handleFunc func(context.Context, admission.Request) admission.Response
+type handleFunc func(context.Context, Request) admission.Response
 
 // hook serves one admission webhook path. podguard owns this HTTP layer rather than
 // controller-runtime's Webhook.ServeHTTP, which reads the body whole without a shared
@@ -77,7 +77,7 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) int32 {
 		return h.writeError(w, v1, "", http.StatusServiceUnavailable, err)
 	case err != nil:
 		return h.writeError(w, v1, "", http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err))
-	case len(body) == 0:
+	case body.Empty():
 		return h.writeError(w, v1, "", http.StatusBadRequest, errors.New("request body is empty"))
 	}
 	apiVersion, kind, isObject := peekType(body)
@@ -106,6 +106,9 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) int32 {
 		readsObject = e.ReadsObject()
 	}
 	leave, err := h.gate.admit(ctx, h.name, body, readsObject)
+	if syntax := (*syntaxError)(nil); errors.As(err, &syntax) {
+		return h.writeError(w, v1, "", http.StatusBadRequest, err)
+	}
 	if err != nil {
 		// Answered with its uid, so the API server reads it as podguard's answer
 		// (which refuses the request under either failurePolicy), not as a broken
@@ -121,8 +124,8 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) int32 {
 		return h.writeError(w, v1, uid, code, err)
 	}
 	defer leave()
-	var req admission.Request
-	if err := decodeRequest(body, &req.AdmissionRequest); err != nil {
+	var req Request
+	if err := decodeRequest(body, &req); err != nil {
 		return h.writeError(w, v1, "", http.StatusBadRequest, fmt.Errorf("the request body is not a valid AdmissionReview: %w", err))
 	}
 	resp := h.decide(ctx, req)
@@ -131,7 +134,7 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) int32 {
 
 // decide runs the handler and completes its answer with the request's uid, as the API
 // server requires.
-func (h *hook) decide(ctx context.Context, req admission.Request) (resp admission.Response) {
+func (h *hook) decide(ctx context.Context, req Request) (resp admission.Response) {
 	if h.recoverPanic {
 		defer func() {
 			if p := recover(); p != nil {
@@ -143,7 +146,7 @@ func (h *hook) decide(ctx context.Context, req admission.Request) (resp admissio
 		}()
 	}
 	resp = h.handle(ctx, req)
-	if err := resp.Complete(req); err != nil {
+	if err := resp.Complete(req.Request); err != nil {
 		resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the answer: %w", err))
 		resp.UID = req.UID
 	}
@@ -169,18 +172,6 @@ func (h *hook) write(w http.ResponseWriter, apiVersion string, resp *admissionv1
 		return http.StatusOK
 	}
 	return resp.Result.Code
-}
-
-// requestOf is the request's uid and operation, as far as the body gives them.
-func requestOf(body []byte) (types.UID, admissionv1.Operation) {
-	var review struct {
-		Request struct {
-			UID       types.UID             `json:"uid"`
-			Operation admissionv1.Operation `json:"operation"`
-		} `json:"request"`
-	}
-	_ = json.Unmarshal(body, &review)
-	return review.Request.UID, review.Request.Operation
 }
 
 // codeLabel is the code label of podguard_webhook_requests_total: the status code of the

@@ -1,32 +1,42 @@
 package webhook
 
 import (
-	"encoding/json"
 	"errors"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	kjson "sigs.k8s.io/json"
 
 	"github.com/podguard/podguard/policies/engine"
 )
 
+// Request is an admission request as podguard reads it from a review's body. Its objects
+// are slices of that body, which the engine reads in place; the RawExtensions of the
+// embedded request stay empty.
+type Request struct {
+	admission.Request
+	Object, OldObject engine.Body
+}
+
 // peekType reads the top-level apiVersion and kind of a review, and whether the body is
 // a JSON object at all. The API server writes them first, so the objects that follow
 // are not scanned.
-func peekType(body []byte) (apiVersion, kind string, isObject bool) {
+func peekType(body engine.Body) (apiVersion, kind string, isObject bool) {
 	r := engine.NewReader(body)
 	isObject, _ = r.Members(func(key string) error {
-		start, end, err := r.Value()
-		ok := err == nil
+		var err error
 		switch key {
 		case "apiVersion":
-			apiVersion, ok = jsonString(body[start:end])
+			err = readString(r, &apiVersion)
 		case "kind":
-			kind, ok = jsonString(body[start:end])
+			err = readString(r, &kind)
+		default:
+			err = stepOver(r)
 		}
-		if !ok || apiVersion != "" && kind != "" {
+		if err != nil || apiVersion != "" && kind != "" {
 			return errNotPlain // read no further
 		}
 		return nil
@@ -34,26 +44,26 @@ func peekType(body []byte) (apiVersion, kind string, isObject bool) {
 	return apiVersion, kind, isObject
 }
 
-// jsonString decodes the text of a JSON string; ok is false for any other value.
-func jsonString(text []byte) (s string, ok bool) {
-	if len(text) < 2 || text[0] != '"' {
-		return "", false
-	}
-	inner := text[1 : len(text)-1]
-	if plain(inner) {
-		return string(inner), true
-	}
-	return s, json.Unmarshal(text, &s) == nil
-}
-
-// plain is true for text of printable ASCII without escapes, which is its own string.
-func plain(text []byte) bool {
-	for _, c := range text {
-		if c < 0x20 || c >= 0x80 || c == '\\' || c == '"' {
-			return false
+// requestOf is the request's uid and operation, as far as the body gives them: for
+// answering a review that is refused before it is decoded.
+func requestOf(body engine.Body) (uid types.UID, op admissionv1.Operation) {
+	r := engine.NewReader(body)
+	_, _ = r.Members(func(key string) error {
+		if key != "request" {
+			return stepOver(r)
 		}
-	}
-	return true
+		_, err := r.Members(func(key string) error {
+			switch key {
+			case "uid":
+				return readString(r, &uid)
+			case "operation":
+				return readString(r, &op)
+			}
+			return stepOver(r)
+		})
+		return err
+	})
+	return uid, op
 }
 
 // decodeRequest decodes the request of a review as controller-runtime does
@@ -63,7 +73,7 @@ func plain(text []byte) bool {
 // pass. Anything but the plain form the API server writes (a member given twice, a value
 // of another type, which the decoder refuses) is decoded by the decoder instead, so the
 // result is always the decoder's: FuzzDecodeRequest holds the two together.
-func decodeRequest(body []byte, req *admissionv1.AdmissionRequest) error {
+func decodeRequest(body engine.Body, req *Request) error {
 	r := engine.NewReader(body)
 	requests := 0
 	isObject, err := r.Members(func(key string) error {
@@ -73,51 +83,58 @@ func decodeRequest(body []byte, req *admissionv1.AdmissionRequest) error {
 		if requests++; requests > 1 {
 			return errNotPlain
 		}
-		return readAdmissionRequest(r, body, req)
+		return readAdmissionRequest(r, req)
 	})
 	if isObject && err == nil && requests == 1 && r.End() == nil {
 		return nil
 	}
-	return decodeWhole(body, req)
+	*req = Request{}
+	if err := decodeWhole(body, &req.AdmissionRequest); err != nil {
+		return err
+	}
+	// The decoder's objects are copies, which nothing else holds.
+	req.Object, req.OldObject = engine.BodyOf(req.AdmissionRequest.Object.Raw), engine.BodyOf(req.AdmissionRequest.OldObject.Raw)
+	req.AdmissionRequest.Object.Raw, req.AdmissionRequest.OldObject.Raw = nil, nil
+	return nil
 }
 
 // errNotPlain ends reading a review that is not of the plain form.
 var errNotPlain = errors.New("not a review of the plain form")
 
-// readAdmissionRequest reads the AdmissionRequest at r's position in text.
-func readAdmissionRequest(r *engine.Reader, text []byte, req *admissionv1.AdmissionRequest) error {
+// readAdmissionRequest reads the AdmissionRequest at r's position.
+func readAdmissionRequest(r *engine.Reader, req *Request) error {
 	return readFields(r, func(key string) (uint32, error) {
 		switch key {
 		case "uid":
-			return 1 << 0, readString(r, text, &req.UID)
+			return 1 << 0, readString(r, &req.UID)
 		case "kind":
-			return 1 << 1, readGVK(r, text, &req.Kind)
+			return 1 << 1, readGVK(r, &req.Kind)
 		case "resource":
-			return 1 << 2, readGVR(r, text, &req.Resource)
+			return 1 << 2, readGVR(r, &req.Resource)
 		case "subResource":
-			return 1 << 3, readString(r, text, &req.SubResource)
+			return 1 << 3, readString(r, &req.SubResource)
 		case "requestKind":
-			return 1 << 4, readOptional(r, text, &req.RequestKind, readGVK)
+			return 1 << 4, readOptional(r, &req.RequestKind, readGVK)
 		case "requestResource":
-			return 1 << 5, readOptional(r, text, &req.RequestResource, readGVR)
+			return 1 << 5, readOptional(r, &req.RequestResource, readGVR)
 		case "requestSubResource":
-			return 1 << 6, readString(r, text, &req.RequestSubResource)
+			return 1 << 6, readString(r, &req.RequestSubResource)
 		case "name":
-			return 1 << 7, readString(r, text, &req.Name)
+			return 1 << 7, readString(r, &req.Name)
 		case "namespace":
-			return 1 << 8, readString(r, text, &req.Namespace)
+			return 1 << 8, readString(r, &req.Namespace)
 		case "operation":
-			return 1 << 9, readString(r, text, &req.Operation)
+			return 1 << 9, readString(r, &req.Operation)
 		case "userInfo":
-			return 1 << 10, readUserInfo(r, text, &req.UserInfo)
+			return 1 << 10, readUserInfo(r, &req.UserInfo)
 		case "object":
-			return 1 << 11, readRaw(r, text, &req.Object.Raw)
+			return 1 << 11, readRaw(r, &req.Object)
 		case "oldObject":
-			return 1 << 12, readRaw(r, text, &req.OldObject.Raw)
+			return 1 << 12, readRaw(r, &req.OldObject)
 		case "dryRun":
-			return 1 << 13, readOptional(r, text, &req.DryRun, readBool)
+			return 1 << 13, readOptional(r, &req.DryRun, readBool)
 		case "options":
-			return 1 << 14, readRaw(r, text, &req.Options.Raw)
+			return 1 << 14, readOptions(r, &req.Options.Raw)
 		}
 		return 0, stepOver(r)
 	})
@@ -152,36 +169,36 @@ type stringField struct {
 }
 
 // readStringFields reads an object whose members of interest are strings.
-func readStringFields(r *engine.Reader, text []byte, fields ...stringField) error {
+func readStringFields(r *engine.Reader, fields ...stringField) error {
 	return readFields(r, func(key string) (uint32, error) {
 		for i, f := range fields {
 			if key == f.name {
-				return 1 << i, readString(r, text, f.to)
+				return 1 << i, readString(r, f.to)
 			}
 		}
 		return 0, stepOver(r)
 	})
 }
 
-func readGVK(r *engine.Reader, text []byte, gvk *metav1.GroupVersionKind) error {
-	return readStringFields(r, text,
+func readGVK(r *engine.Reader, gvk *metav1.GroupVersionKind) error {
+	return readStringFields(r,
 		stringField{"group", &gvk.Group}, stringField{"version", &gvk.Version}, stringField{"kind", &gvk.Kind})
 }
 
-func readGVR(r *engine.Reader, text []byte, gvr *metav1.GroupVersionResource) error {
-	return readStringFields(r, text,
+func readGVR(r *engine.Reader, gvr *metav1.GroupVersionResource) error {
+	return readStringFields(r,
 		stringField{"group", &gvr.Group}, stringField{"version", &gvr.Version}, stringField{"resource", &gvr.Resource})
 }
 
-func readUserInfo(r *engine.Reader, text []byte, u *authenticationv1.UserInfo) error {
+func readUserInfo(r *engine.Reader, u *authenticationv1.UserInfo) error {
 	return readFields(r, func(key string) (uint32, error) {
 		switch key {
 		case "username":
-			return 1, readString(r, text, &u.Username)
+			return 1, readString(r, &u.Username)
 		case "uid":
-			return 2, readString(r, text, &u.UID)
+			return 2, readString(r, &u.UID)
 		case "groups":
-			return 4, readStrings(r, text, &u.Groups)
+			return 4, readStrings(r, &u.Groups)
 		case "extra":
 			if r.Null() {
 				return 8, nil
@@ -192,7 +209,7 @@ func readUserInfo(r *engine.Reader, text []byte, u *authenticationv1.UserInfo) e
 					return 0, errNotPlain
 				}
 				var values []string
-				err := readStrings(r, text, &values)
+				err := readStrings(r, &values)
 				u.Extra[key] = values
 				return 0, err
 			})
@@ -202,16 +219,15 @@ func readUserInfo(r *engine.Reader, text []byte, u *authenticationv1.UserInfo) e
 }
 
 // readString reads a JSON string into s; null leaves s as it is, as the decoder does.
-func readString[S ~string](r *engine.Reader, text []byte, s *S) error {
+func readString[S ~string](r *engine.Reader, s *S) error {
 	if r.Null() {
 		return nil
 	}
-	start, end, err := r.Value()
+	v, isString, err := r.String()
 	if err != nil {
 		return err
 	}
-	v, ok := jsonString(text[start:end])
-	if !ok {
+	if !isString {
 		return errNotPlain
 	}
 	*s = S(v)
@@ -220,14 +236,14 @@ func readString[S ~string](r *engine.Reader, text []byte, s *S) error {
 
 // readStrings reads an array of strings: nil for null, empty (not nil) for [], as the
 // decoder makes them.
-func readStrings(r *engine.Reader, text []byte, list *[]string) error {
+func readStrings(r *engine.Reader, list *[]string) error {
 	if r.Null() {
 		return nil
 	}
 	*list = []string{}
 	isArray, err := r.Elements(func() error {
 		var s string
-		err := readString(r, text, &s)
+		err := readString(r, &s)
 		*list = append(*list, s)
 		return err
 	})
@@ -238,20 +254,20 @@ func readStrings(r *engine.Reader, text []byte, list *[]string) error {
 }
 
 // readOptional reads a value that the request holds by pointer: nil for null.
-func readOptional[T any](r *engine.Reader, text []byte, to **T, read func(*engine.Reader, []byte, *T) error) error {
+func readOptional[T any](r *engine.Reader, to **T, read func(*engine.Reader, *T) error) error {
 	if r.Null() {
 		return nil
 	}
 	*to = new(T)
-	return read(r, text, *to)
+	return read(r, *to)
 }
 
-func readBool(r *engine.Reader, text []byte, b *bool) error {
-	start, end, err := r.Value()
+func readBool(r *engine.Reader, b *bool) error {
+	v, err := r.Value()
 	if err != nil {
 		return err
 	}
-	switch string(text[start:end]) {
+	switch v.String() {
 	case "true":
 		*b = true
 	case "false":
@@ -262,26 +278,37 @@ func readBool(r *engine.Reader, text []byte, b *bool) error {
 	return nil
 }
 
-// readRaw reads a RawExtension: the value's text, nil for null.
-func readRaw(r *engine.Reader, text []byte, raw *[]byte) error {
+// readRaw reads an object: the value's text, empty for null.
+func readRaw(r *engine.Reader, raw *engine.Body) error {
 	if r.Null() {
 		return nil
 	}
-	start, end, err := r.Value()
-	*raw = text[start:end]
+	v, err := r.Value()
+	*raw = v
+	return err
+}
+
+// readOptions reads the request's options, which podguard does not read further: a copy
+// of their text, nil for null.
+func readOptions(r *engine.Reader, raw *[]byte) error {
+	if r.Null() {
+		return nil
+	}
+	v, err := r.Value()
+	*raw = []byte(v.String())
 	return err
 }
 
 func stepOver(r *engine.Reader) error {
-	_, _, err := r.Value()
+	_, err := r.Value()
 	return err
 }
 
 // decodeWhole is the decoder's own decoding of the review.
-func decodeWhole(body []byte, req *admissionv1.AdmissionRequest) error {
+func decodeWhole(body engine.Body, req *admissionv1.AdmissionRequest) error {
 	*req = admissionv1.AdmissionRequest{}
 	review := struct {
 		Request *admissionv1.AdmissionRequest `json:"request"`
 	}{Request: req}
-	return kjson.UnmarshalCaseSensitivePreserveInts(body, &review)
+	return kjson.UnmarshalCaseSensitivePreserveInts([]byte(body.String()), &review)
 }

@@ -132,7 +132,7 @@ func TestReviews(t *testing.T) {
 		},
 		"malformed AdmissionReview JSON is answered with 400": {
 			server: "default", hook: "validate", request: "malformed",
-			code: 400, message: "unexpected end of JSON input",
+			code: 400, message: "unexpected end of input",
 		},
 		"request whose object is not a JSON object is answered with 400": {
 			server: "default", hook: "validate", request: "pod-create-object-not-an-object",

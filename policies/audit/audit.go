@@ -114,7 +114,7 @@ func Judge(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespac
 			if err != nil {
 				return nil, err
 			}
-			v, err := e.Review(ctx, engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: item.GetNamespace(), Object: raw, Cluster: namespaces})
+			v, err := e.Review(ctx, engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: item.GetNamespace(), Object: engine.BodyOf(raw), Cluster: namespaces})
 			if err != nil {
 				return nil, fmt.Errorf("%s %s/%s: %w", item.GetKind(), item.GetNamespace(), item.GetName(), err)
 			}

@@ -350,7 +350,7 @@ func (r *reconciler) judge(ctx context.Context, e *engine.Engine, cluster engine
 	raw, err := objectJSON(apiVersion, kind, obj)
 	var v engine.Verdict
 	if err == nil {
-		v, err = e.Review(ctx, engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: obj.GetNamespace(), Object: raw, Cluster: cluster})
+		v, err = e.Review(ctx, engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: obj.GetNamespace(), Object: engine.BodyOf(raw), Cluster: cluster})
 	}
 	judgedTotal.Inc()
 	m := memoEntry{resourceVersion: obj.GetResourceVersion(), object: report.Judge(report.Entry{Ref: ref, Verdict: v, Err: err}, at)}

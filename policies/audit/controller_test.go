@@ -55,7 +55,7 @@ func TestCacheKeepsWhatRulesRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Stored: made by a Job, so left to the Job's verdict, spec or no spec.
-	v, err := e.Review(context.Background(), engine.Request{Source: engine.Stored, Operation: engine.Create, Object: raw})
+	v, err := e.Review(context.Background(), engine.Request{Source: engine.Stored, Operation: engine.Create, Object: engine.BodyOf(raw)})
 	if err != nil || v.Skipped != engine.SkipOwned {
 		t.Errorf("Stored review of a Job's Pod from the cache: %v %v, want SkipOwned", v.Skipped, err)
 	}
@@ -69,10 +69,10 @@ func TestCacheKeepsWhatRulesRead(t *testing.T) {
 	if want, err = objectJSON("v1", "Pod", alone); err != nil {
 		t.Fatal(err)
 	}
-	if before, err = e.Review(context.Background(), engine.Request{Source: engine.Stored, Operation: engine.Create, Object: want}); err != nil {
+	if before, err = e.Review(context.Background(), engine.Request{Source: engine.Stored, Operation: engine.Create, Object: engine.BodyOf(want)}); err != nil {
 		t.Fatal(err)
 	}
-	after, err := e.Review(context.Background(), engine.Request{Source: engine.Stored, Operation: engine.Create, Object: raw})
+	after, err := e.Review(context.Background(), engine.Request{Source: engine.Stored, Operation: engine.Create, Object: engine.BodyOf(raw)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,10 +23,10 @@ func BenchmarkReview(b *testing.B) {
 		e := load(b, engine.Options{OPAEvaluator: opa})
 		evaluator, _ := e.Evaluator()
 		for _, name := range []string{"pod-compliant.json", "pod-violating.json", "pod-100k.json", "deployment.json"} {
-			raw := benchObject(b, name)
+			raw := engine.BodyOf(benchObject(b, name))
 			b.Run(evaluator+"/"+name, func(b *testing.B) {
 				b.ReportAllocs()
-				b.SetBytes(int64(len(raw)))
+				b.SetBytes(int64(raw.Len()))
 				for b.Loop() {
 					v, err := e.Review(b.Context(), engine.Request{Operation: engine.Create, Object: raw})
 					if err != nil || v.Skipped != engine.NotSkipped {
@@ -42,7 +42,7 @@ func BenchmarkReview(b *testing.B) {
 // Review with Mutate, which decodes, finds the defaults and applies them.
 func BenchmarkMutate(b *testing.B) {
 	e := load(b, engine.Options{})
-	raw := benchObject(b, "pod-needs-defaults.json")
+	raw := engine.BodyOf(benchObject(b, "pod-needs-defaults.json"))
 	b.ReportAllocs()
 	for b.Loop() {
 		v, err := e.Review(b.Context(), engine.Request{Mutate: true, Operation: engine.Create, Object: raw})

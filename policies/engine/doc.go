@@ -9,4 +9,8 @@
 // rules once (policies/vm, or OPA's evaluator: engine.go's evaluator is the one seam
 // between them), and on UPDATE keeps apart the violations the old object had already.
 // With Mutate it returns podguard's defaults and the object with them filled in.
+//
+// Every JSON podguard reads goes through one scanner (scan.go), exported as Reader for
+// the webhook's review and cost passes. Objects arrive as a Body (body.go): text that
+// nothing can change, which is what lets the scanner hand out slices of it.
 package engine

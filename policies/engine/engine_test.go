@@ -341,7 +341,7 @@ func TestHostileQuantitiesCostLikeOthers(t *testing.T) {
 			if _, err := e.Judge(t.Context(), o, engine.Namespace{}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.Review(t.Context(), engine.Request{Mutate: true, Operation: engine.Create, Object: o.JSON()}); err != nil {
+			if _, err := e.Review(t.Context(), engine.Request{Mutate: true, Operation: engine.Create, Object: engine.BodyOf(o.JSON())}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -42,7 +42,7 @@ func TestReviewExceptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := e.Review(t.Context(), engine.Request{Source: tc.source, Operation: engine.Create, Namespace: "shop", Object: raw})
+			v, err := e.Review(t.Context(), engine.Request{Source: tc.source, Operation: engine.Create, Namespace: "shop", Object: engine.BodyOf(raw)})
 			if err != nil {
 				t.Fatal(err)
 			}

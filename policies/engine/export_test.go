@@ -67,3 +67,6 @@ func Fingerprint(opts Options) (string, error) {
 	}
 	return s.Revision(), nil
 }
+
+// BodyString is a Body of text, which a string cannot change.
+func BodyString(text string) Body { return Body{text} }

@@ -50,7 +50,7 @@ func TestDecisionsGolden(t *testing.T) {
 	var got []decided
 	for _, f := range files {
 		for i, js := range objects(t, f) {
-			v, err := e.Review(t.Context(), engine.Request{Operation: engine.Create, Object: js})
+			v, err := e.Review(t.Context(), engine.Request{Operation: engine.Create, Object: engine.BodyOf(js)})
 			if err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
@@ -63,7 +63,7 @@ func TestDecisionsGolden(t *testing.T) {
 			d, o := v.Decision, v.Object
 			entry := decided{File: fmt.Sprintf("%s#%d", filepath.Base(f), i), Deny: strs(d.Deny), Warn: strs(d.Warn), Audit: strs(d.Audit), Additions: []string{}}
 			if o.Kind == "Pod" {
-				m, err := e.Review(t.Context(), engine.Request{Mutate: true, Operation: engine.Create, Object: js})
+				m, err := e.Review(t.Context(), engine.Request{Mutate: true, Operation: engine.Create, Object: engine.BodyOf(js)})
 				if err != nil {
 					t.Fatal(err)
 				}

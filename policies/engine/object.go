@@ -79,14 +79,6 @@ type Object struct {
 	specText   string // the JSON of the Pod's spec, "" when absent
 }
 
-// decodeInPlace is Decode for raw that nothing writes to once it is read, such as a
-// request's body: the Object and the strings read from it share raw's memory instead of
-// a copy of it, which for a 100 KB Pod is most of what judging it allocates. Only Review
-// reads in place, under the promise Request states for its objects.
-func decodeInPlace(raw []byte) (*Object, error) {
-	return decodeText(inPlace(raw))
-}
-
 func decodeText(text string) (*Object, error) {
 	o, err := decode(text)
 	if err != nil {

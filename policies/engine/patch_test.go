@@ -36,7 +36,7 @@ func TestPatch(t *testing.T) {
 	}
 	for desc, tc := range tests {
 		t.Run(desc, func(t *testing.T) {
-			v, err := e.Review(t.Context(), engine.Request{Mutate: true, Operation: engine.Create, Namespace: "default", Object: []byte(tc.pod)})
+			v, err := e.Review(t.Context(), engine.Request{Mutate: true, Operation: engine.Create, Namespace: "default", Object: engine.BodyString(tc.pod)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -47,13 +47,13 @@ func TestMembers(t *testing.T) {
 	} {
 		t.Run(desc, func(t *testing.T) {
 			got := map[string]string{}
-			r := engine.NewReader([]byte(tc.text))
+			r := engine.NewReader(engine.BodyString(tc.text))
 			isObject, err := r.Members(func(key string) error {
-				start, end, err := r.Value()
+				v, err := r.Value()
 				if err != nil {
 					return err
 				}
-				got[key] = tc.text[start:end]
+				got[key] = v.String()
 				if key == tc.stopAt {
 					return errStop
 				}
@@ -89,11 +89,11 @@ func TestElements(t *testing.T) {
 	} {
 		t.Run(desc, func(t *testing.T) {
 			var got []string
-			r := engine.NewReader([]byte(tc.text))
+			r := engine.NewReader(engine.BodyString(tc.text))
 			isArray, err := r.Elements(func() error {
-				start, end, err := r.Value()
+				v, err := r.Value()
 				if err == nil {
-					got = append(got, tc.text[start:end])
+					got = append(got, v.String())
 				}
 				return err
 			})
@@ -108,12 +108,44 @@ func TestElements(t *testing.T) {
 // TestNull: Null steps over a null and over nothing else.
 func TestNull(t *testing.T) {
 	for text, want := range map[string]bool{" null": true, "nul": false, `"null"`: false, "1": false, "": false} {
-		r := engine.NewReader([]byte(text))
+		r := engine.NewReader(engine.BodyString(text))
 		if got := r.Null(); got != want {
 			t.Errorf("Null() on %q = %v, want %v", text, got, want)
 		}
 		if want && r.End() != nil {
 			t.Errorf("%q: the null was not stepped over", text)
 		}
+	}
+}
+
+// TestString: String unescapes a string, as encoding/json does, and steps over any
+// other value.
+func TestString(t *testing.T) {
+	for desc, tc := range map[string]struct {
+		text     string
+		want     string
+		isString bool
+		fails    bool
+	}{
+		"plain":          {text: ` "web"`, want: "web", isString: true},
+		"escapes":        {text: `"a\"b\u00e9\n"`, want: "a\"b\u00e9\n", isString: true},
+		"non-ASCII":      {text: `"caf\u00e9 é"`, want: "café é", isString: true},
+		"invalid UTF-8":  {text: "\"a\xffb\"", want: "a\ufffdb", isString: true},
+		"a number":       {text: `12`},
+		"an object":      {text: `{"a":"b"}`},
+		"unterminated":   {text: `"abc`, fails: true},
+		"bad escape":     {text: `"a\qb"`, fails: true},
+		"malformed else": {text: `{"a":}`, fails: true},
+	} {
+		t.Run(desc, func(t *testing.T) {
+			r := engine.NewReader(engine.BodyString(tc.text))
+			got, isString, err := r.String()
+			if err == nil {
+				err = r.End()
+			}
+			if got != tc.want || isString != tc.isString || (err != nil) != tc.fails {
+				t.Errorf("String() = %q, %v, error %v; want %q, %v, failing %v", got, isString, err, tc.want, tc.isString, tc.fails)
+			}
+		})
 	}
 }

@@ -53,9 +53,9 @@ type Request struct {
 	Resource, SubResource string
 	// Namespace is the request's namespace; an object that names none is in it.
 	Namespace string
-	// Object and OldObject are the objects' JSON (OldObject on UPDATE). Review reads
-	// them in place: they must not change while the Verdict is in use.
-	Object, OldObject []byte
+	// Object and OldObject are the objects' JSON (OldObject on UPDATE), which Review
+	// reads in place.
+	Object, OldObject Body
 	// Cluster tells what the cluster knows of the namespace; nil knows nothing.
 	Cluster Cluster
 }
@@ -169,7 +169,7 @@ func (e *Engine) Review(ctx context.Context, r Request) (Verdict, error) {
 		return v, err
 	}
 	v.Decision, err = e.decide(ctx, o, ns, r.Source)
-	if err != nil || r.Operation != Update || len(v.Decision.Deny) == 0 || len(r.OldObject) == 0 {
+	if err != nil || r.Operation != Update || len(v.Decision.Deny) == 0 || r.OldObject.Empty() {
 		return v, err
 	}
 	// An update is refused only for what it makes worse: a label edit on a Pod that was
@@ -231,11 +231,11 @@ func exemptReason(namespace, pattern string) string {
 
 // read decodes one of the request's objects; the namespace is the request's when the
 // object omits it, as it does on CREATE.
-func read(raw []byte, namespace, what string) (*Object, error) {
-	if len(raw) == 0 {
+func read(raw Body, namespace, what string) (*Object, error) {
+	if raw.Empty() {
 		return nil, &ObjectError{fmt.Errorf("%sthe request carries no object (request.object is null or missing)", what)}
 	}
-	o, err := decodeInPlace(raw)
+	o, err := decodeText(raw.text)
 	if err != nil {
 		return nil, &ObjectError{fmt.Errorf("%s%w", what, err)}
 	}

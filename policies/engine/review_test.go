@@ -30,43 +30,43 @@ func TestReviewSkipsAndRefuses(t *testing.T) {
 			skip: engine.SkipOperation, reason: "podguard does not check DELETE",
 		},
 		"the status subresource": {
-			req:  engine.Request{Operation: engine.Update, Resource: "pods", SubResource: "status", Namespace: "shop", Object: []byte(pod)},
+			req:  engine.Request{Operation: engine.Update, Resource: "pods", SubResource: "status", Namespace: "shop", Object: engine.BodyString(pod)},
 			skip: engine.SkipSubresource, reason: "podguard does not check the status subresource",
 		},
 		"a kind the request names that podguard does not judge": {
-			req:  engine.Request{Operation: engine.Create, Version: "v1", Kind: "ConfigMap", Namespace: "shop", Object: []byte(configMap)},
+			req:  engine.Request{Operation: engine.Create, Version: "v1", Kind: "ConfigMap", Namespace: "shop", Object: engine.BodyString(configMap)},
 			skip: engine.SkipKind, reason: "podguard does not check v1 ConfigMap",
 		},
 		"a kind the object has that podguard does not judge": {
-			req:  engine.Request{Operation: engine.Create, Namespace: "shop", Object: []byte(configMap)},
+			req:  engine.Request{Operation: engine.Create, Namespace: "shop", Object: engine.BodyString(configMap)},
 			skip: engine.SkipKind, reason: "podguard does not check v1 ConfigMap",
 		},
 		"an exempt namespace of the request": {
-			req:  engine.Request{Operation: engine.Create, Kind: "Pod", Namespace: "kube-system", Object: []byte(pod)},
+			req:  engine.Request{Operation: engine.Create, Kind: "Pod", Namespace: "kube-system", Object: engine.BodyString(pod)},
 			skip: engine.SkipExempt, reason: "namespace kube-system is exempt from podguard (namespaces.exempt: kube-system)",
 		},
 		"an exempt namespace of the object": {
-			req:  engine.Request{Operation: engine.Create, Object: []byte(`{"kind":"Pod","metadata":{"name":"p","namespace":"kube-public"}}`)},
+			req:  engine.Request{Operation: engine.Create, Object: engine.BodyString(`{"kind":"Pod","metadata":{"name":"p","namespace":"kube-public"}}`)},
 			skip: engine.SkipExempt, reason: "namespace kube-public is exempt from podguard (namespaces.exempt: kube-public)",
 		},
 		"a stored Pod made by a ReplicaSet is left to it": {
-			req:  engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: "shop", Object: []byte(owned)},
+			req:  engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: "shop", Object: engine.BodyString(owned)},
 			skip: engine.SkipOwned, reason: "made by ReplicaSet web-1, whose pod template is judged",
 		},
 		"a stored Pod made by a controller podguard does not judge is judged": {
-			req:        engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: "shop", Object: []byte(ownedByCRD)},
+			req:        engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: "shop", Object: engine.BodyString(ownedByCRD)},
 			judgedDeny: true,
 		},
 		"a Pod arriving from a ReplicaSet is judged": {
-			req:        engine.Request{Operation: engine.Create, Namespace: "shop", Object: []byte(owned)},
+			req:        engine.Request{Operation: engine.Create, Namespace: "shop", Object: engine.BodyString(owned)},
 			judgedDeny: true,
 		},
 		"the mutation of a Deployment": {
-			req:  engine.Request{Mutate: true, Operation: engine.Create, Namespace: "shop", Object: []byte(deployment)},
+			req:  engine.Request{Mutate: true, Operation: engine.Create, Namespace: "shop", Object: engine.BodyString(deployment)},
 			skip: engine.SkipOperation, reason: "podguard adds defaults only to new Pods",
 		},
 		"the mutation of an UPDATE": {
-			req:  engine.Request{Mutate: true, Operation: engine.Update, Kind: "Pod", Namespace: "shop", Object: []byte(pod)},
+			req:  engine.Request{Mutate: true, Operation: engine.Update, Kind: "Pod", Namespace: "shop", Object: engine.BodyString(pod)},
 			skip: engine.SkipOperation, reason: "podguard adds defaults only to new Pods",
 		},
 		"no object": {
@@ -74,11 +74,11 @@ func TestReviewSkipsAndRefuses(t *testing.T) {
 			objectErr: "the request carries no object (request.object is null or missing)",
 		},
 		"an object of another kind than the request names": {
-			req:       engine.Request{Operation: engine.Create, Kind: "Pod", Namespace: "shop", Object: []byte(configMap)},
+			req:       engine.Request{Operation: engine.Create, Kind: "Pod", Namespace: "shop", Object: engine.BodyString(configMap)},
 			objectErr: "decoding object: v1 ConfigMap is not checked by podguard",
 		},
 		"an old object that cannot be read": {
-			req:       engine.Request{Operation: engine.Update, Kind: "Pod", Namespace: "shop", Object: []byte(pod), OldObject: []byte(`{"kind":`)},
+			req:       engine.Request{Operation: engine.Update, Kind: "Pod", Namespace: "shop", Object: engine.BodyString(pod), OldObject: engine.BodyString(`{"kind":`)},
 			objectErr: "old object: decoding object: ",
 		},
 	}

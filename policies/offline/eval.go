@@ -180,7 +180,7 @@ func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Res
 			out = append(out, r)
 			continue
 		}
-		v, err := e.Review(ctx, engine.Request{Source: engine.Manifest, Operation: engine.Create, Namespace: r.Namespace, Object: raw, Cluster: namespaces})
+		v, err := e.Review(ctx, engine.Request{Source: engine.Manifest, Operation: engine.Create, Namespace: r.Namespace, Object: engine.BodyOf(raw), Cluster: namespaces})
 		var bad *engine.ObjectError
 		switch {
 		case errors.As(err, &bad) || v.Skipped == engine.SkipKind:

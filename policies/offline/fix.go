@@ -191,7 +191,7 @@ func fixOne(ctx context.Context, e *engine.Engine, namespaces engine.Namespaces,
 	if err != nil {
 		return nil, nil, "", err
 	}
-	adds, o, err := e.ManifestDefaults(ctx, engine.Request{Source: engine.Manifest, Operation: engine.Create, Namespace: r.Namespace, Object: raw, Cluster: namespaces})
+	adds, o, err := e.ManifestDefaults(ctx, engine.Request{Source: engine.Manifest, Operation: engine.Create, Namespace: r.Namespace, Object: engine.BodyOf(raw), Cluster: namespaces})
 	if err != nil {
 		return nil, nil, "", err
 	}

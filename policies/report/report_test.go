@@ -42,7 +42,7 @@ func TestBuild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := e.Review(t.Context(), engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: o.namespace, Object: raw})
+		v, err := e.Review(t.Context(), engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: o.namespace, Object: engine.BodyOf(raw)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -80,7 +80,7 @@ func evaluate(ctx context.Context, e *engine.Engine, pod *corev1.Pod, nsLabels m
 		return engine.Decision{}, err
 	}
 	v, err := e.Review(ctx, engine.Request{
-		Operation: engine.Create, Group: "", Version: "v1", Kind: "Pod", Resource: "pods", Namespace: pod.Namespace, Object: raw,
+		Operation: engine.Create, Group: "", Version: "v1", Kind: "Pod", Resource: "pods", Namespace: pod.Namespace, Object: engine.BodyOf(raw),
 		Cluster: engine.Namespaces{pod.Namespace: {Labels: nsLabels}},
 	})
 	if err != nil {

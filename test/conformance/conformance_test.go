@@ -267,7 +267,7 @@ func (r *runner) verdict(c testCase, e *engine.Engine, rules map[string]ruleConf
 	}
 	// Judged as written, as the other tools judge it; on UPDATE the engine keeps apart
 	// what the old object had already.
-	v, err := e.Review(r.ctx, engine.Request{Source: engine.Written, Operation: engine.Operation(operation), Namespace: "default", Object: raw, OldObject: oldRaw})
+	v, err := e.Review(r.ctx, engine.Request{Source: engine.Written, Operation: engine.Operation(operation), Namespace: "default", Object: engine.BodyOf(raw), OldObject: engine.BodyOf(oldRaw)})
 	if err != nil {
 		return nil, nil, err
 	}

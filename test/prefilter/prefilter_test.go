@@ -136,7 +136,7 @@ func check(t testing.TB, raw []byte, n []counts) {
 			n[i].mutateSkipped++
 			v, err := s.engine.Review(ctx, engine.Request{
 				Mutate: true, Operation: engine.Create, Version: "v1", Kind: "Pod", Resource: "pods",
-				Namespace: "default", Object: raw,
+				Namespace: "default", Object: engine.BodyOf(raw),
 			})
 			if err != nil || len(v.Additions) > 0 || v.Patch != nil {
 				t.Fatalf("config %q: /mutate skipped, but podguard adds %+v (patch %s, error %v)\nobject: %s", s.config, v.Additions, v.Patch, err, raw)
@@ -147,7 +147,7 @@ func check(t testing.TB, raw []byte, n []counts) {
 			for _, ns := range namespaces {
 				v, err := s.engine.Review(ctx, engine.Request{
 					Operation: engine.Create, Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind,
-					Namespace: ns.name, Object: raw,
+					Namespace: ns.name, Object: engine.BodyOf(raw),
 					Cluster: engine.Namespaces{ns.name: {Labels: ns.labels}},
 				})
 				d := v.Decision
