@@ -307,8 +307,10 @@ func writeRule(t *testing.T, name, text string) string {
 	return dir
 }
 
-// estimatedCost is what the gate weighs a review by (shapeOf(body).cost).
+// estimatedCost is what the gate weighs a review by: the cost of the shape that
+// readReview counts.
 func estimatedCost(hook string, body []byte, readsObject bool) int64 {
-	s, _ := shapeOf(engine.BodyOf(body))
+	var req Request
+	s, _, _ := readReview(engine.BodyOf(body), &req)
 	return s.cost(hook, readsObject)
 }

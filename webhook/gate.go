@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
-
-	"github.com/podguard/podguard/policies/engine"
 )
 
 // Gate bounds the reviews decoded, judged and answered at once, by count and by memory.
@@ -47,27 +45,14 @@ func newGate(slots int, memory int64, budget time.Duration) *Gate {
 	}
 }
 
-// admit enters the gate with the estimated cost of the review in body, after refusing
-// a body that is not JSON (a *syntaxError) and an object the API server would never send.
-func (g *Gate) admit(ctx context.Context, hook string, body engine.Body, readsObject bool) (leave func(), err error) {
-	s, err := shapeOf(body)
-	switch {
-	case err != nil:
-		return nil, &syntaxError{err}
-	case s.invalid != "":
-		return nil, &invalidObjectError{s.invalid}
+// admit enters the gate with the estimated cost of a review of the given shape, after
+// refusing an object the API server would never send.
+func (g *Gate) admit(ctx context.Context, hook string, shape jsonShape, readsObject bool) (leave func(), err error) {
+	if shape.invalid != "" {
+		return nil, &invalidObjectError{shape.invalid}
 	}
-	return g.enter(ctx, s.cost(hook, readsObject))
+	return g.enter(ctx, shape.cost(hook, readsObject))
 }
-
-// syntaxError refuses a body that is not JSON, answered with 400.
-type syntaxError struct{ err error }
-
-func (e *syntaxError) Error() string {
-	return "the request body is not a valid AdmissionReview: " + e.err.Error()
-}
-
-func (e *syntaxError) Unwrap() error { return e.err }
 
 // invalidObjectError refuses an object that breaks the API server's own validation: it
 // is answered with 422, as the API server answers such an object.

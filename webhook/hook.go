@@ -96,6 +96,13 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) int32 {
 		uid, _ := requestOf(body)
 		return h.writeError(w, v1, uid, http.StatusBadRequest, fmt.Errorf("AdmissionReview %s is not served: podguard reads %s", apiVersion, v1))
 	}
+	// Read in place before the gate: that costs next to nothing, and gives the shape the
+	// gate weighs the review by.
+	var req Request
+	shape, plain, err := readReview(body, &req)
+	if err != nil {
+		return h.writeError(w, v1, "", http.StatusBadRequest, fmt.Errorf("the request body is not a valid AdmissionReview: %w", err))
+	}
 	// The review's budget starts once its body is in, and the gate is entered only then:
 	// a client trickling its body in must not hold a slot. The handlers' evaluation
 	// deadline falls within this one.
@@ -105,28 +112,28 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) int32 {
 	if e := h.policies.Get(); e != nil {
 		readsObject = e.ReadsObject()
 	}
-	leave, err := h.gate.admit(ctx, h.name, body, readsObject)
-	if syntax := (*syntaxError)(nil); errors.As(err, &syntax) {
-		return h.writeError(w, v1, "", http.StatusBadRequest, err)
-	}
+	leave, err := h.gate.admit(ctx, h.name, shape, readsObject)
 	if err != nil {
 		// Answered with its uid, so the API server reads it as podguard's answer
 		// (which refuses the request under either failurePolicy), not as a broken
-		// call: 503, or 422 for an object the API server would refuse itself. Only the
-		// uid is decoded: decoding the whole review is what the gate bounds.
+		// call: 503, or 422 for an object the API server would refuse itself.
 		code := int32(http.StatusServiceUnavailable)
 		if invalid := (*invalidObjectError)(nil); errors.As(err, &invalid) {
 			code = http.StatusUnprocessableEntity
 		}
-		uid, op := requestOf(body)
+		uid, op := req.UID, req.Operation
+		if !plain {
+			uid, op = requestOf(body)
+		}
 		h.log.Error(err, "request refused", "code", code, "uid", uid)
 		decisions.WithLabelValues(h.name, operationLabel(op), "error").Inc()
 		return h.writeError(w, v1, uid, code, err)
 	}
 	defer leave()
-	var req Request
-	if err := decodeRequest(body, &req); err != nil {
-		return h.writeError(w, v1, "", http.StatusBadRequest, fmt.Errorf("the request body is not a valid AdmissionReview: %w", err))
+	if !plain {
+		if err := decodeWhole(body, &req); err != nil {
+			return h.writeError(w, v1, "", http.StatusBadRequest, fmt.Errorf("the request body is not a valid AdmissionReview: %w", err))
+		}
 	}
 	resp := h.decide(ctx, req)
 	return h.write(w, v1, &resp.AdmissionResponse)

@@ -66,15 +66,18 @@ func requestOf(body engine.Body) (uid types.UID, op admissionv1.Operation) {
 	return uid, op
 }
 
-// decodeRequest decodes the request of a review as controller-runtime does
-// (sigs.k8s.io/json, case-sensitive, integers kept), in one pass over the body that
-// checks it whole, as the decoder does first, and reads the request's members on the
-// way: the objects are the body's own text, where the decoder copies them after a second
-// pass. Anything but the plain form the API server writes (a member given twice, a value
-// of another type, which the decoder refuses) is decoded by the decoder instead, so the
-// result is always the decoder's: FuzzDecodeRequest holds the two together.
-func decodeRequest(body engine.Body, req *Request) error {
+// readReview reads a review in one pass of the engine's reader, before the gate admits
+// it: the pass checks the body whole, counts the shape of its objects for the cost
+// estimate, and reads the request's members, which cost next to nothing since its objects
+// are slices of the body. The result is what controller-runtime's decoder gives
+// (sigs.k8s.io/json, case-sensitive, integers kept) for the plain form the API server
+// writes. Anything else (a member given twice, a value of another type, which the
+// decoder refuses) is not plain: then shape counts the whole body, and decodeWhole
+// decodes it once the gate has room, so the result is always the decoder's
+// (FuzzDecodeRequest holds the two together). err is a syntax error.
+func readReview(body engine.Body, req *Request) (shape jsonShape, plain bool, err error) {
 	r := engine.NewReader(body)
+	w := &shapeWalk{r: r, shape: jsonShape{bytes: int64(body.Len())}}
 	requests := 0
 	isObject, err := r.Members(func(key string) error {
 		if key != "request" {
@@ -83,26 +86,38 @@ func decodeRequest(body engine.Body, req *Request) error {
 		if requests++; requests > 1 {
 			return errNotPlain
 		}
-		return readAdmissionRequest(r, req)
+		return readAdmissionRequest(w, req)
 	})
-	if isObject && err == nil && requests == 1 && r.End() == nil {
-		return nil
+	if err == nil && isObject {
+		err = r.End()
+	}
+	if err == nil && isObject && requests == 1 {
+		return w.shape, true, nil
+	}
+	if err != nil && !errors.Is(err, errNotPlain) {
+		return jsonShape{}, false, err
 	}
 	*req = Request{}
-	if err := decodeWhole(body, &req.AdmissionRequest); err != nil {
+	shape, err = shapeOf(body)
+	return shape, false, err
+}
+
+// decodeRequest is readReview, then the decoder for a review that is not plain.
+func decodeRequest(body engine.Body, req *Request) error {
+	_, plain, err := readReview(body, req)
+	if err != nil || plain {
 		return err
 	}
-	// The decoder's objects are copies, which nothing else holds.
-	req.Object, req.OldObject = engine.BodyOf(req.AdmissionRequest.Object.Raw), engine.BodyOf(req.AdmissionRequest.OldObject.Raw)
-	req.AdmissionRequest.Object.Raw, req.AdmissionRequest.OldObject.Raw = nil, nil
-	return nil
+	return decodeWhole(body, req)
 }
 
 // errNotPlain ends reading a review that is not of the plain form.
 var errNotPlain = errors.New("not a review of the plain form")
 
-// readAdmissionRequest reads the AdmissionRequest at r's position.
-func readAdmissionRequest(r *engine.Reader, req *Request) error {
+// readAdmissionRequest reads the AdmissionRequest at the reader's position, counting
+// the shape of its objects.
+func readAdmissionRequest(w *shapeWalk, req *Request) error {
+	r := w.r
 	return readFields(r, func(key string) (uint32, error) {
 		switch key {
 		case "uid":
@@ -128,9 +143,9 @@ func readAdmissionRequest(r *engine.Reader, req *Request) error {
 		case "userInfo":
 			return 1 << 10, readUserInfo(r, &req.UserInfo)
 		case "object":
-			return 1 << 11, readRaw(r, &req.Object)
+			return 1 << 11, readObject(w, &req.Object)
 		case "oldObject":
-			return 1 << 12, readRaw(r, &req.OldObject)
+			return 1 << 12, readObject(w, &req.OldObject)
 		case "dryRun":
 			return 1 << 13, readOptional(r, &req.DryRun, readBool)
 		case "options":
@@ -278,13 +293,13 @@ func readBool(r *engine.Reader, b *bool) error {
 	return nil
 }
 
-// readRaw reads an object: the value's text, empty for null.
-func readRaw(r *engine.Reader, raw *engine.Body) error {
-	if r.Null() {
+// readObject reads an object: the value's text, empty for null, with its shape counted.
+func readObject(w *shapeWalk, object *engine.Body) error {
+	if w.r.Null() {
 		return nil
 	}
-	v, err := r.Value()
-	*raw = v
+	v, err := w.r.Span(func() error { return w.value(anywhere) })
+	*object = v
 	return err
 }
 
@@ -304,11 +319,17 @@ func stepOver(r *engine.Reader) error {
 	return err
 }
 
-// decodeWhole is the decoder's own decoding of the review.
-func decodeWhole(body engine.Body, req *admissionv1.AdmissionRequest) error {
-	*req = admissionv1.AdmissionRequest{}
+// decodeWhole is the decoder's own decoding of the review. Its objects are copies,
+// which nothing else holds.
+func decodeWhole(body engine.Body, req *Request) error {
+	*req = Request{}
 	review := struct {
 		Request *admissionv1.AdmissionRequest `json:"request"`
-	}{Request: req}
-	return kjson.UnmarshalCaseSensitivePreserveInts([]byte(body.String()), &review)
+	}{Request: &req.AdmissionRequest}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts([]byte(body.String()), &review); err != nil {
+		return err
+	}
+	req.Object, req.OldObject = engine.BodyOf(req.AdmissionRequest.Object.Raw), engine.BodyOf(req.AdmissionRequest.OldObject.Raw)
+	req.AdmissionRequest.Object.Raw, req.AdmissionRequest.OldObject.Raw = nil, nil
+	return nil
 }

@@ -445,6 +445,15 @@ func (r *Reader) String() (s string, isString bool, err error) {
 	return r.p.stringValue()
 }
 
+// Span calls read, which reads one value at the reader's position, and gives the
+// value's text.
+func (r *Reader) Span(read func() error) (Body, error) {
+	r.p.space()
+	start := r.p.pos
+	err := read()
+	return Body{r.p.s[start:r.p.pos]}, err
+}
+
 // Null steps over a null at the reader's position; it is false, and nothing is read,
 // when the value there is something else.
 func (r *Reader) Null() bool {
