@@ -102,15 +102,6 @@ func readReview(body engine.Body, req *Request) (shape jsonShape, plain bool, er
 	return shape, false, err
 }
 
-// decodeRequest is readReview, then the decoder for a review that is not plain.
-func decodeRequest(body engine.Body, req *Request) error {
-	_, plain, err := readReview(body, req)
-	if err != nil || plain {
-		return err
-	}
-	return decodeWhole(body, req)
-}
-
 // errNotPlain ends reading a review that is not of the plain form.
 var errNotPlain = errors.New("not a review of the plain form")
 

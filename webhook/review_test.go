@@ -34,6 +34,15 @@ func reviewSeeds(t testing.TB) map[string][]byte {
 	return seeds
 }
 
+// decodeRequest is readReview, then the decoder for a review that is not plain.
+func decodeRequest(body engine.Body, req *Request) error {
+	_, plain, err := readReview(body, req)
+	if err != nil || plain {
+		return err
+	}
+	return decodeWhole(body, req)
+}
+
 // FuzzDecodeRequest: decodeRequest gives what the decoder gives when it decodes the
 // whole review, for any body: the same request, or an error when it errs.
 func FuzzDecodeRequest(f *testing.F) {
