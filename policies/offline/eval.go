@@ -37,6 +37,7 @@ type Result struct {
 	Findings []Finding         `json:"violations"`
 	Added    []engine.Addition `json:"defaults,omitempty"`
 	mutated  map[string]any    // a Pod as the cluster would store it
+	decision engine.Decision   // the violations of the object as admitted
 }
 
 // Verdicts of a Result.
@@ -81,7 +82,7 @@ func Write(w io.Writer, e *engine.Engine, results []Result, out Output) error {
 	case out.Format == "github":
 		return writeGitHub(w, results, out.Strict)
 	case out.Format == "report":
-		return WriteReports(w, results, out.Version)
+		return WriteReports(w, results)
 	}
 	writeText(w, results, out.Quiet)
 	if out.Explain {
@@ -192,7 +193,7 @@ func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Res
 		case v.Skipped != engine.NotSkipped:
 			r.Verdict, r.Reason = VerdictError, v.Reason // no manifest is skipped otherwise
 		default:
-			r.Findings, r.Added = v.Findings, v.Additions
+			r.Findings, r.Added, r.decision = v.Findings, v.Additions, v.Decision
 			if v.Mutated != nil {
 				if err := json.Unmarshal(v.Mutated, &r.mutated); err != nil {
 					r.Verdict, r.Reason = VerdictError, err.Error()

@@ -1,64 +1,88 @@
 package offline
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
+	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+
 	"github.com/podguard/podguard/policies/engine"
+	"github.com/podguard/podguard/policies/report"
 )
 
+// evaluated are the results of eval on manifests covering each kind of report entry: a
+// Pod the defaults complete (a pass), a refused one, one in an exempt namespace, a Service
+// (not checked), a Deployment whose missing probe an exception covers, and a document that
+// cannot be read.
+func evaluated(t *testing.T) (*engine.Engine, []Result) {
+	t.Helper()
+	e, err := engine.Load(t.Context(), engine.Options{ConfigFile: "../../test/fixtures/eval/exceptions/in-force.config.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifests, err := ReadInputs(Inputs{Paths: []string{
+		"../../test/fixtures/eval/multi.yaml",
+		"../../test/fixtures/eval/exceptions/web.yaml",
+		"../../test/fixtures/eval/broken.yaml",
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, Evaluate(t.Context(), e, manifests)
+}
+
+// TestReports: eval reports a manifest as the audit reports the object it becomes once
+// admitted (a Pod with the defaults filled in; a workload as written, which the audit
+// judges with the defaults), under its own report name, each result naming the file.
+// policies/report's golden file holds what the reports look like.
 func TestReports(t *testing.T) {
-	at := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	obj := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment"}
-	finding := func(rule, enforcement string, defaulted bool) Finding {
-		return Finding{Violation: engine.Violation{Rule: rule, Enforcement: enforcement, Message: rule + " broken", Field: "spec"}, Defaulted: defaulted}
-	}
-	results := []Result{
-		{Manifest: Manifest{File: "a.yaml", Object: obj}, Kind: "Deployment", Namespace: "shop", Name: "web", Verdict: VerdictRefuse,
-			Findings: []Finding{finding("image-tag", "deny", false), finding("resources-limits", "deny", true), finding("probes", "warn", false)}},
-		{Manifest: Manifest{File: "b.yaml", Object: obj, Via: "helm template chart"}, Kind: "Deployment", Namespace: "prod", Name: "api", Verdict: VerdictAdmit, Findings: []Finding{}},
-		{Manifest: Manifest{File: "c.yaml", Object: obj}, Kind: "Deployment", Namespace: "kube-system", Name: "dns", Verdict: VerdictExempt},
-		{Manifest: Manifest{File: "d.yaml"}, Verdict: VerdictSkipped, Reason: "a kustomization"},
-		{Manifest: Manifest{File: "e.yaml", Object: obj}, Kind: "Service", Namespace: "shop", Name: "web", Verdict: VerdictUnchecked},
-	}
-	reports := Reports(results, "v1.2.3", at)
-	type row struct{ ns, rule, result, severity string }
-	var got []row
-	summaries := map[string][5]int{}
-	for _, r := range reports {
-		if r.Kind != "Report" || r.APIVersion != "openreports.io/v1alpha1" || r.Name != "podguard-eval" {
-			t.Errorf("report %s %s/%s", r.APIVersion, r.Namespace, r.Name)
+	e, results := evaluated(t)
+	at := time.Unix(1700000000, 0)
+	var stored []report.Entry
+	for _, r := range results {
+		if r.Verdict != VerdictAdmit && r.Verdict != VerdictRefuse || r.Object == nil {
+			continue
 		}
-		summaries[r.Namespace] = [5]int{r.Summary.Pass, r.Summary.Fail, r.Summary.Warn, r.Summary.Error, r.Summary.Skip}
-		for _, x := range r.Results {
-			got = append(got, row{r.Namespace, x.Rule, string(x.Result), string(x.Severity)})
-			if x.Timestamp.Seconds != at.Unix() || len(x.Subjects) != 1 || x.Subjects[0].Namespace != r.Namespace || x.Subjects[0].APIVersion != "apps/v1" {
-				t.Errorf("result %+v: wrong time or subject", x)
-			}
+		obj := r.Object
+		if r.mutated != nil {
+			obj = r.mutated
 		}
-	}
-	want := []row{ // namespaces in order; a result per finding, a pass for a manifest with none
-		{"kube-system", "", "skip", ""},
-		{"prod", "", "pass", ""},
-		{"shop", "image-tag", "fail", "high"},
-		{"shop", "resources-limits", "pass", "info"},
-		{"shop", "probes", "warn", "medium"},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("results %v, want %v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("result %d: %v, want %v", i, got[i], want[i])
+		raw, err := json.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	wantSummaries := map[string][5]int{"kube-system": {0, 0, 0, 0, 1}, "prod": {1, 0, 0, 0, 0}, "shop": {1, 1, 1, 0, 0}}
-	for ns, w := range wantSummaries {
-		if summaries[ns] != w {
-			t.Errorf("summary of %s (pass, fail, warn, error, skip): %v, want %v", ns, summaries[ns], w)
+		v, err := e.Review(t.Context(), engine.Request{Source: engine.Stored, Operation: engine.Create, Namespace: r.Namespace, Object: engine.BodyOf(raw)})
+		if err != nil {
+			t.Fatal(err)
 		}
+		x := report.Entry{Verdict: v, Properties: map[string]string{"file": r.File}}
+		x.Ref.APIVersion, x.Ref.Kind, x.Ref.Namespace, x.Ref.Name = apiVersion(r), r.Kind, r.Namespace, r.Name
+		stored = append(stored, x)
 	}
-	if via := reports[1].Results[0].Properties["renderedBy"]; via != "helm template chart" {
-		t.Errorf("renderedBy %q, want the chart", via)
+	audited := report.Build(stored, at)
+	evaluated := Reports(results, at)
+	if len(evaluated) != len(audited) {
+		t.Fatalf("eval gives %d reports, the audit %d", len(evaluated), len(audited))
+	}
+	// default: the Pod the defaults complete passes, the one with tag latest and the one
+	// without labels fail, kube-system is exempt; shop: the excepted probe is a skip.
+	want := map[string]openreports.ReportSummary{"default": {Pass: 1, Fail: 2}, "shop": {Skip: 1}}
+	got := map[string]openreports.ReportSummary{}
+	for _, rep := range evaluated {
+		got[rep.Namespace] = rep.Summary
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("summaries %+v, want %+v", got, want)
+	}
+	for i, rep := range evaluated {
+		if rep.Name != "podguard-eval" {
+			t.Errorf("report named %q, want podguard-eval", rep.Name)
+		}
+		rep.Name = report.Name
+		if !reflect.DeepEqual(rep, audited[i]) {
+			t.Errorf("eval's report\n%+v\nthe audit's\n%+v", rep, audited[i])
+		}
 	}
 }

@@ -2,6 +2,8 @@ package report
 
 import (
 	"io"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,12 +30,14 @@ const (
 	MaxResults = 1000
 )
 
-// Entry is one stored object and the verdict on it. Err is an error judging it, reported as
-// an "error" result (the object is neither passed nor failed).
+// Entry is one object and the verdict on it. Err is an error judging it, reported as an
+// "error" result (the object is neither passed nor failed). Properties say where the object
+// came from (eval: its file); every result of the entry carries them.
 type Entry struct {
-	Ref     corev1.ObjectReference
-	Verdict engine.Verdict
-	Err     error
+	Ref        corev1.ObjectReference
+	Verdict    engine.Verdict
+	Err        error
+	Properties map[string]string
 }
 
 // Object is what one judged object contributes to its namespace's report: one result per
@@ -45,14 +49,17 @@ type Object struct {
 
 // Judge returns what an entry contributes to its namespace's report. An object left
 // unjudged (exempt namespace, made by a judged controller, a kind podguard does not check)
-// contributes nothing.
+// contributes nothing, as a resource a policy does not match has no result in Kyverno's
+// reports. The violations reported are the decision's: those of the object as the cluster
+// holds it, after the defaults; a gap the defaults fill is no violation there.
 func Judge(x Entry, at time.Time) Object {
+	// Seconds only, as Kyverno writes them: nanoseconds say nothing to a reader.
 	ts := metav1.Timestamp{Seconds: at.Unix()}
-	ref := x.Ref
 	if x.Err != nil {
 		return Object{Results: []openreports.ReportResult{{
 			Source: Source, Policy: "podguard", Result: "error", Timestamp: ts,
-			Subjects: []corev1.ObjectReference{ref}, Description: x.Err.Error(),
+			Subjects: []corev1.ObjectReference{x.Ref}, Description: x.Err.Error(),
+			Properties: properties(x),
 		}}}
 	}
 	if x.Verdict.Skipped != engine.NotSkipped {
@@ -62,48 +69,62 @@ func Judge(x Entry, at time.Time) Object {
 	if len(all) == 0 {
 		return Object{Passed: true}
 	}
-	// One result per rule: a rule broken by several containers is one finding of the
-	// object, with each container's part in the message.
-	byRule := map[string][]engine.Violation{}
-	var rules []string
+	// One result per rule and enforcement: a rule broken by several containers is one
+	// finding of the object, with each container's part in the message; a container an
+	// exception covers is apart, as its result is another.
+	type key struct{ rule, enforcement string }
+	groups := map[key][]engine.Violation{}
+	var keys []key
 	for _, v := range all {
-		if byRule[v.Rule] == nil {
-			rules = append(rules, v.Rule)
+		k := key{v.Rule, v.Enforcement}
+		if groups[k] == nil {
+			keys = append(keys, k)
 		}
-		byRule[v.Rule] = append(byRule[v.Rule], v)
+		groups[k] = append(groups[k], v)
 	}
-	sort.Strings(rules)
-	out := Object{Results: make([]openreports.ReportResult, 0, len(rules))}
-	for _, rule := range rules {
-		out.Results = append(out.Results, result(ref, byRule[rule], ts))
+	sort.SliceStable(keys, func(i, j int) bool { return keys[i].rule < keys[j].rule })
+	out := Object{Results: make([]openreports.ReportResult, 0, len(keys))}
+	for _, k := range keys {
+		out.Results = append(out.Results, result(x, groups[k], ts))
 	}
 	return out
 }
 
-// result is the result of one object and rule. Enforcement decides the outcome as Kyverno
-// decides it from a policy's scored annotation: deny is a scored "fail"; warn and audit are
-// "warn", unscored, which Policy Reporter shows apart from failures.
-func result(ref corev1.ObjectReference, vs []engine.Violation, ts metav1.Timestamp) openreports.ReportResult {
+// properties is a new map of the entry's properties, for one result to add to.
+func properties(x Entry) map[string]string {
+	m := make(map[string]string, len(x.Properties)+6)
+	for k, v := range x.Properties {
+		m[k] = v
+	}
+	return m
+}
+
+// result is the result of one object, rule and enforcement. Enforcement decides the
+// outcome as Kyverno decides it: deny is a scored "fail"; warn and audit are "warn",
+// unscored, which Policy Reporter shows apart from failures; a violation an exception
+// covers is "skip", with the exception named, as Kyverno reports a PolicyException.
+func result(x Entry, vs []engine.Violation, ts metav1.Timestamp) openreports.ReportResult {
 	first := vs[0]
 	r := openreports.ReportResult{
-		Source:    Source,
-		Policy:    first.Rule,
-		Rule:      first.Rule,
-		Timestamp: ts,
-		Subjects:  []corev1.ObjectReference{ref},
-		Properties: map[string]string{
-			"enforcement": first.Enforcement,
-		},
+		Source:     Source,
+		Policy:     first.Rule,
+		Rule:       first.Rule,
+		Timestamp:  ts,
+		Subjects:   []corev1.ObjectReference{x.Ref},
+		Properties: properties(x),
 	}
+	r.Properties["enforcement"] = first.Enforcement
 	switch first.Enforcement {
 	case "deny":
 		r.Result, r.Scored, r.Severity = "fail", true, "high"
 	case "warn":
 		r.Result, r.Severity = "warn", "medium"
+	case engine.Excepted:
+		r.Result = "skip"
 	default:
 		r.Result, r.Severity = "warn", "low"
 	}
-	var msgs, fields, fixes, containers []string
+	var msgs, fields, fixes, containers, exceptions []string
 	for _, v := range vs {
 		m := v.Message
 		if v.Container != "" {
@@ -113,12 +134,14 @@ func result(ref corev1.ObjectReference, vs []engine.Violation, ts metav1.Timesta
 		msgs = appendNew(msgs, m)
 		fields = appendNew(fields, v.Field)
 		fixes = appendNew(fixes, v.Fix)
+		exceptions = appendNew(exceptions, v.Exception)
 	}
 	r.Description = strings.Join(msgs, "; ")
 	setNonEmpty(r.Properties, "field", strings.Join(fields, ", "))
 	setNonEmpty(r.Properties, "fix", strings.Join(fixes, " "))
 	setNonEmpty(r.Properties, "container", strings.Join(containers, ", "))
 	setNonEmpty(r.Properties, "enforceAfter", first.EnforceAfter)
+	setNonEmpty(r.Properties, "exception", strings.Join(exceptions, "; "))
 	return r
 }
 
@@ -141,9 +164,11 @@ func setNonEmpty(m map[string]string, k, v string) {
 }
 
 // New assembles a namespace's report from its objects' contributions, or returns nil when
-// there is nothing to report (no failure, warning or error): a namespace whose objects all
-// pass has no podguard report. Results are in a stable order, so that an unchanged
-// namespace gives an equal report.
+// there is nothing to report (no failure, warning, error or skip): a namespace whose
+// objects all pass has no podguard report. Passes are counted, one per object that breaks
+// no rule, but not listed, and the report's configuration says so (statusFilter), as it
+// says that at most MaxResults are listed. Results are in a stable order, so that an
+// unchanged namespace gives an equal report.
 func New(namespace string, objects []Object) *openreports.Report {
 	var results []openreports.ReportResult
 	var sum openreports.ReportSummary
@@ -159,6 +184,8 @@ func New(namespace string, objects []Object) *openreports.Report {
 				sum.Warn++
 			case "error":
 				sum.Error++
+			case "skip":
+				sum.Skip++
 			}
 			results = append(results, r)
 		}
@@ -174,13 +201,13 @@ func New(namespace string, objects []Object) *openreports.Report {
 			Namespace: namespace,
 			Labels:    map[string]string{"app.kubernetes.io/managed-by": ManagedBy},
 		},
-		Source:  Source,
-		Summary: sum,
-		Results: results,
+		Source:        Source,
+		Configuration: &openreports.ReportConfiguration{Limits: openreports.Limits{MaxResults: MaxResults, StatusFilter: slices.Clone(listed)}},
+		Summary:       sum,
+		Results:       results,
 	}
 	if len(results) > MaxResults {
 		rep.Results = results[:MaxResults]
-		rep.Configuration = &openreports.ReportConfiguration{Limits: openreports.Limits{MaxResults: MaxResults}}
 	}
 	return rep
 }
@@ -200,7 +227,10 @@ func less(a, b openreports.ReportResult) bool {
 	return ra.Name < rb.Name
 }
 
-var rank = map[openreports.Result]int{"error": 0, "fail": 1, "warn": 2}
+var rank = map[openreports.Result]int{"error": 0, "fail": 1, "warn": 2, "skip": 3}
+
+// listed are the outcomes a report lists.
+var listed = []openreports.StatusFilter{"fail", "warn", "error", "skip"}
 
 // Build groups entries by namespace and returns one report per namespace that has
 // something to report, ordered by namespace.
@@ -229,7 +259,7 @@ func Equal(a, b *openreports.Report) bool {
 	if a.Source != b.Source || a.Summary != b.Summary || len(a.Results) != len(b.Results) {
 		return false
 	}
-	if (a.Configuration == nil) != (b.Configuration == nil) {
+	if !reflect.DeepEqual(a.Configuration, b.Configuration) {
 		return false
 	}
 	for i := range a.Results {
