@@ -109,21 +109,23 @@ policy-check: opa ## opa fmt, opa check --strict and opa test on policies/.
 unit: ## Go tests of the main module, with the race detector.
 	go test -race -count=1 -timeout 1h ./...
 
-## How many times make test-stress runs make unit.
+## How many times make test-stress runs its target, and which (make test-stress
+## STRESS_TARGET=test STRESS_RUNS=1: the whole of make test with every core busy).
 STRESS_RUNS ?= 3
+STRESS_TARGET ?= unit
 
 # The burner is stopped when the recipe's shell exits, whatever the runs gave; burn also
 # stops by itself if that shell is gone.
 .PHONY: test-stress
-test-stress: ## make unit STRESS_RUNS (3) times while test/cmd/burn keeps every core busy.
+test-stress: ## make STRESS_TARGET (unit) STRESS_RUNS (3) times while test/cmd/burn keeps every core busy.
 	cd test && go build -o $(BIN)/burn ./cmd/burn
 	@$(BIN)/burn & burner=$$!; trap 'kill $$burner 2>/dev/null; wait $$burner 2>/dev/null || true' EXIT; \
 	passed=0; start=$$(date +%s); \
 	for i in $$(seq 1 $(STRESS_RUNS)); do \
-		echo "== test-stress: make unit, run $$i of $(STRESS_RUNS), every core busy"; \
-		if $(MAKE) --no-print-directory unit; then passed=$$((passed + 1)); fi; \
+		echo "== test-stress: make $(STRESS_TARGET), run $$i of $(STRESS_RUNS), every core busy"; \
+		if $(MAKE) --no-print-directory $(STRESS_TARGET); then passed=$$((passed + 1)); fi; \
 	done; \
-	echo "test-stress: $$passed of $(STRESS_RUNS) runs of make unit passed, in $$(( $$(date +%s) - start ))s"; \
+	echo "test-stress: $$passed of $(STRESS_RUNS) runs of make $(STRESS_TARGET) passed, in $$(( $$(date +%s) - start ))s"; \
 	[ $$passed -eq $(STRESS_RUNS) ]
 
 # Pinned like the OPA CLI, so a new release of a checker never turns a clean tree red.
