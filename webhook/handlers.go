@@ -77,23 +77,14 @@ func checkReview(_ context.Context, req Request) error {
 // the review, asks engine.Review for the verdict and writes it: which requests are judged,
 // at which stage, and what an UPDATE adds are the engine's to decide.
 func (v *Validator) Handle(ctx context.Context, req Request) admission.Response {
-	start := time.Now()
-	if err := checkReview(ctx, req); err != nil {
-		return errored(ctx, webhookValidate, req, http.StatusBadRequest, err)
-	}
-	e := v.Policies.Get()
-	if e == nil {
-		return errored(ctx, webhookValidate, req, http.StatusInternalServerError, errNoPolicies)
-	}
 	r := request(req)
 	if v.Cluster != nil {
 		r.Cluster = cluster{v.Cluster}
 	}
-	verdict, resp, done := review(ctx, e, webhookValidate, req, r, v.EvalTimeout)
+	verdict, resp, done := review(ctx, v.Policies, webhookValidate, req, r, v.EvalTimeout)
 	if done {
 		return resp
 	}
-	evalDuration.WithLabelValues(webhookValidate).Observe(time.Since(start).Seconds())
 	return respond(ctx, req, verdict)
 }
 
@@ -108,10 +99,18 @@ func request(req Request) engine.Request {
 	}
 }
 
-// review runs the review within the evaluation timeout. When it ends without a verdict
-// to write (an error, or a request allowed without evaluation) it returns the answer and
-// done.
-func review(ctx context.Context, e *engine.Engine, hook string, req Request, r engine.Request, timeout time.Duration) (engine.Verdict, admission.Response, bool) {
+// review checks the request, then runs the review within the evaluation timeout on the
+// policy set being served. When it ends without a verdict to write (an error, or a
+// request allowed without evaluation) it returns the answer and done.
+func review(ctx context.Context, policies *PolicySet, hook string, req Request, r engine.Request, timeout time.Duration) (engine.Verdict, admission.Response, bool) {
+	start := time.Now()
+	if err := checkReview(ctx, req); err != nil {
+		return engine.Verdict{}, errored(ctx, hook, req, http.StatusBadRequest, err), true
+	}
+	e := policies.Get()
+	if e == nil {
+		return engine.Verdict{}, errored(ctx, hook, req, http.StatusInternalServerError, errNoPolicies), true
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	verdict, err := e.Review(ctx, r)
@@ -124,6 +123,7 @@ func review(ctx context.Context, e *engine.Engine, hook string, req Request, r e
 	case verdict.Skipped != engine.NotSkipped:
 		return verdict, allowed(ctx, hook, req, verdict.Reason), true
 	}
+	evalDuration.WithLabelValues(hook).Observe(time.Since(start).Seconds())
 	return verdict, admission.Response{}, false
 }
 
@@ -144,21 +144,12 @@ func (c cluster) Namespace(ctx context.Context, name string, limitRanges bool) (
 
 // Handle fills in the missing defaults of a new Pod.
 func (m *Mutator) Handle(ctx context.Context, req Request) admission.Response {
-	start := time.Now()
-	if err := checkReview(ctx, req); err != nil {
-		return errored(ctx, webhookMutate, req, http.StatusBadRequest, err)
-	}
-	e := m.Policies.Get()
-	if e == nil {
-		return errored(ctx, webhookMutate, req, http.StatusInternalServerError, errNoPolicies)
-	}
 	r := request(req)
 	r.Mutate = true
-	verdict, resp, done := review(ctx, e, webhookMutate, req, r, m.EvalTimeout)
+	verdict, resp, done := review(ctx, m.Policies, webhookMutate, req, r, m.EvalTimeout)
 	if done {
 		return resp
 	}
-	evalDuration.WithLabelValues(webhookMutate).Observe(time.Since(start).Seconds())
 	// A value podguard cannot read gets no default next to it (its cap is unknown); the
 	// author learns why here, and the validating webhook refuses the Pod for it.
 	warnings := verdict.Object.Unreadable()
