@@ -136,16 +136,7 @@ func hasWarning(r Result) bool {
 // podguard's, then the rules. Documents that were not read, and objects the policies
 // fail on, are results too, so one bad document does not hide the verdicts on the others.
 func Evaluate(ctx context.Context, e *engine.Engine, manifests []Manifest) []Result {
-	ranges, badRanges := limitRanges(manifests)
-	namespaces := engine.Namespaces{}
-	for name, labels := range namespaceLabels(manifests) {
-		namespaces[name] = engine.Namespace{Labels: labels}
-	}
-	for name, lr := range ranges {
-		ns := namespaces[name]
-		ns.LimitRanges = lr
-		namespaces[name] = ns
-	}
+	namespaces, badRanges := clusterOf(manifests)
 	scope := newScopes(manifests)
 	out := make([]Result, 0, len(manifests))
 	for i, m := range manifests {
@@ -227,6 +218,22 @@ func namespaceLabels(manifests []Manifest) map[string]map[string]string {
 		}
 	}
 	return out
+}
+
+// clusterOf is what the manifests tell the engine about namespaces: their labels and
+// LimitRanges; bad are the LimitRanges that could not be read, by manifest index.
+func clusterOf(manifests []Manifest) (namespaces engine.Namespaces, bad map[int]error) {
+	ranges, bad := limitRanges(manifests)
+	namespaces = engine.Namespaces{}
+	for name, labels := range namespaceLabels(manifests) {
+		namespaces[name] = engine.Namespace{Labels: labels}
+	}
+	for name, lr := range ranges {
+		ns := namespaces[name]
+		ns.LimitRanges = lr
+		namespaces[name] = ns
+	}
+	return namespaces, bad
 }
 
 // limitRanges collects the LimitRanges of the input by namespace, and the error of each

@@ -59,7 +59,7 @@ func Fix(ctx context.Context, e *engine.Engine, manifests []Manifest, results []
 		}
 		byFile[r.File] = append(byFile[r.File], r)
 	}
-	namespaces := clusterOf(manifests)
+	namespaces, _ := clusterOf(manifests)
 	for _, file := range files {
 		f := FileFix{File: file}
 		judged := byFile[file]
@@ -94,21 +94,6 @@ func Fix(ctx context.Context, e *engine.Engine, manifests []Manifest, results []
 	return out, nil
 }
 
-// clusterOf is what Evaluate tells the engine about namespaces: their labels and
-// LimitRanges, from the same input.
-func clusterOf(manifests []Manifest) engine.Namespaces {
-	ranges, _ := limitRanges(manifests)
-	namespaces := engine.Namespaces{}
-	for name, labels := range namespaceLabels(manifests) {
-		namespaces[name] = engine.Namespace{Labels: labels}
-	}
-	for name, lr := range ranges {
-		ns := namespaces[name]
-		ns.LimitRanges = lr
-		namespaces[name] = ns
-	}
-	return namespaces
-}
 
 // document is one YAML document of a file: where it starts, and its parsed nodes.
 type document struct {
