@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -349,4 +350,23 @@ func LocalArgs(args []string, mounts map[string]string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// ReplicaArgs turns the args of podguard's container into those of a podguard the
+// harness runs in its place: LocalArgs with mounts, less what the harness sets itself
+// (the subcommand, the ports, the shutdown delay) and the flags in drop. The --cert-dir,
+// which the harness takes as an option, is returned apart.
+func ReplicaArgs(args []string, mounts map[string]string, drop ...string) (replica []string, certDir string) {
+	for _, a := range LocalArgs(args, mounts) {
+		name, value, _ := strings.Cut(a, "=")
+		switch {
+		case name == "--cert-dir":
+			certDir = value
+		case name == "serve", name == "--port", name == "--metrics-bind-address", name == "--health-probe-bind-address",
+			name == "--shutdown-delay", slices.Contains(drop, name):
+		default:
+			replica = append(replica, a)
+		}
+	}
+	return replica, certDir
 }
