@@ -18,80 +18,51 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/podguard/podguard/test/bench/load"
-	"github.com/podguard/podguard/test/harness"
 )
 
 func main() {
+	podguardBin, bodiesDir := load.Flags()
 	var (
-		podguardBin = flag.String("podguard", "bin/podguard", "podguard binary")
-		bodiesDir   = flag.String("bodies", "test/bench/bodies", "directory of the request bodies")
-		conns       = flag.Int("conns", 1200, "churning connections")
-		hold        = flag.Duration("hold", 5*time.Second, "how long each churning connection is kept before it is opened again")
-		atOnce      = flag.Bool("reopen-at-once", false, "open a churning connection again as soon as podguard closes it, not at the end of its hold")
-		spread      = flag.Bool("spread", false, "spread the churning connections' first dials over one hold period, instead of opening them all at once")
-		duration    = flag.Duration("duration", 20*time.Second, "measured time, without and with churn each")
-		callers     = flag.Int("callers", 4, "concurrent reviewers, each review on a new connection")
-		from        = flag.String("churn-from", "127.0.0.2", "loopback address the churning connections come from (the reviews come from 127.0.0.1)")
-		target      = flag.Duration("target", time.Second, "p99 of new-connection reviews under churn must stay below this")
-		extra       = flag.String("podguard-args", "", "extra serve flags, space-separated")
+		conns    = flag.Int("conns", 1200, "churning connections")
+		hold     = flag.Duration("hold", 5*time.Second, "how long each churning connection is kept before it is opened again")
+		atOnce   = flag.Bool("reopen-at-once", false, "open a churning connection again as soon as podguard closes it, not at the end of its hold")
+		spread   = flag.Bool("spread", false, "spread the churning connections' first dials over one hold period, instead of opening them all at once")
+		duration = flag.Duration("duration", 20*time.Second, "measured time, without and with churn each")
+		callers  = flag.Int("callers", 4, "concurrent reviewers, each review on a new connection")
+		from     = flag.String("churn-from", "127.0.0.2", "loopback address the churning connections come from (the reviews come from 127.0.0.1)")
+		target   = flag.Duration("target", time.Second, "p99 of new-connection reviews under churn must stay below this")
+		extra    = flag.String("podguard-args", "", "extra serve flags, space-separated")
 	)
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	ok, err := run(ctx, *podguardBin, *bodiesDir, *conns, *hold, *spread, *atOnce, *duration, *callers, *from, *target, *extra)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "churn:", err)
-		os.Exit(2)
-	}
-	if !ok {
-		os.Exit(1)
-	}
+	load.Main("churn", func(ctx context.Context) (bool, error) {
+		return run(ctx, *podguardBin, *bodiesDir, *conns, *hold, *spread, *atOnce, *duration, *callers, *from, *target, *extra)
+	})
 }
 
 func run(ctx context.Context, bin, bodiesDir string, conns int, hold time.Duration, spread, atOnce bool, duration time.Duration, callers int, from string, target time.Duration, extra string) (bool, error) {
-	dir, err := os.MkdirTemp("", "podguard-churn-")
+	dir, remove, err := load.WorkDir("", "podguard-churn-")
 	if err != nil {
 		return false, err
 	}
-	defer os.RemoveAll(dir)
-	caPEM, err := harness.WriteServingCert(filepath.Join(dir, "certs"))
-	if err != nil {
-		return false, err
-	}
-	ports, err := harness.FreePorts(3)
-	if err != nil {
-		return false, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	args := []string{bin, "serve", "--cert-dir", filepath.Join(dir, "certs"), "--port", strconv.Itoa(ports[0]),
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--watch-cluster=false", "--shutdown-delay", "0s"}
-	if extra != "" {
-		args = append(args, strings.Fields(extra)...)
-	}
+	defer remove()
 	// The chart's memory limit, so the connection bound is the chart's (1,024).
-	srv, err := load.StartEnv("podguard", "https://"+addr+"/validate", dir, []string{"GOMEMLIMIT=512MiB"}, args...)
+	srv, err := load.StartPodguard(load.PodguardOptions{Bin: bin, Dir: dir, Env: []string{"GOMEMLIMIT=512MiB"}, Args: strings.Fields(extra)})
 	if err != nil {
 		return false, err
 	}
 	defer srv.Stop()
-	data, err := os.ReadFile(filepath.Join(bodiesDir, "pod-compliant.json"))
+	body, err := load.ReadBody(bodiesDir, "pod-compliant.json", true)
 	if err != nil {
 		return false, err
 	}
-	allowed := true
-	body := &load.Body{Name: "pod-compliant", Data: data, Allowed: &allowed}
+	caPEM, addr := srv.CAPEM, srv.Addr
 	ready, err := load.NewClient(srv.URL, caPEM, 1)
 	if err != nil {
 		return false, err

@@ -18,7 +18,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -26,47 +25,36 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/podguard/podguard/test/bench/load"
-	"github.com/podguard/podguard/test/harness"
 )
 
 func main() {
+	podguardBin, bodiesDir := load.Flags()
 	var (
-		podguardBin = flag.String("podguard", "bin/podguard", "podguard binary")
-		bodiesDir   = flag.String("bodies", "test/bench/bodies", "directory of the request bodies")
-		limit       = flag.String("limit", "512Mi", "the container's memory limit, passed as GOMEMLIMIT as the chart does")
-		clients     = flag.Int("clients", 16, "clients sending large Pods")
-		labels      = flag.Int("labels", 300_000, "labels of each large Pod")
-		hooks       = flag.String("hooks", "validate,mutate", "the paths the large Pods go to, in turn by client")
-		duration    = flag.Duration("duration", 30*time.Second, "how long the flood lasts")
-		baseline    = flag.Duration("baseline", 5*time.Second, "how long ordinary reviews are measured alone first")
-		pause       = flag.Duration("good-every", 50*time.Millisecond, "the pause between two ordinary reviews")
-		workDir     = flag.String("work-dir", "", "directory for certificates and the log (default: a temporary one)")
+		limit    = flag.String("limit", "512Mi", "the container's memory limit, passed as GOMEMLIMIT as the chart does")
+		clients  = flag.Int("clients", 16, "clients sending large Pods")
+		labels   = flag.Int("labels", 300_000, "labels of each large Pod")
+		hooks    = flag.String("hooks", "validate,mutate", "the paths the large Pods go to, in turn by client")
+		duration = flag.Duration("duration", 30*time.Second, "how long the flood lasts")
+		baseline = flag.Duration("baseline", 5*time.Second, "how long ordinary reviews are measured alone first")
+		pause    = flag.Duration("good-every", 50*time.Millisecond, "the pause between two ordinary reviews")
+		workDir  = flag.String("work-dir", "", "directory for certificates and the log (default: a temporary one)")
 	)
 	flag.Parse()
-	q, err := resource.ParseQuantity(*limit)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "memflood: -limit:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	ok, err := run(ctx, config{
-		bin: *podguardBin, bodies: *bodiesDir, limit: q.Value(), clients: *clients, labels: *labels,
-		hooks: strings.Split(*hooks, ","), duration: *duration, baseline: *baseline, pause: *pause, dir: *workDir,
+	load.Main("memflood", func(ctx context.Context) (bool, error) {
+		q, err := resource.ParseQuantity(*limit)
+		if err != nil {
+			return false, fmt.Errorf("-limit: %w", err)
+		}
+		return run(ctx, config{
+			bin: *podguardBin, bodies: *bodiesDir, limit: q.Value(), clients: *clients, labels: *labels,
+			hooks: strings.Split(*hooks, ","), duration: *duration, baseline: *baseline, pause: *pause, dir: *workDir,
+		})
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "memflood:", err)
-		os.Exit(2)
-	}
-	if !ok {
-		os.Exit(1)
-	}
 }
 
 type config struct {
@@ -78,32 +66,17 @@ type config struct {
 }
 
 func run(ctx context.Context, c config) (bool, error) {
-	if c.dir == "" {
-		dir, err := os.MkdirTemp("", "podguard-memflood-")
-		if err != nil {
-			return false, err
-		}
-		defer os.RemoveAll(dir)
-		c.dir = dir
-	}
-	certs := filepath.Join(c.dir, "certs")
-	caPEM, err := harness.WriteServingCert(certs)
+	dir, remove, err := load.WorkDir(c.dir, "podguard-memflood-")
 	if err != nil {
 		return false, err
 	}
-	ports, err := harness.FreePorts(3)
-	if err != nil {
-		return false, err
-	}
-	base := fmt.Sprintf("https://127.0.0.1:%d", ports[0])
-	srv, err := load.StartEnv("podguard", base+"/validate", c.dir, []string{"GOMEMLIMIT=" + strconv.FormatInt(c.limit, 10)},
-		c.bin, "serve", "--cert-dir", certs, "--port", strconv.Itoa(ports[0]),
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--watch-cluster=false", "--shutdown-delay", "0s")
+	defer remove()
+	srv, err := load.StartPodguard(load.PodguardOptions{Bin: c.bin, Dir: dir, Env: []string{"GOMEMLIMIT=" + strconv.FormatInt(c.limit, 10)}})
 	if err != nil {
 		return false, err
 	}
 	defer srv.Stop()
+	base, caPEM := srv.Base, srv.CAPEM
 
 	compliant, err := os.ReadFile(filepath.Join(c.bodies, "pod-compliant.json"))
 	if err != nil {

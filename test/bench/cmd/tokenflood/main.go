@@ -23,21 +23,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
+	"github.com/podguard/podguard/test/bench/load"
 	"github.com/podguard/podguard/test/chart"
 	"github.com/podguard/podguard/test/cluster"
 	"github.com/podguard/podguard/test/harness"
@@ -60,27 +55,17 @@ func main() {
 		workDir     = flag.String("work-dir", "", "directory for the cluster, certificates and logs (default: a temporary one)")
 	)
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	ok, err := run(ctx, *podguardBin, *clients, *duration, *baseline, *every, *workDir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tokenflood:", err)
-		os.Exit(2)
-	}
-	if !ok {
-		os.Exit(1)
-	}
+	load.Main("tokenflood", func(ctx context.Context) (bool, error) {
+		return run(ctx, *podguardBin, *clients, *duration, *baseline, *every, *workDir)
+	})
 }
 
 func run(ctx context.Context, bin string, clients int, duration, baseline, every time.Duration, dir string) (bool, error) {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "podguard-tokenflood-")
-		if err != nil {
-			return false, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, remove, err := load.WorkDir(dir, "podguard-tokenflood-")
+	if err != nil {
+		return false, err
 	}
+	defer remove()
 	c, err := cluster.StartProcess(ctx, filepath.Join(dir, "cluster"), os.Stderr)
 	if err != nil {
 		return false, err
@@ -89,17 +74,12 @@ func run(ctx context.Context, bin string, clients int, duration, baseline, every
 	if err := applyChartIdentity(ctx, c); err != nil {
 		return false, err
 	}
-	podguardToken, err := token(ctx, c, release)
+	scraperToken, err := harness.ServiceAccountToken(ctx, c.Clientset, namespace, "prometheus")
 	if err != nil {
 		return false, err
 	}
-	scraperToken, err := token(ctx, c, "prometheus")
-	if err != nil {
-		return false, err
-	}
-	admin := c.RestConfig()
 	kubeconfig := filepath.Join(dir, "podguard.kubeconfig")
-	if err := harness.WriteKubeconfig(&rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: podguardToken}, kubeconfig); err != nil {
+	if err := harness.WriteServiceAccountKubeconfig(ctx, c.RestConfig(), namespace, release, kubeconfig); err != nil {
 		return false, err
 	}
 	pg, err := harness.Start(ctx, harness.Options{Binary: bin, Dir: dir, Kubeconfig: kubeconfig, Args: []string{"--metrics-secure"}})
@@ -121,7 +101,7 @@ func run(ctx context.Context, bin string, clients int, duration, baseline, every
 	alone := scrape(bctx, scraper, url, scraperToken, every)
 	cancel()
 
-	before, err := tokenReviews(ctx, c)
+	before, err := harness.TokenReviews(ctx, c.Clientset)
 	if err != nil {
 		return false, err
 	}
@@ -135,7 +115,7 @@ func run(ctx context.Context, bin string, clients int, duration, baseline, every
 	}
 	flooded := scrape(fctx, scraper, url, scraperToken, every)
 	wg.Wait()
-	after, err := tokenReviews(ctx, c)
+	after, err := harness.TokenReviews(ctx, c.Clientset)
 	if err != nil {
 		return false, err
 	}
@@ -204,35 +184,6 @@ func applyChartIdentity(ctx context.Context, c *cluster.Cluster) error {
 	}
 	_, err = c.Clientset.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus"}}, metav1.CreateOptions{})
 	return err
-}
-
-func token(ctx context.Context, c *cluster.Cluster, sa string) (string, error) {
-	exp := int64(3600)
-	tr, err := c.Clientset.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sa, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
-	if err != nil {
-		return "", err
-	}
-	return tr.Status.Token, nil
-}
-
-// tokenReviews is the API server's count of TokenReview requests.
-func tokenReviews(ctx context.Context, c *cluster.Cluster) (float64, error) {
-	b, err := c.Clientset.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var n float64
-	for line := range strings.Lines(string(b)) {
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="tokenreviews"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndexByte(line, ' ')+1:]), 64)
-		if err != nil {
-			return 0, fmt.Errorf("API server metric %q: %w", line, err)
-		}
-		n += v
-	}
-	return n, nil
 }
 
 // newClient keeps one connection, from source when it is not nil.
