@@ -76,10 +76,7 @@ func TestChartWithCertManager(t *testing.T) {
 	}
 	step(fmt.Sprintf("chart applied: %v", rel.Kinds()))
 
-	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := harness.AdminKubeconfig(t, c)
 	runCertManager(t, ctx, kubeconfig)
 	secret := waitForSecret(t, cs, release+"-tls")
 	step("cert-manager issued Secret " + release + "-tls")

@@ -3,8 +3,10 @@ package harness
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,6 +14,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/podguard/podguard/test/cluster"
 )
 
 // WriteKubeconfig writes a kubeconfig file for cfg, so a podguard process can watch the
@@ -23,6 +27,17 @@ func WriteKubeconfig(cfg *rest.Config, path string) error {
 	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
 	kc.CurrentContext = "test"
 	return clientcmd.WriteToFile(*kc, path)
+}
+
+// AdminKubeconfig writes a kubeconfig file of c's admin in a temporary directory of the
+// test and returns its path.
+func AdminKubeconfig(t testing.TB, c *cluster.Cluster) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "admin.kubeconfig")
+	if err := WriteKubeconfig(c.RestConfig(), path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // ServiceAccountToken requests a token of the ServiceAccount namespace/name, valid for an

@@ -47,10 +47,7 @@ func lifeCycle(t *testing.T, sdk chart.SDK) {
 	dir := t.TempDir()
 	c, proxy := harness.StartClusterBehindProxy(t)
 	cs := c.Clientset
-	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := harness.AdminKubeconfig(t, c)
 	helm := newHelm(t, sdk, kubeconfig)
 	if err := helm.install(ctx, values); err != nil {
 		t.Fatalf("helm install: %v", err)

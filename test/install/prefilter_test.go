@@ -32,10 +32,7 @@ func TestPrefilter(t *testing.T) {
 	dir := t.TempDir()
 	c, proxy := harness.StartClusterBehindProxy(t)
 	cs := c.Clientset
-	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := harness.AdminKubeconfig(t, c)
 	operator := map[string]any{"name": "not-ci", "expression": `request.userInfo.username != "ci"`}
 	vals := map[string]any{"tls": map[string]any{"mode": "helm"}, "webhook": map[string]any{"matchConditions": []any{operator}}}
 	if err := newHelm(t, chart.SDKs[0], kubeconfig).install(ctx, vals); err != nil {
