@@ -2,14 +2,9 @@ package harness
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -40,18 +35,6 @@ func AdminKubeconfig(t testing.TB, c *cluster.Cluster) string {
 	return path
 }
 
-// ServiceAccountToken requests a token of the ServiceAccount namespace/name, valid for an
-// hour.
-func ServiceAccountToken(ctx context.Context, cs kubernetes.Interface, namespace, name string) (string, error) {
-	exp := int64(3600)
-	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
-	if err != nil {
-		return "", err
-	}
-	return tr.Status.Token, nil
-}
-
 // WriteServiceAccountKubeconfig writes a kubeconfig file for the API server of admin that
 // authenticates as the ServiceAccount namespace/name, as a Pod running under it does.
 func WriteServiceAccountKubeconfig(ctx context.Context, admin *rest.Config, namespace, name, path string) error {
@@ -64,25 +47,4 @@ func WriteServiceAccountKubeconfig(ctx context.Context, admin *rest.Config, name
 		return err
 	}
 	return WriteKubeconfig(&rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: token}, path)
-}
-
-// TokenReviews is the number of TokenReview requests the API server has served, from its
-// own metrics (apiserver_request_total): what checking callers' tokens costs it.
-func TokenReviews(ctx context.Context, cs kubernetes.Interface) (float64, error) {
-	b, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var n float64
-	for line := range strings.Lines(string(b)) {
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="tokenreviews"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndexByte(line, ' ')+1:]), 64)
-		if err != nil {
-			return 0, fmt.Errorf("API server metric %q: %w", line, err)
-		}
-		n += v
-	}
-	return n, nil
 }
