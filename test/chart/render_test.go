@@ -376,6 +376,12 @@ func TestRBAC(t *testing.T) {
 		{"apiGroups": []any{"authorization.k8s.io"}, "resources": []any{"subjectaccessreviews"}, "verbs": []any{"create"}},
 	}
 	reader := map[string]any{"nonResourceURLs": []any{"/metrics"}, "verbs": []any{"get"}}
+	// secureRoles are those of metrics.secure: podguard checks its scrapers' tokens.
+	secureRoles := map[string][]map[string]any{
+		"podguard":                {watch, register, review[0], review[1]},
+		"podguard-metrics-reader": {reader},
+	}
+	serviceAccount := map[string]any{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}
 	cases := map[string]struct {
 		values   map[string]any
 		roles    map[string][]map[string]any
@@ -383,12 +389,9 @@ func TestRBAC(t *testing.T) {
 	}{
 		"default (metrics.secure)": {
 			values: nil,
-			roles: map[string][]map[string]any{
-				"podguard":                {watch, register, review[0], review[1]},
-				"podguard-metrics-reader": {reader},
-			},
+			roles:  secureRoles,
 			subjects: map[string][]map[string]any{
-				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
+				"podguard": {serviceAccount},
 			},
 		},
 		"metrics readers": {
@@ -397,12 +400,9 @@ func TestRBAC(t *testing.T) {
 				map[string]any{"kind": "ServiceAccount", "name": "scraper"},
 				map[string]any{"kind": "Group", "name": "sre"},
 			}}},
-			roles: map[string][]map[string]any{
-				"podguard":                {watch, register, review[0], review[1]},
-				"podguard-metrics-reader": {reader},
-			},
+			roles: secureRoles,
 			subjects: map[string][]map[string]any{
-				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
+				"podguard": {serviceAccount},
 				"podguard-metrics-reader": {
 					{"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"},
 					{"kind": "ServiceAccount", "name": "scraper", "namespace": "podguard-system"},
@@ -414,7 +414,7 @@ func TestRBAC(t *testing.T) {
 			values: map[string]any{"metrics": map[string]any{"secure": false}},
 			roles:  map[string][]map[string]any{"podguard": {watch, register}},
 			subjects: map[string][]map[string]any{
-				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
+				"podguard": {serviceAccount},
 			},
 		},
 	}
