@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,7 +74,7 @@ func run(ctx context.Context, bin, bodiesDir string, conns int, hold time.Durati
 	pool.AppendCertsFromPEM(caPEM)
 
 	quiet := measure(ctx, srv.URL, pool, body, callers, duration)
-	fmt.Printf("without churn: %s\n", quiet)
+	fmt.Printf("without churn: %s\n", newConns(quiet))
 
 	churnCtx, stopChurn := context.WithCancel(ctx)
 	ch := churn(churnCtx, addr, from, conns, hold, spread, atOnce)
@@ -89,13 +88,14 @@ func run(ctx context.Context, bin, bodiesDir string, conns int, hold time.Durati
 	busy := measure(ctx, srv.URL, pool, body, callers, duration)
 	stopChurn()
 	st := ch.wait()
-	fmt.Printf("with %d connections churning every %s: %s\n", conns, hold, busy)
+	fmt.Printf("with %d connections churning every %s: %s\n", conns, hold, newConns(busy))
 	fmt.Printf("churning connections: %d opened, %d closed by podguard before their %s were up, %d dials failed\n",
 		st.opened, st.closedEarly, hold, st.dialErrors)
-	ratio := float64(busy.p99) / float64(max(quiet.p99, time.Microsecond))
+	busyP99, quietP99 := busy.Quantile(0.99), quiet.Quantile(0.99)
+	ratio := float64(busyP99) / float64(max(quietP99, time.Microsecond))
 	fmt.Printf("p99 of a new-connection review: %s under churn, %s without (%.1fx); target under churn < %s\n",
-		busy.p99.Round(time.Millisecond), quiet.p99.Round(time.Millisecond), ratio, target)
-	ok := quiet.failed == 0 && busy.failed == 0 && busy.p99 < target
+		busyP99.Round(time.Millisecond), quietP99.Round(time.Millisecond), ratio, target)
+	ok := quiet.Failed == 0 && busy.Failed == 0 && busyP99 < target
 	if !ok {
 		fmt.Println("FAIL")
 	} else {
@@ -104,18 +104,12 @@ func run(ctx context.Context, bin, bodiesDir string, conns int, hold time.Durati
 	return ok, nil
 }
 
-// result is what one measurement saw.
-type result struct {
-	reviews, failed int
-	firstError      string
-	p50, p99, max   time.Duration
-}
-
-func (r result) String() string {
+// newConns says what one measurement of reviews on new connections saw.
+func newConns(r load.Latencies) string {
 	s := fmt.Sprintf("%d reviews on new connections, p50 %s, p99 %s, max %s, %d failed",
-		r.reviews, r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.max.Round(time.Millisecond), r.failed)
-	if r.firstError != "" {
-		s += " (first: " + r.firstError + ")"
+		len(r.Times), r.Quantile(0.5).Round(time.Millisecond), r.Quantile(0.99).Round(time.Millisecond), r.Max().Round(time.Millisecond), r.Failed)
+	if r.FirstError != "" {
+		s += " (first: " + r.FirstError + ")"
 	}
 	return s
 }
@@ -123,7 +117,7 @@ func (r result) String() string {
 // measure sends reviews from callers workers for d, each on a connection of its own,
 // and times each from the dial to the end of the answer. A review not answered within
 // 10 s counts as failed, at 10 s.
-func measure(ctx context.Context, url string, pool *x509.CertPool, body *load.Body, callers int, d time.Duration) result {
+func measure(ctx context.Context, url string, pool *x509.CertPool, body *load.Body, callers int, d time.Duration) load.Latencies {
 	tr := &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		DisableKeepAlives: true,
@@ -135,8 +129,7 @@ func measure(ctx context.Context, url string, pool *x509.CertPool, body *load.Bo
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
-	var r result
-	var lat []time.Duration
+	var r load.Latencies
 	var wg sync.WaitGroup
 	for range callers {
 		wg.Go(func() {
@@ -146,25 +139,16 @@ func measure(ctx context.Context, url string, pool *x509.CertPool, body *load.Bo
 				err := c.Do(context.WithoutCancel(ctx), body, &buf)
 				took := time.Since(t0)
 				mu.Lock()
-				lat = append(lat, took)
+				r.Times = append(r.Times, took)
 				if err != nil {
-					r.failed++
-					if r.firstError == "" {
-						r.firstError = err.Error()
-					}
+					r.Fail(err)
 				}
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	slices.Sort(lat)
-	r.reviews = len(lat)
-	if len(lat) > 0 {
-		r.p50 = lat[len(lat)/2]
-		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
-		r.max = lat[len(lat)-1]
-	}
+	r.Sort()
 	return r
 }
 

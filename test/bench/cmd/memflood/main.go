@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -159,19 +158,19 @@ func run(ctx context.Context, c config) (bool, error) {
 	}
 	fmt.Printf("peak RSS (VmHWM)       %s of the %s limit (%.0f%%)\n", mib(hwm), mib(c.limit), 100*float64(hwm)/float64(c.limit))
 	fmt.Printf("peak RssAnon (sampled) %s (%.0f%%)\n", mib(anonPeak), 100*float64(anonPeak)/float64(c.limit))
-	fmt.Printf("ordinary reviews alone:      %s\n", before)
-	fmt.Printf("ordinary reviews in a flood: %s\n", during)
-	if p := before.quantile(0.5); p > 0 {
+	fmt.Printf("ordinary reviews alone:      %s\n", before.Summary("answered"))
+	fmt.Printf("ordinary reviews in a flood: %s\n", during.Summary("answered"))
+	if p := before.Quantile(0.5); p > 0 {
 		fmt.Printf("latency in the flood against alone: p50 %.1fx, p99 %.1fx\n",
-			float64(during.quantile(0.5))/float64(p), float64(during.quantile(0.99))/float64(before.quantile(0.99)))
+			float64(during.Quantile(0.5))/float64(p), float64(during.Quantile(0.99))/float64(before.Quantile(0.99)))
 	}
 	ok := true
 	if hwm >= c.limit {
 		fmt.Println("FAIL: the peak RSS reached the memory limit")
 		ok = false
 	}
-	if during.failed > 0 || during.answered() == 0 {
-		fmt.Printf("FAIL: %d of %d ordinary reviews were not answered with their verdict; first: %s\n", during.failed, during.sent(), during.first)
+	if during.Failed > 0 || len(during.Times) == 0 {
+		fmt.Printf("FAIL: %d of %d ordinary reviews were not answered with their verdict; first: %s\n", during.Failed, len(during.Times)+during.Failed, during.FirstError)
 		ok = false
 	}
 	if ok {
@@ -247,35 +246,10 @@ func flood(ctx context.Context, url string, caPEM, body []byte) map[string]int {
 
 var digits = regexp.MustCompile(`[0-9][0-9.]*`)
 
-// results of the ordinary reviews.
-type results struct {
-	latencies []time.Duration
-	failed    int
-	first     string
-}
-
-func (r results) answered() int { return len(r.latencies) }
-func (r results) sent() int     { return len(r.latencies) + r.failed }
-
-func (r results) quantile(q float64) time.Duration {
-	if len(r.latencies) == 0 {
-		return 0
-	}
-	return r.latencies[min(len(r.latencies)-1, int(q*float64(len(r.latencies))))]
-}
-
-func (r results) String() string {
-	if len(r.latencies) == 0 {
-		return fmt.Sprintf("none answered, %d failed (%s)", r.failed, r.first)
-	}
-	return fmt.Sprintf("%d answered, %d failed; latency p50 %s, p99 %s, max %s", r.answered(), r.failed,
-		r.quantile(0.5).Round(100*time.Microsecond), r.quantile(0.99).Round(100*time.Microsecond), r.latencies[len(r.latencies)-1].Round(100*time.Microsecond))
-}
-
 // stream sends ordinary reviews, validate and mutate in turn, one at a time with a pause
 // between, until ctx ends.
-func stream(ctx context.Context, vc *load.Client, vb *load.Body, mc *load.Client, mb *load.Body, pause time.Duration) results {
-	var r results
+func stream(ctx context.Context, vc *load.Client, vb *load.Body, mc *load.Client, mb *load.Body, pause time.Duration) load.Latencies {
+	var r load.Latencies
 	var buf bytes.Buffer
 	for i := 0; ctx.Err() == nil; i++ {
 		c, b := vc, vb
@@ -288,19 +262,16 @@ func stream(ctx context.Context, vc *load.Client, vb *load.Body, mc *load.Client
 		err := c.Do(rctx, b, &buf)
 		cancel()
 		if err != nil {
-			r.failed++
-			if r.first == "" {
-				r.first = err.Error()
-			}
+			r.Fail(err)
 		} else {
-			r.latencies = append(r.latencies, time.Since(start))
+			r.Times = append(r.Times, time.Since(start))
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(pause):
 		}
 	}
-	slices.Sort(r.latencies)
+	r.Sort()
 	return r
 }
 

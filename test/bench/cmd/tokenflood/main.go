@@ -144,15 +144,15 @@ func run(ctx context.Context, bin string, clients int, duration, baseline, every
 		fmt.Printf("  the scraper's decision expired %.0f s into the flood: its slowest scrape after that took %s\n",
 			expiry.Sub(flooded.start).Seconds(), flooded.slowestAfter(expiry).Round(100*time.Microsecond))
 	}
-	if p := alone.quantile(0.99); p > 0 {
-		fmt.Printf("p99 in the flood against alone: %.1fx\n", float64(flooded.quantile(0.99))/float64(p))
+	if p := alone.Quantile(0.99); p > 0 {
+		fmt.Printf("p99 in the flood against alone: %.1fx\n", float64(flooded.Quantile(0.99))/float64(p))
 	}
 	ok := true
-	if flooded.failed > 0 || len(flooded.latencies) == 0 {
-		fmt.Printf("FAIL: %d scrapes with a valid token failed; first: %s\n", flooded.failed, flooded.first)
+	if flooded.Failed > 0 || len(flooded.latencies) == 0 {
+		fmt.Printf("FAIL: %d scrapes with a valid token failed; first: %s\n", flooded.Failed, flooded.FirstError)
 		ok = false
 	}
-	if slowest := flooded.quantile(1); slowest >= target {
+	if slowest := flooded.Quantile(1); slowest >= target {
 		fmt.Printf("FAIL: the slowest scrape in the flood took %s, not under %s\n", slowest.Round(100*time.Microsecond), target)
 		ok = false
 	}
@@ -232,20 +232,12 @@ func flood(ctx context.Context, hc *http.Client, url string) map[string]int {
 	return out
 }
 
+// results are the scrapes' latencies, with when each answered one was sent.
 type results struct {
+	load.Latencies
 	start     time.Time
-	at        []time.Time // when each answered scrape was sent
-	latencies []time.Duration
-	sorted    []time.Duration
-	failed    int
-	first     string
-}
-
-func (r results) quantile(q float64) time.Duration {
-	if len(r.sorted) == 0 {
-		return 0
-	}
-	return r.sorted[min(len(r.sorted)-1, int(q*float64(len(r.sorted))))]
+	at        []time.Time     // when each answered scrape was sent
+	latencies []time.Duration // in the order of at
 }
 
 func (r results) slowestAfter(t time.Time) time.Duration {
@@ -258,13 +250,7 @@ func (r results) slowestAfter(t time.Time) time.Duration {
 	return d
 }
 
-func (r results) String() string {
-	if len(r.sorted) == 0 {
-		return fmt.Sprintf("none answered, %d failed (%s)", r.failed, r.first)
-	}
-	return fmt.Sprintf("%d answered 200, %d failed; latency p50 %s, p99 %s, max %s", len(r.sorted), r.failed,
-		r.quantile(0.5).Round(100*time.Microsecond), r.quantile(0.99).Round(100*time.Microsecond), r.sorted[len(r.sorted)-1].Round(100*time.Microsecond))
-}
+func (r results) String() string { return r.Summary("answered 200") }
 
 // scrape gets url every interval until ctx ends.
 func scrape(ctx context.Context, hc *http.Client, url, bearer string, every time.Duration) results {
@@ -282,10 +268,7 @@ func scrape(ctx context.Context, hc *http.Client, url, bearer string, every time
 			err = fmt.Errorf("scrape: HTTP %d", code)
 		}
 		if err != nil {
-			r.failed++
-			if r.first == "" {
-				r.first = err.Error()
-			}
+			r.Fail(err)
 		} else {
 			r.at = append(r.at, start)
 			r.latencies = append(r.latencies, time.Since(start))
@@ -295,6 +278,6 @@ func scrape(ctx context.Context, hc *http.Client, url, bearer string, every time
 		case <-time.After(every):
 		}
 	}
-	r.sorted = slices.Sorted(slices.Values(r.latencies))
+	r.Times = slices.Sorted(slices.Values(r.latencies))
 	return r
 }
