@@ -450,32 +450,28 @@ func TestRBAC(t *testing.T) {
 
 func webhookConfigs(t *testing.T, r *Release) (*admissionregistrationv1.ValidatingWebhookConfiguration, *admissionregistrationv1.MutatingWebhookConfiguration) {
 	t.Helper()
-	var vwc *admissionregistrationv1.ValidatingWebhookConfiguration
-	var mwc *admissionregistrationv1.MutatingWebhookConfiguration
+	return single[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration"),
+		single[admissionregistrationv1.MutatingWebhookConfiguration](t, r, "MutatingWebhookConfiguration")
+}
+
+// single decodes the one applied object of that kind; the test ends unless there is
+// exactly one.
+func single[T any](t *testing.T, r *Release, kind string) *T {
+	t.Helper()
+	var found []Object
 	for _, o := range r.Objects {
-		switch o.GetKind() {
-		case "ValidatingWebhookConfiguration":
-			if vwc != nil {
-				t.Fatal("more than one ValidatingWebhookConfiguration")
-			}
-			vwc = &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			if err := o.Into(vwc); err != nil {
-				t.Fatal(err)
-			}
-		case "MutatingWebhookConfiguration":
-			if mwc != nil {
-				t.Fatal("more than one MutatingWebhookConfiguration")
-			}
-			mwc = &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := o.Into(mwc); err != nil {
-				t.Fatal(err)
-			}
+		if o.GetKind() == kind {
+			found = append(found, o)
 		}
 	}
-	if vwc == nil || mwc == nil {
-		t.Fatalf("want one validating and one mutating configuration; rendered %v", r.Kinds())
+	if len(found) != 1 {
+		t.Fatalf("%d of kind %s rendered, want one: %v", len(found), kind, r.Kinds())
 	}
-	return vwc, mwc
+	v := new(T)
+	if err := found[0].Into(v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func clientConfigs(c any) []admissionregistrationv1.WebhookClientConfig {
