@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/podguard/podguard/test/cluster"
 	"github.com/podguard/podguard/test/harness"
 )
 
@@ -36,31 +35,21 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "podguard-auditctl-")
+	e, err := harness.StartEnv(ctx, "podguard-auditctl-", os.Stderr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	c, err := cluster.StartProcess(ctx, dir+"/cluster", os.Stderr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: starting kube-apiserver and etcd: %v\n", err)
-		return 1
-	}
-	defer c.Close()
-	env.dir, env.cs, env.kubeconfig = dir, c.Clientset, dir+"/kubeconfig"
-	if err := harness.WriteKubeconfig(c.RestConfig(), env.kubeconfig); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := ApplyCRDs(ctx, c.RestConfig()); err != nil {
+	defer e.Close()
+	env.dir, env.cs, env.kubeconfig = e.Dir, e.Clientset, e.Kubeconfig
+	if err := ApplyCRDs(ctx, e.RestConfig()); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: applying the OpenReports CRDs: %v\n", err)
 		return 1
 	}
 	scheme := runtime.NewScheme()
 	_ = corev1.AddToScheme(scheme)
 	_ = openreports.AddToScheme(scheme)
-	if env.client, err = client.New(c.RestConfig(), client.Options{Scheme: scheme}); err != nil {
+	if env.client, err = client.New(e.RestConfig(), client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

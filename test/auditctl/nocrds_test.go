@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +17,7 @@ import (
 // missing and how to install it, and exits with an error instead of waiting forever.
 func TestWithoutCRDs(t *testing.T) {
 	c := cluster.Start(t)
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := harness.AdminKubeconfig(t, c)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, env.bin, "audit", "--watch", "--kubeconfig", kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0")

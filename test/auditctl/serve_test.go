@@ -22,17 +22,8 @@ func TestServeAudit(t *testing.T) {
 	config := filepath.Join(t.TempDir(), "config.yaml")
 	// Enforcement audit here only, so that the metric's series is this namespace's alone.
 	writeConfig(t, config, "namespaces:\n  overrides:\n    - names: [audit-serve]\n      enforcement: audit\n")
-	pg, err := harness.Start(ctx, harness.Options{Dir: t.TempDir(), Kubeconfig: env.kubeconfig, ConfigFile: config,
+	pg := harness.StartForTest(t, harness.Options{Dir: t.TempDir(), Kubeconfig: env.kubeconfig, ConfigFile: config,
 		Args: []string{"--audit", "--audit-lease-namespace", "audit-serve-lease"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("podguard serve log:\n%s", pg.LogTail())
-		}
-		pg.Stop()
-	})
 	waitReport(t, "audit-serve", violations("Pod/bad", "warn", "audit", "image-tag", "liveness-probe", "readiness-probe"), true)
 	if !strings.HasPrefix(pg.MetricsURL, "http://") {
 		t.Fatalf("metrics at %s", pg.MetricsURL)

@@ -2,7 +2,6 @@ package authoring
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,13 +59,9 @@ func TestPodguardTestFromTheBinaryAlone(t *testing.T) {
 			cmd.Env = []string{"HOME=" + dir, "PATH=/nonexistent"}
 			var out, errOut bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &errOut
-			code := 0
-			if err := cmd.Run(); err != nil {
-				var exit *exec.ExitError
-				if !errors.As(err, &exit) {
-					t.Fatal(err)
-				}
-				code = exit.ExitCode()
+			code, err := harness.ExitCode(cmd.Run())
+			if err != nil {
+				t.Fatal(err)
 			}
 			if code != tc.wantCode || errOut.Len() > 0 {
 				t.Errorf("exit %d, want %d; stderr %q", code, tc.wantCode, errOut.String())

@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -23,7 +22,6 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,7 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -57,25 +54,10 @@ func TestChartWithCertManager(t *testing.T) {
 	began := time.Now()
 	step := func(what string) { t.Logf("%6.1fs %s", time.Since(began).Seconds(), what) }
 	ctx := t.Context()
-	// Unix socket paths are limited to about 100 bytes, too few for t.TempDir().
-	sockDir, err := os.MkdirTemp("", "pgcm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	dir := t.TempDir()
 	logToFile(t, filepath.Join(dir, "cert-manager.log"))
 
-	proxy, err := harness.StartEgressProxy(sockDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	egressConfig, err := proxy.ConfigFile(sockDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cluster.Start(t, cluster.WithAPIServerFlag("egress-selector-config-file", egressConfig))
+	c, proxy := harness.StartClusterBehindProxy(t)
 	cs := c.Clientset
 	step("kube-apiserver " + c.Version + " ready")
 
@@ -94,10 +76,7 @@ func TestChartWithCertManager(t *testing.T) {
 	}
 	step(fmt.Sprintf("chart applied: %v", rel.Kinds()))
 
-	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := harness.AdminKubeconfig(t, c)
 	runCertManager(t, ctx, kubeconfig)
 	secret := waitForSecret(t, cs, release+"-tls")
 	step("cert-manager issued Secret " + release + "-tls")
@@ -108,18 +87,9 @@ func TestChartWithCertManager(t *testing.T) {
 	step("cainjector put the CA into both webhook configurations")
 
 	pg := startPodguard(t, c, rel, secret, filepath.Join(dir, "podguard"))
-	svc, err := cs.CoreV1().Services(namespace).Get(ctx, release, metav1.GetOptions{})
+	svcAddr, err := harness.ServiceAddress(ctx, cs, namespace, release, "https")
 	if err != nil {
 		t.Fatal(err)
-	}
-	var svcAddr string
-	for _, p := range svc.Spec.Ports {
-		if p.Name == "https" {
-			svcAddr = net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(p.Port))
-		}
-	}
-	if svcAddr == "" {
-		t.Fatalf("Service %s has no port https", release)
 	}
 	local, err := url.Parse(pg.URL)
 	if err != nil {
@@ -132,11 +102,7 @@ func TestChartWithCertManager(t *testing.T) {
 	waitUntilEnforced(t, cs, violating)
 	step("API server calls reach podguard through the Service")
 	poll(t, "failurePolicy Fail, set by podguard once the injected CA verifies it", func(ctx context.Context) (bool, error) {
-		v, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		m, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
+		v, m, err := harness.GetWebhooks(ctx, cs, release)
 		if err != nil {
 			return false, err
 		}
@@ -295,11 +261,7 @@ func checkServingCert(t *testing.T, cs kubernetes.Interface, s *corev1.Secret) (
 func waitForCABundle(t *testing.T, cs kubernetes.Interface, ca []byte) {
 	t.Helper()
 	poll(t, "caBundle injected into both webhook configurations", func(ctx context.Context) (bool, error) {
-		v, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		m, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
+		v, m, err := harness.GetWebhooks(ctx, cs, release)
 		if err != nil {
 			return false, err
 		}
@@ -344,42 +306,13 @@ func startPodguard(t *testing.T, c *cluster.Cluster, rel *chart.Release, s *core
 			mounts[m.MountPath] = certDir
 		}
 	}
-	var args []string
-	var servedCerts string
-	for _, a := range chart.LocalArgs(container.Args, mounts) {
-		name, value, _ := strings.Cut(a, "=")
-		switch name {
-		case "serve", "--port", "--metrics-bind-address", "--health-probe-bind-address", "--shutdown-delay":
-			continue
-		case "--cert-dir":
-			servedCerts = value // the Secret's files, where the Pod mounts them
-			continue
-		}
-		args = append(args, a)
-	}
-
-	token, err := c.Clientset.CoreV1().ServiceAccounts(namespace).CreateToken(t.Context(), d.Spec.Template.Spec.ServiceAccountName,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := c.RestConfig()
-	sa := &rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: token.Status.Token}
+	// servedCerts is where the Pod mounts the Secret's files.
+	args, servedCerts := chart.ReplicaArgs(container.Args, mounts)
 	kubeconfig := filepath.Join(dir, "serviceaccount.kubeconfig")
-	if err := harness.WriteKubeconfig(sa, kubeconfig); err != nil {
+	if err := harness.WriteServiceAccountKubeconfig(t.Context(), c.RestConfig(), namespace, d.Spec.Template.Spec.ServiceAccountName, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	pg, err := harness.Start(t.Context(), harness.Options{Dir: dir, CertDir: servedCerts, Kubeconfig: kubeconfig, Args: args})
-	if err != nil {
-		t.Fatalf("podguard with the chart's args %v: %v", args, err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("podguard log (last lines):\n%s", pg.LogTail())
-		}
-		pg.Stop()
-	})
-	return pg
+	return harness.StartForTest(t, harness.Options{Dir: dir, CertDir: servedCerts, Kubeconfig: kubeconfig, Args: args})
 }
 
 // violatingPod has the tag latest: the default rules refuse it.
@@ -415,15 +348,8 @@ func runHelmTest(t *testing.T, c *cluster.Cluster, rel *chart.Release, dir strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := c.Clientset.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(t.Context(), pod.Spec.ServiceAccountName,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := c.RestConfig()
 	kubeconfig := filepath.Join(dir, "test.kubeconfig")
-	sa := &rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: token.Status.Token}
-	if err := harness.WriteKubeconfig(sa, kubeconfig); err != nil {
+	if err := harness.WriteServiceAccountKubeconfig(t.Context(), c.RestConfig(), pod.Namespace, pod.Spec.ServiceAccountName, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
 	args := append(chart.LocalArgs(pod.Spec.Containers[0].Args[1:], mounts), "--kubeconfig="+kubeconfig)
@@ -597,5 +523,3 @@ func logToFile(t *testing.T, path string) {
 		f.Close()
 	})
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -3,7 +3,6 @@ package chart
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -97,13 +96,9 @@ func podguardEval(t *testing.T, data []byte, args ...string) (int, []evalResult)
 	cmd.Stdin = bytes.NewReader(data)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	code := 0
-	if err := cmd.Run(); err != nil {
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) {
-			t.Fatal(err)
-		}
-		code = exit.ExitCode()
+	code, err := harness.ExitCode(cmd.Run())
+	if err != nil {
+		t.Fatal(err)
 	}
 	if code == 2 {
 		t.Fatalf("podguard eval: usage or input error:\n%s", stderr.String())

@@ -42,24 +42,7 @@ func TestPodsPassPodguardEval(t *testing.T) {
 // that podguard accepts both and enforces the custom rule.
 func TestRenderedConfigAccepted(t *testing.T) {
 	r := render(t, Options{ValueFiles: []string{filepath.Join(Dir(), "ci", "custom-config-values.yaml")}})
-	d, err := r.Deployment()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mounts, err := r.MountConfigMaps(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The flags as the container gets them, with the mounted paths made local.
-	var flags []string
-	for _, a := range LocalArgs(d.Spec.Template.Spec.Containers[0].Args, mounts) {
-		if strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "--policy-dir=") {
-			flags = append(flags, a)
-		}
-	}
-	if len(flags) != 2 {
-		t.Fatalf("container args %v lack --config or --policy-dir", d.Spec.Template.Spec.Containers[0].Args)
-	}
+	flags := mountedFlags(t, r, "--config", "--policy-dir")
 	pod := []byte(`apiVersion: v1
 kind: Pod
 metadata: {name: host, namespace: team-a, labels: {app.kubernetes.io/name: host}}
@@ -76,4 +59,30 @@ spec:
 	if code != 1 || len(res) != 1 || len(res[0].Violations) != 1 || res[0].Violations[0].Rule != "no-host-network" {
 		t.Errorf("exit %d, results %+v; want refused by the custom rule no-host-network only", code, res)
 	}
+}
+
+// mountedFlags returns the flags of podguard's container with those names, as the
+// container gets them, with the ConfigMaps it mounts written to a temporary directory and
+// their paths made local. The test ends unless there is one of each.
+func mountedFlags(t *testing.T, r *Release, names ...string) []string {
+	t.Helper()
+	d, err := r.Deployment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := r.MountConfigMaps(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := d.Spec.Template.Spec.Containers[0].Args
+	var flags []string
+	for _, a := range LocalArgs(args, mounts) {
+		if name, _, _ := strings.Cut(a, "="); slices.Contains(names, name) {
+			flags = append(flags, a)
+		}
+	}
+	if len(flags) != len(names) {
+		t.Fatalf("container args %v lack one of %v", args, names)
+	}
+	return flags
 }

@@ -1,9 +1,6 @@
 package chart
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 // TestConfigExceptionsReachPodguard: an exceptions section in the config value passes the
 // chart's schema, and podguard, reading the ConfigMap as the Pods mount it, admits the
@@ -14,23 +11,7 @@ func TestConfigExceptionsReachPodguard(t *testing.T) {
 		"match":  map[string]any{"namespace": "shop", "kind": "Deployment", "name": "web"},
 		"reason": "static page; probe lands with SHOP-12",
 	}}}}})
-	d, err := r.Deployment()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mounts, err := r.MountConfigMaps(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var flags []string
-	for _, a := range LocalArgs(d.Spec.Template.Spec.Containers[0].Args, mounts) {
-		if strings.HasPrefix(a, "--config=") {
-			flags = append(flags, a)
-		}
-	}
-	if len(flags) != 1 {
-		t.Fatalf("container args %v lack --config", d.Spec.Template.Spec.Containers[0].Args)
-	}
+	flags := mountedFlags(t, r, "--config")
 	deployment := []byte(`apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: shop}

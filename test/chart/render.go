@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -92,17 +93,9 @@ func Render(ctx context.Context, o Options) (*Release, error) {
 	if o.SDK == Helm4 {
 		return render4(ctx, o, vals)
 	}
-	c, err := loader.Load(Dir())
+	c, err := loadChart(loader.Load, o.Umbrella)
 	if err != nil {
 		return nil, err
-	}
-	if o.Umbrella != "" {
-		umbrella, err := loader.Load(o.Umbrella)
-		if err != nil {
-			return nil, err
-		}
-		umbrella.AddDependency(c)
-		c = umbrella
 	}
 	kv, err := chartutil.ParseKubeVersion(o.KubeVersion)
 	if err != nil {
@@ -119,7 +112,26 @@ func Render(ctx context.Context, o Options) (*Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	return toRelease(rel)
+	var notes string
+	if rel.Info != nil {
+		notes = rel.Info.Notes
+	}
+	return toRelease(notes, rel.Manifest, rel.Hooks, func(h *release.Hook) (string, string) { return h.Path, h.Manifest })
+}
+
+// loadChart loads the chart with either SDK's loader; with umbrella set, as that chart's
+// dependency, and returns the umbrella chart.
+func loadChart[C interface{ AddDependency(...C) }](load func(string) (C, error), umbrella string) (C, error) {
+	c, err := load(Dir())
+	if err != nil || umbrella == "" {
+		return c, err
+	}
+	u, err := load(umbrella)
+	if err != nil {
+		return u, err
+	}
+	u.AddDependency(c)
+	return u, nil
 }
 
 // Lint runs `helm lint` on the chart with the values, in namespace, as the SDK does it.
@@ -168,22 +180,22 @@ func deepCopy(m map[string]any) map[string]any {
 	return out
 }
 
-func toRelease(rel *release.Release) (*Release, error) {
-	r := &Release{}
-	if rel.Info != nil {
-		r.Notes = rel.Info.Notes
-	}
+// toRelease is the Release of a dry run with either SDK: its notes, its manifest and its
+// hooks, each with the path of its template and its manifest.
+func toRelease[H any](notes, manifest string, hooks []H, hook func(H) (path, manifest string)) (*Release, error) {
+	r := &Release{Notes: notes}
 	var err error
-	if r.Objects, err = splitManifest(rel.Manifest); err != nil {
+	if r.Objects, err = splitManifest(manifest); err != nil {
 		return nil, err
 	}
-	for _, h := range rel.Hooks {
-		objs, err := splitManifest(h.Manifest)
+	for _, h := range hooks {
+		path, manifest := hook(h)
+		objs, err := splitManifest(manifest)
 		if err != nil {
 			return nil, err
 		}
 		for i := range objs {
-			objs[i].Source = h.Path
+			objs[i].Source = path
 		}
 		r.Hooks = append(r.Hooks, objs...)
 	}
@@ -338,4 +350,23 @@ func LocalArgs(args []string, mounts map[string]string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// ReplicaArgs turns the args of podguard's container into those of a podguard the
+// harness runs in its place: LocalArgs with mounts, less what the harness sets itself
+// (the subcommand, the ports, the shutdown delay) and the flags in drop. The --cert-dir,
+// which the harness takes as an option, is returned apart.
+func ReplicaArgs(args []string, mounts map[string]string, drop ...string) (replica []string, certDir string) {
+	for _, a := range LocalArgs(args, mounts) {
+		name, value, _ := strings.Cut(a, "=")
+		switch {
+		case name == "--cert-dir":
+			certDir = value
+		case name == "serve", name == "--port", name == "--metrics-bind-address", name == "--health-probe-bind-address",
+			name == "--shutdown-delay", slices.Contains(drop, name):
+		default:
+			replica = append(replica, a)
+		}
+	}
+	return replica, certDir
 }

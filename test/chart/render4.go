@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
 
 	action4 "helm.sh/helm/v4/pkg/action"
 	common4 "helm.sh/helm/v4/pkg/chart/common"
@@ -28,17 +27,9 @@ var SDKs = []SDK{Helm3, Helm4}
 // render4 is Render with the Helm 4 SDK: a client-side dry-run install, as
 // `helm install --dry-run=client` (or `helm template`) does.
 func render4(ctx context.Context, o Options, vals map[string]any) (*Release, error) {
-	c, err := loader4.Load(Dir())
+	c, err := loadChart(loader4.Load, o.Umbrella)
 	if err != nil {
 		return nil, err
-	}
-	if o.Umbrella != "" {
-		umbrella, err := loader4.Load(o.Umbrella)
-		if err != nil {
-			return nil, err
-		}
-		umbrella.AddDependency(c)
-		c = umbrella
 	}
 	kv, err := common4.ParseKubeVersion(o.KubeVersion)
 	if err != nil {
@@ -58,25 +49,11 @@ func render4(ctx context.Context, o Options, vals map[string]any) (*Release, err
 	if !ok {
 		return nil, fmt.Errorf("helm 4 returned a %T", r)
 	}
-	out := &Release{}
+	var notes string
 	if rel.Info != nil {
-		out.Notes = rel.Info.Notes
+		notes = rel.Info.Notes
 	}
-	if out.Objects, err = splitManifest(rel.Manifest); err != nil {
-		return nil, err
-	}
-	for _, h := range rel.Hooks {
-		objs, err := splitManifest(h.Manifest)
-		if err != nil {
-			return nil, err
-		}
-		for i := range objs {
-			objs[i].Source = h.Path
-		}
-		out.Hooks = append(out.Hooks, objs...)
-	}
-	sort.SliceStable(out.Hooks, func(i, j int) bool { return out.Hooks[i].Source < out.Hooks[j].Source })
-	return out, nil
+	return toRelease(notes, rel.Manifest, rel.Hooks, func(h *release4.Hook) (string, string) { return h.Path, h.Manifest })
 }
 
 // LintResult is what `helm lint` reports: its messages (severity 0 info, 1 warning,

@@ -376,6 +376,12 @@ func TestRBAC(t *testing.T) {
 		{"apiGroups": []any{"authorization.k8s.io"}, "resources": []any{"subjectaccessreviews"}, "verbs": []any{"create"}},
 	}
 	reader := map[string]any{"nonResourceURLs": []any{"/metrics"}, "verbs": []any{"get"}}
+	// secureRoles are those of metrics.secure: podguard checks its scrapers' tokens.
+	secureRoles := map[string][]map[string]any{
+		"podguard":                {watch, register, review[0], review[1]},
+		"podguard-metrics-reader": {reader},
+	}
+	serviceAccount := map[string]any{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}
 	cases := map[string]struct {
 		values   map[string]any
 		roles    map[string][]map[string]any
@@ -383,12 +389,9 @@ func TestRBAC(t *testing.T) {
 	}{
 		"default (metrics.secure)": {
 			values: nil,
-			roles: map[string][]map[string]any{
-				"podguard":                {watch, register, review[0], review[1]},
-				"podguard-metrics-reader": {reader},
-			},
+			roles:  secureRoles,
 			subjects: map[string][]map[string]any{
-				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
+				"podguard": {serviceAccount},
 			},
 		},
 		"metrics readers": {
@@ -397,12 +400,9 @@ func TestRBAC(t *testing.T) {
 				map[string]any{"kind": "ServiceAccount", "name": "scraper"},
 				map[string]any{"kind": "Group", "name": "sre"},
 			}}},
-			roles: map[string][]map[string]any{
-				"podguard":                {watch, register, review[0], review[1]},
-				"podguard-metrics-reader": {reader},
-			},
+			roles: secureRoles,
 			subjects: map[string][]map[string]any{
-				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
+				"podguard": {serviceAccount},
 				"podguard-metrics-reader": {
 					{"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"},
 					{"kind": "ServiceAccount", "name": "scraper", "namespace": "podguard-system"},
@@ -414,7 +414,7 @@ func TestRBAC(t *testing.T) {
 			values: map[string]any{"metrics": map[string]any{"secure": false}},
 			roles:  map[string][]map[string]any{"podguard": {watch, register}},
 			subjects: map[string][]map[string]any{
-				"podguard": {{"kind": "ServiceAccount", "name": "podguard", "namespace": "podguard-system"}},
+				"podguard": {serviceAccount},
 			},
 		},
 	}
@@ -450,32 +450,28 @@ func TestRBAC(t *testing.T) {
 
 func webhookConfigs(t *testing.T, r *Release) (*admissionregistrationv1.ValidatingWebhookConfiguration, *admissionregistrationv1.MutatingWebhookConfiguration) {
 	t.Helper()
-	var vwc *admissionregistrationv1.ValidatingWebhookConfiguration
-	var mwc *admissionregistrationv1.MutatingWebhookConfiguration
+	return single[admissionregistrationv1.ValidatingWebhookConfiguration](t, r, "ValidatingWebhookConfiguration"),
+		single[admissionregistrationv1.MutatingWebhookConfiguration](t, r, "MutatingWebhookConfiguration")
+}
+
+// single decodes the one applied object of that kind; the test ends unless there is
+// exactly one.
+func single[T any](t *testing.T, r *Release, kind string) *T {
+	t.Helper()
+	var found []Object
 	for _, o := range r.Objects {
-		switch o.GetKind() {
-		case "ValidatingWebhookConfiguration":
-			if vwc != nil {
-				t.Fatal("more than one ValidatingWebhookConfiguration")
-			}
-			vwc = &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			if err := o.Into(vwc); err != nil {
-				t.Fatal(err)
-			}
-		case "MutatingWebhookConfiguration":
-			if mwc != nil {
-				t.Fatal("more than one MutatingWebhookConfiguration")
-			}
-			mwc = &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := o.Into(mwc); err != nil {
-				t.Fatal(err)
-			}
+		if o.GetKind() == kind {
+			found = append(found, o)
 		}
 	}
-	if vwc == nil || mwc == nil {
-		t.Fatalf("want one validating and one mutating configuration; rendered %v", r.Kinds())
+	if len(found) != 1 {
+		t.Fatalf("%d of kind %s rendered, want one: %v", len(found), kind, r.Kinds())
 	}
-	return vwc, mwc
+	v := new(T)
+	if err := found[0].Into(v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func clientConfigs(c any) []admissionregistrationv1.WebhookClientConfig {

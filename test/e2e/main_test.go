@@ -38,40 +38,23 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "podguard-e2e-")
+	e, err := harness.StartEnv(ctx, "podguard-e2e-", os.Stderr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	c, err := cluster.StartProcess(ctx, dir+"/cluster", os.Stderr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: starting kube-apiserver and etcd: %v\n", err)
-		return 1
-	}
-	defer c.Close()
-	if err := os.MkdirAll(dir+"/podguard", 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	kubeconfig := dir + "/kubeconfig"
-	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	env.kubeconfig = kubeconfig
-	pg, err := harness.Start(ctx, harness.Options{Dir: dir + "/podguard", Kubeconfig: kubeconfig})
+	defer e.Close()
+	env.kubeconfig = e.Kubeconfig
+	pg, err := harness.Start(ctx, harness.Options{Dir: e.Dir + "/podguard", Kubeconfig: e.Kubeconfig})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: starting podguard: %v\n", err)
 		return 1
 	}
 	defer pg.Stop()
-	env.cluster, env.podguard, env.cs = c, pg, c.Clientset
-	for _, ns := range []string{harness.Namespace} {
-		if _, err := c.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
+	env.cluster, env.podguard, env.cs = e.Cluster, pg, e.Clientset
+	if _, err := e.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: harness.Namespace}}, metav1.CreateOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	if err := register(ctx, pg, admissionregistrationv1.Fail); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: registering podguard: %v\n%s\n", err, pg.LogTail())
@@ -197,11 +180,7 @@ func withPodguard(t *testing.T, config string, args ...string) *harness.Podguard
 			t.Fatal(err)
 		}
 	}
-	pg, err := harness.Start(t.Context(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Stop)
+	pg := harness.StartForTest(t, opts)
 	if err := register(t.Context(), pg, admissionregistrationv1.Fail); err != nil {
 		t.Fatal(err)
 	}

@@ -8,14 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/podguard/podguard/test/chart"
 	"github.com/podguard/podguard/test/harness"
@@ -64,26 +61,19 @@ func TestMetricsNeedAuthorisation(t *testing.T) {
 	}
 	token := func(sa string) string {
 		t.Helper()
-		exp := int64(3600)
-		tr, err := env.cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+		token, err := harness.ServiceAccountToken(ctx, env.cs, ns, sa)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tr.Status.Token
+		return token
 	}
 
 	dir := t.TempDir()
-	admin := env.cluster.RestConfig()
 	kubeconfig := filepath.Join(dir, "podguard.kubeconfig")
-	sa := &rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: token(release)}
-	if err := harness.WriteKubeconfig(sa, kubeconfig); err != nil {
+	if err := harness.WriteServiceAccountKubeconfig(ctx, env.cluster.RestConfig(), ns, release, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	pg, err := harness.Start(ctx, harness.Options{Dir: dir, Kubeconfig: kubeconfig, Args: []string{"--metrics-secure", "--zap-log-level=debug"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Stop)
+	pg := harness.StartForTest(t, harness.Options{Dir: dir, Kubeconfig: kubeconfig, Args: []string{"--metrics-secure", "--zap-log-level=debug"}})
 	if !strings.HasPrefix(pg.MetricsURL, "https://") {
 		t.Fatalf("metrics at %s, want HTTPS", pg.MetricsURL)
 	}
@@ -158,20 +148,9 @@ func TestMetricsNeedAuthorisation(t *testing.T) {
 // own metrics.
 func tokenReviews(t *testing.T) float64 {
 	t.Helper()
-	b, err := env.cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
+	n, err := harness.TokenReviews(t.Context(), env.cs)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var n float64
-	for line := range strings.Lines(string(b)) {
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="tokenreviews"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndexByte(line, ' ')+1:]), 64)
-		if err != nil {
-			t.Fatalf("API server metric %q: %v", line, err)
-		}
-		n += v
 	}
 	if n == 0 {
 		t.Fatal("the API server counts no TokenReview requests")

@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"testing"
+
+	"github.com/podguard/podguard/test/cluster"
 )
 
 // EgressProxy is what a konnectivity server is to a real cluster: the API server's way
@@ -44,6 +47,29 @@ func StartEgressProxy(dir string) (*EgressProxy, error) {
 		}
 	}()
 	return p, nil
+}
+
+// StartClusterBehindProxy starts a cluster for the test whose API server reaches the
+// cluster network only through an EgressProxy, which the test routes; both end at cleanup.
+func StartClusterBehindProxy(t testing.TB, opts ...cluster.Option) (*cluster.Cluster, *EgressProxy) {
+	t.Helper()
+	// Short, for the socket's path: not t.TempDir().
+	sockDir, err := os.MkdirTemp("", "pgegress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	proxy, err := StartEgressProxy(sockDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	config, err := proxy.ConfigFile(sockDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]cluster.Option{cluster.WithAPIServerFlag("egress-selector-config-file", config)}, opts...)
+	return cluster.Start(t, opts...), proxy
 }
 
 // Close stops listening.

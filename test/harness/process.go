@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -102,6 +103,9 @@ func Binary() (string, error) {
 // StartUnready runs podguard serve with a fresh CA and serving certificate for 127.0.0.1,
 // without waiting for it to become ready.
 func StartUnready(ctx context.Context, o Options) (*Podguard, error) {
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
 	bin := o.Binary
 	if bin == "" {
 		var err error
@@ -190,6 +194,23 @@ func Start(ctx context.Context, o Options) (*Podguard, error) {
 		}
 		return nil, fmt.Errorf("%w\n%s", err, p.LogTail())
 	}
+}
+
+// StartForTest is Start for a test: a failure to start ends the test, and the process is
+// stopped at cleanup, with the end of its log shown when the test failed.
+func StartForTest(t testing.TB, o Options) *Podguard {
+	t.Helper()
+	p, err := Start(t.Context(), o)
+	if err != nil {
+		t.Fatalf("starting podguard with %v: %v", o.Args, err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("podguard log (last lines):\n%s", p.LogTail())
+		}
+		p.Stop()
+	})
+	return p
 }
 
 // waitReady has no bound of its own: how long podguard takes to start is the machine's

@@ -17,10 +17,17 @@ func Selftest(ctx context.Context, args ...string) (string, int, error) {
 	cmd := exec.CommandContext(ctx, bin, append([]string{"selftest"}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	code, err := ExitCode(cmd.Run())
+	return out.String(), code, err
+}
+
+// ExitCode is the exit code of a command that ran to its end, from what its Run or Wait
+// returned: 0 for nil, the code of an *exec.ExitError; any other error is returned, as
+// the command could not run.
+func ExitCode(err error) (int, error) {
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
-		return out.String(), exit.ExitCode(), nil
+		return exit.ExitCode(), nil
 	}
-	return out.String(), 0, err
+	return 0, err
 }

@@ -3,6 +3,8 @@ package harness
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -114,6 +116,35 @@ func Register(ctx context.Context, cs kubernetes.Interface, v *admissionregistra
 		return err
 	}
 	return waitFor(ctx, probe)
+}
+
+// GetWebhooks reads the validating and the mutating webhook configuration of that name,
+// as a release of the chart writes both.
+func GetWebhooks(ctx context.Context, cs kubernetes.Interface, name string) (*admissionregistrationv1.ValidatingWebhookConfiguration, *admissionregistrationv1.MutatingWebhookConfiguration, error) {
+	v, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, m, nil
+}
+
+// ServiceAddress is the cluster IP and port (named port) of the Service namespace/name,
+// as host:port: what the API server asks the egress proxy for when it calls the webhook.
+func ServiceAddress(ctx context.Context, cs kubernetes.Interface, namespace, name, port string) (string, error) {
+	svc, err := cs.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Name == port {
+			return net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(p.Port))), nil
+		}
+	}
+	return "", fmt.Errorf("the Service %s/%s has no port %s", namespace, name, port)
 }
 
 // Unregister deletes both configurations and, when probe is given, waits until it passes.

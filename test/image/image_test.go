@@ -342,31 +342,7 @@ func TestArchiveContainerdImport(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, dm := dockerImage(t, tc.path)
 			ctx := t.Context()
-			store, err := local.NewStore(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := os.Open(tc.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			idxDesc, err := archive.ImportIndex(ctx, store, f)
-			if err != nil {
-				t.Fatalf("containerd refuses the archive: %v", err)
-			}
-			raw, err := content.ReadBlob(ctx, store, idxDesc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var idx ocispec.Index
-			if err := json.Unmarshal(raw, &idx); err != nil {
-				t.Fatal(err)
-			}
-			if len(idx.Manifests) != 1 {
-				t.Fatalf("containerd found %d images, want 1", len(idx.Manifests))
-			}
-			m := idx.Manifests[0]
+			store, m := containerdImport(t, tc.path)
 			if got := m.Annotations[images.AnnotationImageName]; got != dm.RepoTags[0] {
 				t.Errorf("containerd names the image %q, want %q", got, dm.RepoTags[0])
 			}
@@ -394,6 +370,39 @@ func TestArchiveContainerdImport(t *testing.T) {
 			}
 		})
 	}
+}
+
+// containerdImport imports the archive with containerd's own importer, as
+// `ctr images import` does, into a new content store, and returns the store and the
+// descriptor of the one image it found.
+func containerdImport(t *testing.T, path string) (content.Store, ocispec.Descriptor) {
+	t.Helper()
+	ctx := t.Context()
+	store, err := local.NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	idxDesc, err := archive.ImportIndex(ctx, store, f)
+	if err != nil {
+		t.Fatalf("containerd refuses the archive: %v", err)
+	}
+	raw, err := content.ReadBlob(ctx, store, idxDesc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		t.Fatal(err)
+	}
+	if len(idx.Manifests) != 1 {
+		t.Fatalf("containerd imported %d images, want 1", len(idx.Manifests))
+	}
+	return store, idx.Manifests[0]
 }
 
 // copyTar copies the members of a tar that keep accepts.

@@ -2,7 +2,6 @@ package image
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -13,11 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containerd/containerd/v2/core/content"
-	"github.com/containerd/containerd/v2/core/images/archive"
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
-	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/containerd/platforms"
 	cranecmd "github.com/google/go-containerregistry/cmd/crane/cmd"
 	"github.com/google/go-containerregistry/pkg/crane"
@@ -26,7 +22,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // cranePush runs crane's own push command (`crane push path ref`) and returns the
@@ -58,31 +53,7 @@ func cranePush(t *testing.T, path, ref string) v1.Hash {
 func containerdPush(t *testing.T, path, ref string) v1.Hash {
 	t.Helper()
 	ctx := t.Context()
-	store, err := local.NewStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	idxDesc, err := archive.ImportIndex(ctx, store, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := content.ReadBlob(ctx, store, idxDesc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		t.Fatal(err)
-	}
-	if len(idx.Manifests) != 1 {
-		t.Fatalf("containerd imported %d images, want 1", len(idx.Manifests))
-	}
-	target := idx.Manifests[0]
+	store, target := containerdImport(t, path)
 	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchAllHosts))})
 	pusher, err := resolver.Pusher(ctx, ref)
 	if err != nil {

@@ -3,7 +3,6 @@ package install
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,13 +11,11 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/podguard/podguard/test/chart"
 	"github.com/podguard/podguard/test/cluster"
@@ -47,27 +44,10 @@ func TestInstallLifeCycle(t *testing.T) {
 
 func lifeCycle(t *testing.T, sdk chart.SDK) {
 	ctx := t.Context()
-	sockDir, err := os.MkdirTemp("", "pginst")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	dir := t.TempDir()
-	proxy, err := harness.StartEgressProxy(sockDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	egress, err := proxy.ConfigFile(sockDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cluster.Start(t, cluster.WithAPIServerFlag("egress-selector-config-file", egress))
+	c, proxy := harness.StartClusterBehindProxy(t)
 	cs := c.Clientset
-	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := harness.AdminKubeconfig(t, c)
 	helm := newHelm(t, sdk, kubeconfig)
 	if err := helm.install(ctx, values); err != nil {
 		t.Fatalf("helm install: %v", err)
@@ -202,11 +182,7 @@ func checkPolicies(t *testing.T, cs kubernetes.Interface, policy admissionregist
 }
 
 func policiesAre(ctx context.Context, cs kubernetes.Interface, policy admissionregistrationv1.FailurePolicyType) (bool, error) {
-	v, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
-	if err != nil {
-		return false, err
-	}
-	m, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
+	v, m, err := harness.GetWebhooks(ctx, cs, release)
 	if err != nil {
 		return false, err
 	}
@@ -227,17 +203,11 @@ func policiesAre(ctx context.Context, cs kubernetes.Interface, policy admissionr
 
 func serviceAddress(t *testing.T, cs kubernetes.Interface) string {
 	t.Helper()
-	svc, err := cs.CoreV1().Services(namespace).Get(t.Context(), release, metav1.GetOptions{})
+	addr, err := harness.ServiceAddress(t.Context(), cs, namespace, release, "https")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range svc.Spec.Ports {
-		if p.Name == "https" {
-			return net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(p.Port))
-		}
-	}
-	t.Fatal("the Service has no port https")
-	return ""
+	return addr
 }
 
 // startReplica runs podguard as the Deployment's Pod would: its container's args, the
@@ -294,47 +264,15 @@ func startReplica(t *testing.T, c *cluster.Cluster, dir string, secret *corev1.S
 			}
 		}
 	}
-	var args []string
-	var certDir string
-	for _, a := range chart.LocalArgs(container.Args, mounts) {
-		name, value, _ := strings.Cut(a, "=")
-		switch name {
-		case "serve", "--port", "--metrics-bind-address", "--health-probe-bind-address", "--shutdown-delay":
-			continue
-		case "--cert-dir":
-			certDir = value
-			continue
-		}
-		if slices.Contains(drop, name) {
-			continue
-		}
-		args = append(args, a)
-	}
+	args, certDir := chart.ReplicaArgs(container.Args, mounts, drop...)
 	if !slices.Contains(args, "--webhook-configuration="+release) {
 		t.Fatalf("the Deployment's args %v do not name the webhook configurations", container.Args)
 	}
-	token, err := c.Clientset.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, spec.ServiceAccountName,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := c.RestConfig()
 	kubeconfig := filepath.Join(dir, "serviceaccount.kubeconfig")
-	sa := &rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: token.Status.Token}
-	if err := harness.WriteKubeconfig(sa, kubeconfig); err != nil {
+	if err := harness.WriteServiceAccountKubeconfig(ctx, c.RestConfig(), namespace, spec.ServiceAccountName, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	pg, err := harness.Start(ctx, harness.Options{Dir: dir, CertDir: certDir, Kubeconfig: kubeconfig, Args: args})
-	if err != nil {
-		t.Fatalf("podguard with the Deployment's args %v: %v", args, err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("podguard log (last lines):\n%s", pg.LogTail())
-		}
-		pg.Stop()
-	})
-	return pg
+	return harness.StartForTest(t, harness.Options{Dir: dir, CertDir: certDir, Kubeconfig: kubeconfig, Args: args})
 }
 
 func violatingPod(name string) *corev1.Pod {

@@ -20,7 +20,6 @@ import (
 
 	"github.com/podguard/podguard/policies/prefilter"
 	"github.com/podguard/podguard/test/chart"
-	"github.com/podguard/podguard/test/cluster"
 	"github.com/podguard/podguard/test/harness"
 )
 
@@ -30,27 +29,10 @@ import (
 // still refuses a violating one with podguard's message and patches one missing a default.
 func TestPrefilter(t *testing.T) {
 	ctx := t.Context()
-	sockDir, err := os.MkdirTemp("", "pgpre")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	dir := t.TempDir()
-	proxy, err := harness.StartEgressProxy(sockDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	egress, err := proxy.ConfigFile(sockDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cluster.Start(t, cluster.WithAPIServerFlag("egress-selector-config-file", egress))
+	c, proxy := harness.StartClusterBehindProxy(t)
 	cs := c.Clientset
-	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := harness.AdminKubeconfig(t, c)
 	operator := map[string]any{"name": "not-ci", "expression": `request.userInfo.username != "ci"`}
 	vals := map[string]any{"tls": map[string]any{"mode": "helm"}, "webhook": map[string]any{"matchConditions": []any{operator}}}
 	if err := newHelm(t, chart.SDKs[0], kubeconfig).install(ctx, vals); err != nil {
@@ -133,11 +115,7 @@ func completePod(name string) *corev1.Pod {
 }
 
 func conditionsWritten(ctx context.Context, cs kubernetes.Interface) (bool, error) {
-	v, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
-	if err != nil {
-		return false, err
-	}
-	m, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, release, metav1.GetOptions{})
+	v, m, err := harness.GetWebhooks(ctx, cs, release)
 	if err != nil {
 		return false, err
 	}

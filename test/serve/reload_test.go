@@ -50,11 +50,7 @@ func start(t *testing.T, files map[string]string) *server {
 	}
 	config := filepath.Join(dir, "config.yaml")
 	write(t, config, "# defaults\n")
-	pg, err := harness.Start(t.Context(), harness.Options{Dir: dir, ConfigFile: config, Args: []string{"--policy-dir", policyDir, "--reload-interval", "100ms"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Stop)
+	pg := harness.StartForTest(t, harness.Options{Dir: dir, ConfigFile: config, Args: []string{"--policy-dir", policyDir, "--reload-interval", "100ms"}})
 	return &server{Podguard: pg, policyDir: policyDir}
 }
 

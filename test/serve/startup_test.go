@@ -3,7 +3,6 @@ package serve
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,16 +24,11 @@ func run(t *testing.T, args ...string) (int, string, string) {
 	cmd := exec.CommandContext(t.Context(), bin, append([]string{"serve"}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, stdout.String(), stderr.String()
-	case errors.As(err, &exit):
-		return exit.ExitCode(), stdout.String(), stderr.String()
+	code, err := harness.ExitCode(cmd.Run())
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal(err)
-	return 0, "", ""
+	return code, stdout.String(), stderr.String()
 }
 
 // TestStartupUserErrors: a mistake on the command line is one line on stderr naming it,

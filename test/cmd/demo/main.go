@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/podguard/podguard/test/cluster"
 	"github.com/podguard/podguard/test/harness"
 )
 
@@ -42,26 +41,13 @@ func run() error {
 	if len(os.Args) > 1 {
 		samples = os.Args[1]
 	}
-	dir, err := os.MkdirTemp("", "podguard-demo-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-
 	fmt.Println("Starting etcd and kube-apiserver (built once, cached) ...")
-	c, err := cluster.StartProcess(ctx, filepath.Join(dir, "cluster"), os.Stdout)
+	c, err := harness.StartEnv(ctx, "podguard-demo-", os.Stdout)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := os.MkdirAll(filepath.Join(dir, "podguard"), 0o755); err != nil {
-		return err
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
-		return err
-	}
-	pg, err := harness.Start(ctx, harness.Options{Dir: filepath.Join(dir, "podguard"), Kubeconfig: kubeconfig})
+	pg, err := harness.Start(ctx, harness.Options{Dir: filepath.Join(c.Dir, "podguard"), Kubeconfig: c.Kubeconfig})
 	if err != nil {
 		return err
 	}

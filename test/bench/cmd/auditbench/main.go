@@ -34,7 +34,6 @@ import (
 
 	"github.com/podguard/podguard/test/auditctl"
 	"github.com/podguard/podguard/test/bench/load"
-	"github.com/podguard/podguard/test/cluster"
 	"github.com/podguard/podguard/test/harness"
 )
 
@@ -52,16 +51,12 @@ func main() {
 
 func run(pods, deployments, namespaces int, timeout time.Duration) error {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "podguard-auditbench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	c, err := cluster.StartProcess(ctx, dir+"/cluster", os.Stderr)
+	c, err := harness.StartEnv(ctx, "podguard-auditbench-", os.Stderr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	dir, kubeconfig := c.Dir, c.Kubeconfig
 	cfg := c.RestConfig()
 	cfg.QPS, cfg.Burst = 2000, 2000
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -75,10 +70,6 @@ func run(pods, deployments, namespaces int, timeout time.Duration) error {
 	_ = openreports.AddToScheme(scheme)
 	cl, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return err
-	}
-	kubeconfig := dir + "/kubeconfig"
-	if err := harness.WriteKubeconfig(c.RestConfig(), kubeconfig); err != nil {
 		return err
 	}
 	bin, err := harness.Binary()

@@ -107,14 +107,11 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		}
 		bodies = append(bodies, &load.Body{Name: fmt.Sprintf("%s (%.1f KiB)", b.name, float64(len(data))/1024), Data: data, Allowed: &b.allowed})
 	}
-	dir := cfg.workDir
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "podguard-bench-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
+	dir, remove, err := load.WorkDir(cfg.workDir, "podguard-bench-")
+	if err != nil {
+		return err
 	}
+	defer remove()
 	caPEM, err := harness.WriteServingCert(filepath.Join(dir, "certs"))
 	if err != nil {
 		return err

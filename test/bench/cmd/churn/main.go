@@ -18,80 +18,50 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/podguard/podguard/test/bench/load"
-	"github.com/podguard/podguard/test/harness"
 )
 
 func main() {
+	podguardBin, bodiesDir := load.Flags()
 	var (
-		podguardBin = flag.String("podguard", "bin/podguard", "podguard binary")
-		bodiesDir   = flag.String("bodies", "test/bench/bodies", "directory of the request bodies")
-		conns       = flag.Int("conns", 1200, "churning connections")
-		hold        = flag.Duration("hold", 5*time.Second, "how long each churning connection is kept before it is opened again")
-		atOnce      = flag.Bool("reopen-at-once", false, "open a churning connection again as soon as podguard closes it, not at the end of its hold")
-		spread      = flag.Bool("spread", false, "spread the churning connections' first dials over one hold period, instead of opening them all at once")
-		duration    = flag.Duration("duration", 20*time.Second, "measured time, without and with churn each")
-		callers     = flag.Int("callers", 4, "concurrent reviewers, each review on a new connection")
-		from        = flag.String("churn-from", "127.0.0.2", "loopback address the churning connections come from (the reviews come from 127.0.0.1)")
-		target      = flag.Duration("target", time.Second, "p99 of new-connection reviews under churn must stay below this")
-		extra       = flag.String("podguard-args", "", "extra serve flags, space-separated")
+		conns    = flag.Int("conns", 1200, "churning connections")
+		hold     = flag.Duration("hold", 5*time.Second, "how long each churning connection is kept before it is opened again")
+		atOnce   = flag.Bool("reopen-at-once", false, "open a churning connection again as soon as podguard closes it, not at the end of its hold")
+		spread   = flag.Bool("spread", false, "spread the churning connections' first dials over one hold period, instead of opening them all at once")
+		duration = flag.Duration("duration", 20*time.Second, "measured time, without and with churn each")
+		callers  = flag.Int("callers", 4, "concurrent reviewers, each review on a new connection")
+		from     = flag.String("churn-from", "127.0.0.2", "loopback address the churning connections come from (the reviews come from 127.0.0.1)")
+		target   = flag.Duration("target", time.Second, "p99 of new-connection reviews under churn must stay below this")
+		extra    = flag.String("podguard-args", "", "extra serve flags, space-separated")
 	)
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	ok, err := run(ctx, *podguardBin, *bodiesDir, *conns, *hold, *spread, *atOnce, *duration, *callers, *from, *target, *extra)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "churn:", err)
-		os.Exit(2)
-	}
-	if !ok {
-		os.Exit(1)
-	}
+	load.Main("churn", func(ctx context.Context) (bool, error) {
+		return run(ctx, *podguardBin, *bodiesDir, *conns, *hold, *spread, *atOnce, *duration, *callers, *from, *target, *extra)
+	})
 }
 
 func run(ctx context.Context, bin, bodiesDir string, conns int, hold time.Duration, spread, atOnce bool, duration time.Duration, callers int, from string, target time.Duration, extra string) (bool, error) {
-	dir, err := os.MkdirTemp("", "podguard-churn-")
+	dir, remove, err := load.WorkDir("", "podguard-churn-")
 	if err != nil {
 		return false, err
 	}
-	defer os.RemoveAll(dir)
-	caPEM, err := harness.WriteServingCert(filepath.Join(dir, "certs"))
-	if err != nil {
-		return false, err
-	}
-	ports, err := harness.FreePorts(3)
-	if err != nil {
-		return false, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	args := []string{bin, "serve", "--cert-dir", filepath.Join(dir, "certs"), "--port", strconv.Itoa(ports[0]),
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--watch-cluster=false", "--shutdown-delay", "0s"}
-	if extra != "" {
-		args = append(args, strings.Fields(extra)...)
-	}
+	defer remove()
 	// The chart's memory limit, so the connection bound is the chart's (1,024).
-	srv, err := load.StartEnv("podguard", "https://"+addr+"/validate", dir, []string{"GOMEMLIMIT=512MiB"}, args...)
+	srv, err := load.StartPodguard(load.PodguardOptions{Bin: bin, Dir: dir, Env: []string{"GOMEMLIMIT=512MiB"}, Args: strings.Fields(extra)})
 	if err != nil {
 		return false, err
 	}
 	defer srv.Stop()
-	data, err := os.ReadFile(filepath.Join(bodiesDir, "pod-compliant.json"))
+	body, err := load.ReadBody(bodiesDir, "pod-compliant.json", true)
 	if err != nil {
 		return false, err
 	}
-	allowed := true
-	body := &load.Body{Name: "pod-compliant", Data: data, Allowed: &allowed}
+	caPEM, addr := srv.CAPEM, srv.Addr
 	ready, err := load.NewClient(srv.URL, caPEM, 1)
 	if err != nil {
 		return false, err
@@ -104,7 +74,7 @@ func run(ctx context.Context, bin, bodiesDir string, conns int, hold time.Durati
 	pool.AppendCertsFromPEM(caPEM)
 
 	quiet := measure(ctx, srv.URL, pool, body, callers, duration)
-	fmt.Printf("without churn: %s\n", quiet)
+	fmt.Printf("without churn: %s\n", newConns(quiet))
 
 	churnCtx, stopChurn := context.WithCancel(ctx)
 	ch := churn(churnCtx, addr, from, conns, hold, spread, atOnce)
@@ -118,13 +88,14 @@ func run(ctx context.Context, bin, bodiesDir string, conns int, hold time.Durati
 	busy := measure(ctx, srv.URL, pool, body, callers, duration)
 	stopChurn()
 	st := ch.wait()
-	fmt.Printf("with %d connections churning every %s: %s\n", conns, hold, busy)
+	fmt.Printf("with %d connections churning every %s: %s\n", conns, hold, newConns(busy))
 	fmt.Printf("churning connections: %d opened, %d closed by podguard before their %s were up, %d dials failed\n",
 		st.opened, st.closedEarly, hold, st.dialErrors)
-	ratio := float64(busy.p99) / float64(max(quiet.p99, time.Microsecond))
+	busyP99, quietP99 := busy.Quantile(0.99), quiet.Quantile(0.99)
+	ratio := float64(busyP99) / float64(max(quietP99, time.Microsecond))
 	fmt.Printf("p99 of a new-connection review: %s under churn, %s without (%.1fx); target under churn < %s\n",
-		busy.p99.Round(time.Millisecond), quiet.p99.Round(time.Millisecond), ratio, target)
-	ok := quiet.failed == 0 && busy.failed == 0 && busy.p99 < target
+		busyP99.Round(time.Millisecond), quietP99.Round(time.Millisecond), ratio, target)
+	ok := quiet.Failed == 0 && busy.Failed == 0 && busyP99 < target
 	if !ok {
 		fmt.Println("FAIL")
 	} else {
@@ -133,18 +104,12 @@ func run(ctx context.Context, bin, bodiesDir string, conns int, hold time.Durati
 	return ok, nil
 }
 
-// result is what one measurement saw.
-type result struct {
-	reviews, failed int
-	firstError      string
-	p50, p99, max   time.Duration
-}
-
-func (r result) String() string {
+// newConns says what one measurement of reviews on new connections saw.
+func newConns(r load.Latencies) string {
 	s := fmt.Sprintf("%d reviews on new connections, p50 %s, p99 %s, max %s, %d failed",
-		r.reviews, r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.max.Round(time.Millisecond), r.failed)
-	if r.firstError != "" {
-		s += " (first: " + r.firstError + ")"
+		len(r.Times), r.Quantile(0.5).Round(time.Millisecond), r.Quantile(0.99).Round(time.Millisecond), r.Max().Round(time.Millisecond), r.Failed)
+	if r.FirstError != "" {
+		s += " (first: " + r.FirstError + ")"
 	}
 	return s
 }
@@ -152,7 +117,7 @@ func (r result) String() string {
 // measure sends reviews from callers workers for d, each on a connection of its own,
 // and times each from the dial to the end of the answer. A review not answered within
 // 10 s counts as failed, at 10 s.
-func measure(ctx context.Context, url string, pool *x509.CertPool, body *load.Body, callers int, d time.Duration) result {
+func measure(ctx context.Context, url string, pool *x509.CertPool, body *load.Body, callers int, d time.Duration) load.Latencies {
 	tr := &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		DisableKeepAlives: true,
@@ -164,8 +129,7 @@ func measure(ctx context.Context, url string, pool *x509.CertPool, body *load.Bo
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
-	var r result
-	var lat []time.Duration
+	var r load.Latencies
 	var wg sync.WaitGroup
 	for range callers {
 		wg.Go(func() {
@@ -175,25 +139,16 @@ func measure(ctx context.Context, url string, pool *x509.CertPool, body *load.Bo
 				err := c.Do(context.WithoutCancel(ctx), body, &buf)
 				took := time.Since(t0)
 				mu.Lock()
-				lat = append(lat, took)
+				r.Times = append(r.Times, took)
 				if err != nil {
-					r.failed++
-					if r.firstError == "" {
-						r.firstError = err.Error()
-					}
+					r.Fail(err)
 				}
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	slices.Sort(lat)
-	r.reviews = len(lat)
-	if len(lat) > 0 {
-		r.p50 = lat[len(lat)/2]
-		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
-		r.max = lat[len(lat)-1]
-	}
+	r.Sort()
 	return r
 }
 

@@ -22,47 +22,40 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/podguard/podguard/test/bench/load"
-	"github.com/podguard/podguard/test/harness"
 )
 
 func main() {
+	podguardBin, bodiesDir := load.Flags()
 	var (
-		podguardBin = flag.String("podguard", "bin/podguard", "podguard binary")
-		bodiesDir   = flag.String("bodies", "test/bench/bodies", "directory of the request bodies")
-		runs        = flag.Int("runs", 10, "SIGTERM runs")
-		clients     = flag.Int("clients", 36, "concurrent callers")
-		before      = flag.Duration("before", 2*time.Second, "load before SIGTERM")
-		delay       = flag.Duration("shutdown-delay", 3*time.Second, "podguard's --shutdown-delay")
+		runs    = flag.Int("runs", 10, "SIGTERM runs")
+		clients = flag.Int("clients", 36, "concurrent callers")
+		before  = flag.Duration("before", 2*time.Second, "load before SIGTERM")
+		delay   = flag.Duration("shutdown-delay", 3*time.Second, "podguard's --shutdown-delay")
 	)
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	var total counts
-	for i := 1; i <= *runs && ctx.Err() == nil; i++ {
-		c, err := run(ctx, *podguardBin, *bodiesDir, *clients, *before, *delay)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "drain: run %d: %v\n", i, err)
-			os.Exit(2)
+	load.Main("drain", func(ctx context.Context) (bool, error) {
+		var total counts
+		for i := 1; i <= *runs && ctx.Err() == nil; i++ {
+			c, err := run(ctx, *podguardBin, *bodiesDir, *clients, *before, *delay)
+			if err != nil {
+				return false, fmt.Errorf("run %d: %w", i, err)
+			}
+			fmt.Printf("run %2d: %s\n", i, c)
+			total.add(c)
 		}
-		fmt.Printf("run %2d: %s\n", i, c)
-		total.add(c)
-	}
-	fmt.Printf("total:  %s\n", &total)
-	if total.lost.Load() > 0 || total.wrong.Load() > 0 {
-		fmt.Println("FAIL: reviews lost or answered wrongly")
-		os.Exit(1)
-	}
-	fmt.Println("PASS: no review lost")
+		fmt.Printf("total:  %s\n", &total)
+		if total.lost.Load() > 0 || total.wrong.Load() > 0 {
+			fmt.Println("FAIL: reviews lost or answered wrongly")
+			return false, nil
+		}
+		fmt.Println("PASS: no review lost")
+		return true, nil
+	})
 }
 
 type counts struct {
@@ -92,32 +85,20 @@ func (c *counts) String() string {
 }
 
 func run(ctx context.Context, bin, bodiesDir string, clients int, before, delay time.Duration) (*counts, error) {
-	dir, err := os.MkdirTemp("", "podguard-drain-")
+	dir, remove, err := load.WorkDir("", "podguard-drain-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	caPEM, err := harness.WriteServingCert(filepath.Join(dir, "certs"))
+	defer remove()
+	srv, err := load.StartPodguard(load.PodguardOptions{Bin: bin, Dir: dir, ShutdownDelay: delay})
 	if err != nil {
 		return nil, err
 	}
-	ports, err := harness.FreePorts(3)
+	body, err := load.ReadBody(bodiesDir, "pod-compliant.json", true)
 	if err != nil {
 		return nil, err
 	}
-	url := fmt.Sprintf("https://127.0.0.1:%d/validate", ports[0])
-	srv, err := load.Start("podguard", url, dir, bin, "serve", "--cert-dir", filepath.Join(dir, "certs"), "--port", strconv.Itoa(ports[0]),
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--watch-cluster=false", "--shutdown-delay", delay.String())
-	if err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(filepath.Join(bodiesDir, "pod-compliant.json"))
-	if err != nil {
-		return nil, err
-	}
-	allowed := true
-	body := &load.Body{Name: "pod-compliant", Data: data, Allowed: &allowed}
+	url, caPEM := srv.URL, srv.CAPEM
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	tr := &http.Transport{

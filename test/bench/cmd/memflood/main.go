@@ -18,55 +18,42 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/podguard/podguard/test/bench/load"
-	"github.com/podguard/podguard/test/harness"
 )
 
 func main() {
+	podguardBin, bodiesDir := load.Flags()
 	var (
-		podguardBin = flag.String("podguard", "bin/podguard", "podguard binary")
-		bodiesDir   = flag.String("bodies", "test/bench/bodies", "directory of the request bodies")
-		limit       = flag.String("limit", "512Mi", "the container's memory limit, passed as GOMEMLIMIT as the chart does")
-		clients     = flag.Int("clients", 16, "clients sending large Pods")
-		labels      = flag.Int("labels", 300_000, "labels of each large Pod")
-		hooks       = flag.String("hooks", "validate,mutate", "the paths the large Pods go to, in turn by client")
-		duration    = flag.Duration("duration", 30*time.Second, "how long the flood lasts")
-		baseline    = flag.Duration("baseline", 5*time.Second, "how long ordinary reviews are measured alone first")
-		pause       = flag.Duration("good-every", 50*time.Millisecond, "the pause between two ordinary reviews")
-		workDir     = flag.String("work-dir", "", "directory for certificates and the log (default: a temporary one)")
+		limit    = flag.String("limit", "512Mi", "the container's memory limit, passed as GOMEMLIMIT as the chart does")
+		clients  = flag.Int("clients", 16, "clients sending large Pods")
+		labels   = flag.Int("labels", 300_000, "labels of each large Pod")
+		hooks    = flag.String("hooks", "validate,mutate", "the paths the large Pods go to, in turn by client")
+		duration = flag.Duration("duration", 30*time.Second, "how long the flood lasts")
+		baseline = flag.Duration("baseline", 5*time.Second, "how long ordinary reviews are measured alone first")
+		pause    = flag.Duration("good-every", 50*time.Millisecond, "the pause between two ordinary reviews")
+		workDir  = flag.String("work-dir", "", "directory for certificates and the log (default: a temporary one)")
 	)
 	flag.Parse()
-	q, err := resource.ParseQuantity(*limit)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "memflood: -limit:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	ok, err := run(ctx, config{
-		bin: *podguardBin, bodies: *bodiesDir, limit: q.Value(), clients: *clients, labels: *labels,
-		hooks: strings.Split(*hooks, ","), duration: *duration, baseline: *baseline, pause: *pause, dir: *workDir,
+	load.Main("memflood", func(ctx context.Context) (bool, error) {
+		q, err := resource.ParseQuantity(*limit)
+		if err != nil {
+			return false, fmt.Errorf("-limit: %w", err)
+		}
+		return run(ctx, config{
+			bin: *podguardBin, bodies: *bodiesDir, limit: q.Value(), clients: *clients, labels: *labels,
+			hooks: strings.Split(*hooks, ","), duration: *duration, baseline: *baseline, pause: *pause, dir: *workDir,
+		})
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "memflood:", err)
-		os.Exit(2)
-	}
-	if !ok {
-		os.Exit(1)
-	}
 }
 
 type config struct {
@@ -78,32 +65,17 @@ type config struct {
 }
 
 func run(ctx context.Context, c config) (bool, error) {
-	if c.dir == "" {
-		dir, err := os.MkdirTemp("", "podguard-memflood-")
-		if err != nil {
-			return false, err
-		}
-		defer os.RemoveAll(dir)
-		c.dir = dir
-	}
-	certs := filepath.Join(c.dir, "certs")
-	caPEM, err := harness.WriteServingCert(certs)
+	dir, remove, err := load.WorkDir(c.dir, "podguard-memflood-")
 	if err != nil {
 		return false, err
 	}
-	ports, err := harness.FreePorts(3)
-	if err != nil {
-		return false, err
-	}
-	base := fmt.Sprintf("https://127.0.0.1:%d", ports[0])
-	srv, err := load.StartEnv("podguard", base+"/validate", c.dir, []string{"GOMEMLIMIT=" + strconv.FormatInt(c.limit, 10)},
-		c.bin, "serve", "--cert-dir", certs, "--port", strconv.Itoa(ports[0]),
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--watch-cluster=false", "--shutdown-delay", "0s")
+	defer remove()
+	srv, err := load.StartPodguard(load.PodguardOptions{Bin: c.bin, Dir: dir, Env: []string{"GOMEMLIMIT=" + strconv.FormatInt(c.limit, 10)}})
 	if err != nil {
 		return false, err
 	}
 	defer srv.Stop()
+	base, caPEM := srv.Base, srv.CAPEM
 
 	compliant, err := os.ReadFile(filepath.Join(c.bodies, "pod-compliant.json"))
 	if err != nil {
@@ -186,19 +158,19 @@ func run(ctx context.Context, c config) (bool, error) {
 	}
 	fmt.Printf("peak RSS (VmHWM)       %s of the %s limit (%.0f%%)\n", mib(hwm), mib(c.limit), 100*float64(hwm)/float64(c.limit))
 	fmt.Printf("peak RssAnon (sampled) %s (%.0f%%)\n", mib(anonPeak), 100*float64(anonPeak)/float64(c.limit))
-	fmt.Printf("ordinary reviews alone:      %s\n", before)
-	fmt.Printf("ordinary reviews in a flood: %s\n", during)
-	if p := before.quantile(0.5); p > 0 {
+	fmt.Printf("ordinary reviews alone:      %s\n", before.Summary("answered"))
+	fmt.Printf("ordinary reviews in a flood: %s\n", during.Summary("answered"))
+	if p := before.Quantile(0.5); p > 0 {
 		fmt.Printf("latency in the flood against alone: p50 %.1fx, p99 %.1fx\n",
-			float64(during.quantile(0.5))/float64(p), float64(during.quantile(0.99))/float64(before.quantile(0.99)))
+			float64(during.Quantile(0.5))/float64(p), float64(during.Quantile(0.99))/float64(before.Quantile(0.99)))
 	}
 	ok := true
 	if hwm >= c.limit {
 		fmt.Println("FAIL: the peak RSS reached the memory limit")
 		ok = false
 	}
-	if during.failed > 0 || during.answered() == 0 {
-		fmt.Printf("FAIL: %d of %d ordinary reviews were not answered with their verdict; first: %s\n", during.failed, during.sent(), during.first)
+	if during.Failed > 0 || len(during.Times) == 0 {
+		fmt.Printf("FAIL: %d of %d ordinary reviews were not answered with their verdict; first: %s\n", during.Failed, len(during.Times)+during.Failed, during.FirstError)
 		ok = false
 	}
 	if ok {
@@ -274,35 +246,10 @@ func flood(ctx context.Context, url string, caPEM, body []byte) map[string]int {
 
 var digits = regexp.MustCompile(`[0-9][0-9.]*`)
 
-// results of the ordinary reviews.
-type results struct {
-	latencies []time.Duration
-	failed    int
-	first     string
-}
-
-func (r results) answered() int { return len(r.latencies) }
-func (r results) sent() int     { return len(r.latencies) + r.failed }
-
-func (r results) quantile(q float64) time.Duration {
-	if len(r.latencies) == 0 {
-		return 0
-	}
-	return r.latencies[min(len(r.latencies)-1, int(q*float64(len(r.latencies))))]
-}
-
-func (r results) String() string {
-	if len(r.latencies) == 0 {
-		return fmt.Sprintf("none answered, %d failed (%s)", r.failed, r.first)
-	}
-	return fmt.Sprintf("%d answered, %d failed; latency p50 %s, p99 %s, max %s", r.answered(), r.failed,
-		r.quantile(0.5).Round(100*time.Microsecond), r.quantile(0.99).Round(100*time.Microsecond), r.latencies[len(r.latencies)-1].Round(100*time.Microsecond))
-}
-
 // stream sends ordinary reviews, validate and mutate in turn, one at a time with a pause
 // between, until ctx ends.
-func stream(ctx context.Context, vc *load.Client, vb *load.Body, mc *load.Client, mb *load.Body, pause time.Duration) results {
-	var r results
+func stream(ctx context.Context, vc *load.Client, vb *load.Body, mc *load.Client, mb *load.Body, pause time.Duration) load.Latencies {
+	var r load.Latencies
 	var buf bytes.Buffer
 	for i := 0; ctx.Err() == nil; i++ {
 		c, b := vc, vb
@@ -315,19 +262,16 @@ func stream(ctx context.Context, vc *load.Client, vb *load.Body, mc *load.Client
 		err := c.Do(rctx, b, &buf)
 		cancel()
 		if err != nil {
-			r.failed++
-			if r.first == "" {
-				r.first = err.Error()
-			}
+			r.Fail(err)
 		} else {
-			r.latencies = append(r.latencies, time.Since(start))
+			r.Times = append(r.Times, time.Since(start))
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(pause):
 		}
 	}
-	slices.Sort(r.latencies)
+	r.Sort()
 	return r
 }
 

@@ -16,18 +16,15 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/podguard/podguard/test/bench/load"
-	"github.com/podguard/podguard/test/harness"
 )
 
 type sample struct {
@@ -40,38 +37,26 @@ type sample struct {
 }
 
 func main() {
+	podguardBin, bodiesDir := load.Flags()
 	var (
-		podguardBin = flag.String("podguard", "bin/podguard", "podguard binary")
-		bodiesDir   = flag.String("bodies", "test/bench/bodies", "directory of the request bodies")
-		reviews     = flag.Int("reviews", 1_000_000, "reviews to send")
-		conc        = flag.Int("concurrency", 8, "concurrent callers")
-		interval    = flag.Duration("sample-every", 2*time.Second, "sampling interval")
-		tolerance   = flag.Float64("tolerance", 0.10, "allowed growth over the warm-up level")
-		workDir     = flag.String("work-dir", "", "directory for certificates, logs and the samples (default: a temporary one)")
-		judge       = flag.String("judge", "", "judge the samples.tsv of an earlier run instead of running")
+		reviews   = flag.Int("reviews", 1_000_000, "reviews to send")
+		conc      = flag.Int("concurrency", 8, "concurrent callers")
+		interval  = flag.Duration("sample-every", 2*time.Second, "sampling interval")
+		tolerance = flag.Float64("tolerance", 0.10, "allowed growth over the warm-up level")
+		workDir   = flag.String("work-dir", "", "directory for certificates, logs and the samples (default: a temporary one)")
+		judge     = flag.String("judge", "", "judge the samples.tsv of an earlier run instead of running")
 	)
 	flag.Parse()
-	if *judge != "" {
-		samples, err := readSamples(*judge)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "soak:", err)
-			os.Exit(2)
+	load.Main("soak", func(ctx context.Context) (bool, error) {
+		if *judge != "" {
+			samples, err := readSamples(*judge)
+			if err != nil {
+				return false, err
+			}
+			return report(samples, samples[len(samples)-1].reviews, *tolerance), nil
 		}
-		if !report(samples, samples[len(samples)-1].reviews, *tolerance) {
-			os.Exit(1)
-		}
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	ok, err := run(ctx, *podguardBin, *bodiesDir, *reviews, *conc, *interval, *tolerance, *workDir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "soak:", err)
-		os.Exit(2)
-	}
-	if !ok {
-		os.Exit(1)
-	}
+		return run(ctx, *podguardBin, *bodiesDir, *reviews, *conc, *interval, *tolerance, *workDir)
+	})
 }
 
 // mix is the share of each kind of review, as a cluster sends them: mostly compliant
@@ -89,31 +74,17 @@ var mix = []struct {
 }
 
 func run(ctx context.Context, bin, bodiesDir string, total, conc int, interval time.Duration, tolerance float64, dir string) (bool, error) {
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "podguard-soak-"); err != nil {
-			return false, err
-		}
-		defer os.RemoveAll(dir)
-	}
-	certs := filepath.Join(dir, "certs")
-	caPEM, err := harness.WriteServingCert(certs)
+	dir, remove, err := load.WorkDir(dir, "podguard-soak-")
 	if err != nil {
 		return false, err
 	}
-	ports, err := harness.FreePorts(3)
-	if err != nil {
-		return false, err
-	}
-	base := fmt.Sprintf("https://127.0.0.1:%d", ports[0])
-	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])
-	srv, err := load.Start("podguard", base+"/validate", dir, bin, "serve", "--cert-dir", certs, "--port", strconv.Itoa(ports[0]),
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--watch-cluster=false", "--shutdown-delay", "0s")
+	defer remove()
+	srv, err := load.StartPodguard(load.PodguardOptions{Bin: bin, Dir: dir})
 	if err != nil {
 		return false, err
 	}
 	defer srv.Stop()
+	base, caPEM, metricsURL := srv.Base, srv.CAPEM, srv.MetricsURL
 
 	type target struct {
 		client *load.Client

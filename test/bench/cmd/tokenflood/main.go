@@ -23,21 +23,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
+	"github.com/podguard/podguard/test/bench/load"
 	"github.com/podguard/podguard/test/chart"
 	"github.com/podguard/podguard/test/cluster"
 	"github.com/podguard/podguard/test/harness"
@@ -60,27 +55,17 @@ func main() {
 		workDir     = flag.String("work-dir", "", "directory for the cluster, certificates and logs (default: a temporary one)")
 	)
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	ok, err := run(ctx, *podguardBin, *clients, *duration, *baseline, *every, *workDir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tokenflood:", err)
-		os.Exit(2)
-	}
-	if !ok {
-		os.Exit(1)
-	}
+	load.Main("tokenflood", func(ctx context.Context) (bool, error) {
+		return run(ctx, *podguardBin, *clients, *duration, *baseline, *every, *workDir)
+	})
 }
 
 func run(ctx context.Context, bin string, clients int, duration, baseline, every time.Duration, dir string) (bool, error) {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "podguard-tokenflood-")
-		if err != nil {
-			return false, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, remove, err := load.WorkDir(dir, "podguard-tokenflood-")
+	if err != nil {
+		return false, err
 	}
+	defer remove()
 	c, err := cluster.StartProcess(ctx, filepath.Join(dir, "cluster"), os.Stderr)
 	if err != nil {
 		return false, err
@@ -89,17 +74,12 @@ func run(ctx context.Context, bin string, clients int, duration, baseline, every
 	if err := applyChartIdentity(ctx, c); err != nil {
 		return false, err
 	}
-	podguardToken, err := token(ctx, c, release)
+	scraperToken, err := harness.ServiceAccountToken(ctx, c.Clientset, namespace, "prometheus")
 	if err != nil {
 		return false, err
 	}
-	scraperToken, err := token(ctx, c, "prometheus")
-	if err != nil {
-		return false, err
-	}
-	admin := c.RestConfig()
 	kubeconfig := filepath.Join(dir, "podguard.kubeconfig")
-	if err := harness.WriteKubeconfig(&rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: podguardToken}, kubeconfig); err != nil {
+	if err := harness.WriteServiceAccountKubeconfig(ctx, c.RestConfig(), namespace, release, kubeconfig); err != nil {
 		return false, err
 	}
 	pg, err := harness.Start(ctx, harness.Options{Binary: bin, Dir: dir, Kubeconfig: kubeconfig, Args: []string{"--metrics-secure"}})
@@ -121,7 +101,7 @@ func run(ctx context.Context, bin string, clients int, duration, baseline, every
 	alone := scrape(bctx, scraper, url, scraperToken, every)
 	cancel()
 
-	before, err := tokenReviews(ctx, c)
+	before, err := harness.TokenReviews(ctx, c.Clientset)
 	if err != nil {
 		return false, err
 	}
@@ -135,7 +115,7 @@ func run(ctx context.Context, bin string, clients int, duration, baseline, every
 	}
 	flooded := scrape(fctx, scraper, url, scraperToken, every)
 	wg.Wait()
-	after, err := tokenReviews(ctx, c)
+	after, err := harness.TokenReviews(ctx, c.Clientset)
 	if err != nil {
 		return false, err
 	}
@@ -164,15 +144,15 @@ func run(ctx context.Context, bin string, clients int, duration, baseline, every
 		fmt.Printf("  the scraper's decision expired %.0f s into the flood: its slowest scrape after that took %s\n",
 			expiry.Sub(flooded.start).Seconds(), flooded.slowestAfter(expiry).Round(100*time.Microsecond))
 	}
-	if p := alone.quantile(0.99); p > 0 {
-		fmt.Printf("p99 in the flood against alone: %.1fx\n", float64(flooded.quantile(0.99))/float64(p))
+	if p := alone.Quantile(0.99); p > 0 {
+		fmt.Printf("p99 in the flood against alone: %.1fx\n", float64(flooded.Quantile(0.99))/float64(p))
 	}
 	ok := true
-	if flooded.failed > 0 || len(flooded.latencies) == 0 {
-		fmt.Printf("FAIL: %d scrapes with a valid token failed; first: %s\n", flooded.failed, flooded.first)
+	if flooded.Failed > 0 || len(flooded.latencies) == 0 {
+		fmt.Printf("FAIL: %d scrapes with a valid token failed; first: %s\n", flooded.Failed, flooded.FirstError)
 		ok = false
 	}
-	if slowest := flooded.quantile(1); slowest >= target {
+	if slowest := flooded.Quantile(1); slowest >= target {
 		fmt.Printf("FAIL: the slowest scrape in the flood took %s, not under %s\n", slowest.Round(100*time.Microsecond), target)
 		ok = false
 	}
@@ -204,35 +184,6 @@ func applyChartIdentity(ctx context.Context, c *cluster.Cluster) error {
 	}
 	_, err = c.Clientset.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus"}}, metav1.CreateOptions{})
 	return err
-}
-
-func token(ctx context.Context, c *cluster.Cluster, sa string) (string, error) {
-	exp := int64(3600)
-	tr, err := c.Clientset.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sa, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
-	if err != nil {
-		return "", err
-	}
-	return tr.Status.Token, nil
-}
-
-// tokenReviews is the API server's count of TokenReview requests.
-func tokenReviews(ctx context.Context, c *cluster.Cluster) (float64, error) {
-	b, err := c.Clientset.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var n float64
-	for line := range strings.Lines(string(b)) {
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="tokenreviews"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndexByte(line, ' ')+1:]), 64)
-		if err != nil {
-			return 0, fmt.Errorf("API server metric %q: %w", line, err)
-		}
-		n += v
-	}
-	return n, nil
 }
 
 // newClient keeps one connection, from source when it is not nil.
@@ -281,20 +232,12 @@ func flood(ctx context.Context, hc *http.Client, url string) map[string]int {
 	return out
 }
 
+// results are the scrapes' latencies, with when each answered one was sent.
 type results struct {
+	load.Latencies
 	start     time.Time
-	at        []time.Time // when each answered scrape was sent
-	latencies []time.Duration
-	sorted    []time.Duration
-	failed    int
-	first     string
-}
-
-func (r results) quantile(q float64) time.Duration {
-	if len(r.sorted) == 0 {
-		return 0
-	}
-	return r.sorted[min(len(r.sorted)-1, int(q*float64(len(r.sorted))))]
+	at        []time.Time     // when each answered scrape was sent
+	latencies []time.Duration // in the order of at
 }
 
 func (r results) slowestAfter(t time.Time) time.Duration {
@@ -307,13 +250,7 @@ func (r results) slowestAfter(t time.Time) time.Duration {
 	return d
 }
 
-func (r results) String() string {
-	if len(r.sorted) == 0 {
-		return fmt.Sprintf("none answered, %d failed (%s)", r.failed, r.first)
-	}
-	return fmt.Sprintf("%d answered 200, %d failed; latency p50 %s, p99 %s, max %s", len(r.sorted), r.failed,
-		r.quantile(0.5).Round(100*time.Microsecond), r.quantile(0.99).Round(100*time.Microsecond), r.sorted[len(r.sorted)-1].Round(100*time.Microsecond))
-}
+func (r results) String() string { return r.Summary("answered 200") }
 
 // scrape gets url every interval until ctx ends.
 func scrape(ctx context.Context, hc *http.Client, url, bearer string, every time.Duration) results {
@@ -331,10 +268,7 @@ func scrape(ctx context.Context, hc *http.Client, url, bearer string, every time
 			err = fmt.Errorf("scrape: HTTP %d", code)
 		}
 		if err != nil {
-			r.failed++
-			if r.first == "" {
-				r.first = err.Error()
-			}
+			r.Fail(err)
 		} else {
 			r.at = append(r.at, start)
 			r.latencies = append(r.latencies, time.Since(start))
@@ -344,6 +278,6 @@ func scrape(ctx context.Context, hc *http.Client, url, bearer string, every time
 		case <-time.After(every):
 		}
 	}
-	r.sorted = slices.Sorted(slices.Values(r.latencies))
+	r.Times = slices.Sorted(slices.Values(r.latencies))
 	return r
 }
