@@ -46,15 +46,18 @@ func Threads(pid int) (int, error) {
 	return int(n / 1024), err
 }
 
-// RSSSampler records the highest VmRSS of a process while it runs.
+// RSSSampler records the highest VmRSS of a process while it runs, and the highest
+// RssAnon: the part that is not pages of files, which the kernel cannot reclaim without
+// swap.
 type RSSSampler struct {
-	mu     sync.Mutex
-	peak   int64
+	mu       sync.Mutex
+	peak     int64
+	peakAnon int64
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// SampleRSS polls VmRSS every interval until Stop.
+// SampleRSS polls VmRSS and RssAnon every interval until Stop.
 func SampleRSS(pid int, interval time.Duration) *RSSSampler {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &RSSSampler{cancel: cancel, done: make(chan struct{})}
@@ -63,11 +66,16 @@ func SampleRSS(pid int, interval time.Duration) *RSSSampler {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			if v, err := ProcStatus(pid, "VmRSS"); err == nil {
-				s.mu.Lock()
+			v, err := ProcStatus(pid, "VmRSS")
+			anon, errAnon := ProcStatus(pid, "RssAnon")
+			s.mu.Lock()
+			if err == nil {
 				s.peak = max(s.peak, v)
-				s.mu.Unlock()
 			}
+			if errAnon == nil {
+				s.peakAnon = max(s.peakAnon, anon)
+			}
+			s.mu.Unlock()
 			select {
 			case <-ctx.Done():
 				return
@@ -85,4 +93,11 @@ func (s *RSSSampler) Stop() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peak
+}
+
+// PeakAnon is the highest RssAnon sampled, in bytes.
+func (s *RSSSampler) PeakAnon() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peakAnon
 }
