@@ -93,7 +93,8 @@ func nestedArrays(depth int) json.RawMessage {
 	return json.RawMessage(strings.Repeat("[", depth) + strings.Repeat("]", depth))
 }
 
-// tooDeepAt is the offset of the bracket that nests JSON text more than 10,000 deep.
+// tooDeepAt is the offset of the bracket that nests JSON text deeper than a review may
+// be (reviewDepthLimit).
 func tooDeepAt(text []byte) int {
 	depth, inString := 0, false
 	for i := 0; i < len(text); i++ {
@@ -103,7 +104,7 @@ func tooDeepAt(text []byte) int {
 		case c == '"':
 			inString = !inString
 		case !inString && (c == '[' || c == '{'):
-			if depth++; depth > 10000 {
+			if depth++; depth > reviewDepthLimit {
 				return i
 			}
 		case !inString && (c == ']' || c == '}'):
@@ -205,7 +206,7 @@ func TestBadInput(t *testing.T) {
 		},
 		"JSON nested 10,000 deep in an unknown Pod field": {
 			"application/json", deepInPod,
-			undecodable(fmt.Sprintf("invalid JSON at offset %d: nested more than 10000 deep", tooDeepAt(deepInPod))),
+			undecodable(fmt.Sprintf("invalid JSON at offset %d: nested more than 256 deep", tooDeepAt(deepInPod))),
 		},
 	}
 	for desc, c := range cases {
@@ -291,7 +292,7 @@ func TestBadInputMemory(t *testing.T) {
 		},
 		"JSON nested 10,000 deep": {
 			func() io.Reader { return bytes.NewReader(nested) }, int64(len(nested)),
-			undecodable(fmt.Sprintf("invalid JSON at offset %d: nested more than 10000 deep", tooDeepAt(nested))), 2 * MiB,
+			undecodable(fmt.Sprintf("invalid JSON at offset %d: nested more than 256 deep", tooDeepAt(nested))), 2 * MiB,
 		},
 	}
 	for desc, c := range cases {

@@ -71,7 +71,7 @@ const (
 // object's labels or annotations: counting too many only makes the estimate safer, and
 // outside metadata no field of a Pod or workload has these names.
 func shapeOf(body engine.Body) (jsonShape, error) {
-	w := shapeWalk{r: engine.NewReader(body), shape: jsonShape{bytes: int64(body.Len())}}
+	w := shapeWalk{r: newReader(body), shape: jsonShape{bytes: int64(body.Len())}}
 	if err := w.value(anywhere); err != nil {
 		return w.shape, err
 	}

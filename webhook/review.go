@@ -21,11 +21,24 @@ type Request struct {
 	Object, OldObject engine.Body
 }
 
+// reviewDepthLimit bounds the nesting of a review podguard reads. The API server sends
+// typed objects, whose deepest field (managedFields' fieldsV1 mirroring a CronJob's pod
+// template) is about 40 levels down; a reader of 10,000 levels, encoding/json's, would
+// let a 20 KB body take 4 MiB of stack before the gate weighs it.
+const reviewDepthLimit = 256
+
+// newReader reads a review's body, up to reviewDepthLimit.
+func newReader(body engine.Body) *engine.Reader {
+	r := engine.NewReader(body)
+	r.LimitDepth(reviewDepthLimit)
+	return r
+}
+
 // peekType reads the top-level apiVersion and kind of a review, and whether the body is
 // a JSON object at all. The API server writes them first, so the objects that follow
 // are not scanned.
 func peekType(body engine.Body) (apiVersion, kind string, isObject bool) {
-	r := engine.NewReader(body)
+	r := newReader(body)
 	isObject, _ = r.Members(func(key string) error {
 		var err error
 		switch key {
@@ -47,7 +60,7 @@ func peekType(body engine.Body) (apiVersion, kind string, isObject bool) {
 // requestOf is the request's uid and operation, as far as the body gives them: for
 // answering a review that is refused before it is decoded.
 func requestOf(body engine.Body) (uid types.UID, op admissionv1.Operation) {
-	r := engine.NewReader(body)
+	r := newReader(body)
 	_, _ = r.Members(func(key string) error {
 		if key != "request" {
 			return stepOver(r)
@@ -76,7 +89,7 @@ func requestOf(body engine.Body) (uid types.UID, op admissionv1.Operation) {
 // decodes it once the gate has room, so the result is always the decoder's
 // (FuzzDecodeRequest holds the two together). err is a syntax error.
 func readReview(body engine.Body, req *Request) (shape jsonShape, plain bool, err error) {
-	r := engine.NewReader(body)
+	r := newReader(body)
 	w := &shapeWalk{r: r, shape: jsonShape{bytes: int64(body.Len())}}
 	requests := 0
 	isObject, err := r.Members(func(key string) error {

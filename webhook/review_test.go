@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"unsafe"
@@ -78,6 +80,26 @@ func TestDecodeRequestReadsObjectsInPlace(t *testing.T) {
 		if p := unsafe.Pointer(unsafe.StringData(o.String())); uintptr(p) < uintptr(unsafe.Pointer(start)) || uintptr(p) >= uintptr(end) {
 			t.Errorf("the object %s is a copy, not the body's text", o)
 		}
+	}
+}
+
+// TestReviewDepthLimit: a review nested as deep as podguard reads is read, one level
+// deeper is refused with where.
+func TestReviewDepthLimit(t *testing.T) {
+	review := func(depth int) engine.Body {
+		// The review, its request and the object are three levels.
+		n := depth - 3
+		return engine.BodyOf([]byte(`{"request":{"uid":"u","object":{"a":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}}}`))
+	}
+	var req Request
+	if _, plain, err := readReview(review(reviewDepthLimit), &req); err != nil || !plain || req.UID != "u" {
+		t.Errorf("a review %d deep: plain %v, uid %q, error %v", reviewDepthLimit, plain, req.UID, err)
+	}
+	body := review(reviewDepthLimit + 1)
+	_, _, err := readReview(body, &req)
+	want := fmt.Sprintf("invalid JSON at offset %d: nested more than %d deep", strings.Index(body.String(), "[")+reviewDepthLimit-3, reviewDepthLimit)
+	if err == nil || err.Error() != want {
+		t.Errorf("a review %d deep: error %v, want %q", reviewDepthLimit+1, err, want)
 	}
 }
 

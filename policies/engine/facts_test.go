@@ -144,7 +144,7 @@ func FuzzDecode(f *testing.F) {
 		_, err := decode(string(raw))
 		var syntax bool
 		if err != nil {
-			syntax = errors.Is(err, errDepth) || strings.HasPrefix(err.Error(), "invalid JSON") ||
+			syntax = errors.As(err, new(*depthError)) || strings.HasPrefix(err.Error(), "invalid JSON") ||
 				err.Error() == "the object is not a JSON object"
 		}
 		valid := json.Valid(raw)

@@ -27,12 +27,19 @@ type scanner struct {
 	s     string
 	pos   int
 	depth int
+	// limit is the deepest nesting read, maxDepth when 0.
+	limit int
 }
 
 // maxDepth is encoding/json's nesting limit.
 const maxDepth = 10000
 
-var errDepth = fmt.Errorf("nested more than %d deep", maxDepth)
+// depthError is JSON nested deeper than the scanner reads.
+type depthError struct{ pos, limit int }
+
+func (e *depthError) Error() string {
+	return fmt.Sprintf("invalid JSON at offset %d: nested more than %d deep", e.pos, e.limit)
+}
 
 // errorf is a syntax error at the scanner's position; the end of the text is named as
 // such, whatever was expected there.
@@ -43,9 +50,16 @@ func (p *scanner) errorf(format string, args ...any) error {
 	return fmt.Errorf("invalid JSON at offset %d: %s", p.pos, fmt.Sprintf(format, args...))
 }
 
-// depthError is errDepth at the scanner's position.
-func (p *scanner) depthError() error {
-	return fmt.Errorf("invalid JSON at offset %d: %w", p.pos, errDepth)
+// deeper steps one level deeper into the text: an error past the limit.
+func (p *scanner) deeper() error {
+	limit := p.limit
+	if limit == 0 {
+		limit = maxDepth
+	}
+	if p.depth++; p.depth > limit {
+		return &depthError{p.pos, limit}
+	}
+	return nil
 }
 
 func (p *scanner) space() {
@@ -75,8 +89,8 @@ func (p *scanner) members(fn func(key string) error) (isObject bool, err error) 
 	if p.peek() != '{' {
 		return false, p.skip()
 	}
-	if p.depth++; p.depth > maxDepth {
-		return true, p.depthError()
+	if err := p.deeper(); err != nil {
+		return true, err
 	}
 	p.pos++
 	if p.peek() == '}' {
@@ -118,8 +132,8 @@ func (p *scanner) elements(fn func(i int) error) (isArray bool, err error) {
 	if p.peek() != '[' {
 		return false, p.skip()
 	}
-	if p.depth++; p.depth > maxDepth {
-		return true, p.depthError()
+	if err := p.deeper(); err != nil {
+		return true, err
 	}
 	p.pos++
 	if p.peek() == ']' {
@@ -412,6 +426,12 @@ type Reader struct{ p scanner }
 // NewReader reads body from its start.
 func NewReader(body Body) *Reader {
 	return &Reader{p: scanner{s: body.text}}
+}
+
+// LimitDepth makes the reader refuse text nested deeper than depth (at most
+// encoding/json's 10,000): each level read costs a few hundred bytes of stack.
+func (r *Reader) LimitDepth(depth int) {
+	r.p.limit = min(depth, maxDepth)
 }
 
 // Members reads the object at the reader's position, calling fn with each member's key
