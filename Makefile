@@ -109,9 +109,9 @@ policy-check: opa ## opa fmt, opa check --strict and opa test on policies/.
 unit: ## Go tests of the main module, with the race detector.
 	go test -race -count=1 -timeout 1h ./...
 
-## How many times make test-stress runs its target, and which (make test-stress
-## STRESS_TARGET=test STRESS_RUNS=1: the whole of make test with every core busy).
+## How many times make test-stress runs its target.
 STRESS_RUNS ?= 3
+## What make test-stress runs (STRESS_TARGET=test STRESS_RUNS=1: all of make test, every core busy).
 STRESS_TARGET ?= unit
 
 # The burner is stopped when the recipe's shell exits, whatever the runs gave; burn also
