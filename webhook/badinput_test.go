@@ -220,12 +220,14 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestDeepButDecodableObject: an object nested just below the decoder's depth limit
-// reaches the policies, whose input conversion must neither overflow nor error.
+// TestDeepButDecodableObject: an object nested as deep as a review may be
+// (reviewDepthLimit) reaches the policies, whose input conversion must neither overflow
+// nor error.
 func TestDeepButDecodableObject(t *testing.T) {
 	s := startServer(t, t.Context(), Options{})
+	// The review, its request, the object and its spec are four levels.
 	body := editReview(t, readRequest(t, "pod-create-compliant"), func(_, r map[string]any) {
-		r["object"].(map[string]any)["spec"].(map[string]any)["x"] = nestedArrays(9990)
+		r["object"].(map[string]any)["spec"].(map[string]any)["x"] = nestedArrays(reviewDepthLimit - 4)
 	})
 	assertJSON(t, s.rawPost(t, "/validate", "application/json", bytes.NewReader(body), int64(len(body))),
 		`{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"00000000-0000-4000-8000-000000000001","allowed":true,"status":{"metadata":{},"code":200}}}`)
