@@ -1,6 +1,7 @@
 package image
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,11 +15,29 @@ func makeOutput(t *testing.T, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("make", append([]string{"-s", "--no-print-directory"}, args...)...)
 	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = makefileDefaults(t)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// makefileDefaults is the environment without what would set the Makefile's variables:
+// a make that runs these tests (make test-stress STRESS_RUNS=1) passes its command-line
+// variables down in MAKEFLAGS and the environment.
+func makefileDefaults(t *testing.T) []string {
+	set := map[string]bool{"MAKEFLAGS": true, "MFLAGS": true, "MAKEOVERRIDES": true, "MAKELEVEL": true}
+	for _, m := range regexp.MustCompile(`(?m)^([A-Z_]+) \??=`).FindAllStringSubmatch(repoFile(t, "Makefile"), -1) {
+		set[m[1]] = true
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); !set[name] {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // TestMakeHelpListsEverything checks that make help lists every phony target of the
