@@ -94,7 +94,6 @@ func Fix(ctx context.Context, e *engine.Engine, manifests []Manifest, results []
 	return out, nil
 }
 
-
 // document is one YAML document of a file: where it starts, and its parsed nodes.
 type document struct {
 	offset, line int // byte offset and 1-based line of its first line

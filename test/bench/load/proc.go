@@ -53,8 +53,8 @@ type RSSSampler struct {
 	mu       sync.Mutex
 	peak     int64
 	peakAnon int64
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // SampleRSS polls VmRSS and RssAnon every interval until Stop.
