@@ -142,7 +142,8 @@ $(BIN)/deadcode-$(DEADCODE_VERSION):
 	mv $(BIN)/deadcode-build/deadcode $@ && rmdir $(BIN)/deadcode-build
 
 .PHONY: lint
-lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION) $(BIN)/deadcode-$(DEADCODE_VERSION) ## go vet, staticcheck, deadcode (main module) and no tracked file over 1 MiB.
+lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION) $(BIN)/deadcode-$(DEADCODE_VERSION) ## gofmt (both modules), go vet, staticcheck, deadcode (main module) and no tracked file over 1 MiB.
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "$$unformatted"; echo "gofmt would change the files above: gofmt -w them"; exit 1; fi
 	go vet ./...
 	$(BIN)/staticcheck-$(STATICCHECK_VERSION) ./...
 	@out=$$($(BIN)/deadcode-$(DEADCODE_VERSION) ./...); if [ -n "$$out" ]; then echo "$$out"; echo "deadcode: the functions above are unreachable from cmd/podguard"; exit 1; fi
