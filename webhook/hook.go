@@ -101,7 +101,7 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) int32 {
 	var req Request
 	shape, plain, err := readReview(body, &req)
 	if err != nil {
-		return h.writeError(w, v1, "", http.StatusBadRequest, fmt.Errorf("the request body is not a valid AdmissionReview: %w", err))
+		return h.writeError(w, v1, "", http.StatusBadRequest, notAReview(err))
 	}
 	// The review's budget starts once its body is in, and the gate is entered only then:
 	// a client trickling its body in must not hold a slot. The handlers' evaluation
@@ -132,11 +132,16 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) int32 {
 	defer leave()
 	if !plain {
 		if err := decodeWhole(body, &req); err != nil {
-			return h.writeError(w, v1, "", http.StatusBadRequest, fmt.Errorf("the request body is not a valid AdmissionReview: %w", err))
+			return h.writeError(w, v1, "", http.StatusBadRequest, notAReview(err))
 		}
 	}
 	resp := h.decide(ctx, req)
 	return h.write(w, v1, &resp.AdmissionResponse)
+}
+
+// notAReview is the error of a body that is not an AdmissionReview podguard reads.
+func notAReview(err error) error {
+	return fmt.Errorf("the request body is not a valid AdmissionReview: %w", err)
 }
 
 // decide runs the handler and completes its answer with the request's uid, as the API

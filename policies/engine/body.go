@@ -26,13 +26,10 @@ func (b Body) Len() int { return len(b.text) }
 // Empty is true for a body of no text: an object that the request does not carry.
 func (b Body) Empty() bool { return len(b.text) == 0 }
 
-// ErrBodyTooLarge is what a grow function returns for a body past its limit.
-var ErrBodyTooLarge = errors.New("the request body is too large")
-
 // ReadBody reads r to its end into a Body. grow gives the capacity of the buffer that
 // holds what has been read: it is called with 0 first, then with the capacity in use
 // each time the buffer is full, and must return a larger one or an error, which ends the
-// reading (ErrBodyTooLarge for a body past the caller's limit). The caller bounds the
+// reading (the caller's own for a body past its limit). The caller bounds the
 // memory a body takes through it; the buffer is copied into each larger one.
 func ReadBody(r io.Reader, grow func(capacity int) (int, error)) (Body, error) {
 	size, err := grow(0)
@@ -47,7 +44,7 @@ func ReadBody(r io.Reader, grow func(capacity int) (int, error)) (Body, error) {
 				return Body{}, err
 			}
 			if next <= cap(buf) {
-				return Body{}, ErrBodyTooLarge
+				return Body{}, errors.New("reading a body: its buffer did not grow")
 			}
 			grown := make([]byte, len(buf), next)
 			copy(grown, buf)
