@@ -25,7 +25,7 @@ import (
 // found is false when there is no Report.
 func results(ctx context.Context, namespace string) (got string, found bool, err error) {
 	var r openreports.Report
-	if err := env.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "podguard"}, &r); err != nil {
+	if err := env.reports.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "podguard"}, &r); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", false, nil
 		}
@@ -84,7 +84,7 @@ func TestReportsFollowTheCluster(t *testing.T) {
 	for _, ns := range []string{"audit-a", "audit-b"} {
 		createNamespace(t, ns)
 	}
-	pods, deploys := env.cs.CoreV1().Pods, env.cs.AppsV1().Deployments
+	pods, deploys := env.Clientset.CoreV1().Pods, env.Clientset.AppsV1().Deployments
 	// A violating Pod made by a ReplicaSet is reported through the ReplicaSet, never alone.
 	owned := pod("owned", true)
 	yes := true
@@ -117,7 +117,7 @@ func TestReportsFollowTheCluster(t *testing.T) {
 	waitReport(t, "audit-b", violations("Pod/bad", "warn", "warn", rules...), true)
 
 	var sum openreports.Report
-	if err := env.client.Get(ctx, client.ObjectKey{Namespace: "audit-a", Name: "podguard"}, &sum); err != nil {
+	if err := env.reports.Get(ctx, client.ObjectKey{Namespace: "audit-a", Name: "podguard"}, &sum); err != nil {
 		t.Fatal(err)
 	}
 	if want := (openreports.ReportSummary{Pass: 2, Fail: 6}); sum.Summary != want || sum.Source != "podguard" {

@@ -16,7 +16,7 @@ import (
 // writers are the field managers that wrote the namespace's Report.
 func writers(ctx context.Context, namespace string) (map[string]bool, error) {
 	var r openreports.Report
-	if err := env.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "podguard"}, &r); err != nil {
+	if err := env.reports.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "podguard"}, &r); err != nil {
 		return nil, client.IgnoreNotFound(err)
 	}
 	out := map[string]bool{}
@@ -27,7 +27,7 @@ func writers(ctx context.Context, namespace string) (map[string]bool, error) {
 }
 
 func lease(ctx context.Context) (*coordinationv1.Lease, error) {
-	return env.cs.CoordinationV1().Leases("default").Get(ctx, "podguard-audit", metav1.GetOptions{})
+	return env.Clientset.CoordinationV1().Leases("default").Get(ctx, "podguard-audit", metav1.GetOptions{})
 }
 
 // TestOneReplicaWrites runs two replicas: only the elected one writes reports; killed, the
@@ -38,7 +38,7 @@ func TestOneReplicaWrites(t *testing.T) {
 	const leaseDuration = 4 * time.Second
 	const retryPeriod = leaseDuration / 5 // as podguard audit --watch derives it
 	createNamespace(t, "audit-le")
-	pods := env.cs.CoreV1().Pods("audit-le")
+	pods := env.Clientset.CoreV1().Pods("audit-le")
 	if _, err := pods.Create(ctx, pod("first", true), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -17,18 +17,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podguard/podguard/test/harness"
 )
 
 var env struct {
-	cs         kubernetes.Interface
-	client     client.Client
-	kubeconfig string
-	dir        string
-	bin        string
+	*harness.Env
+	// reports knows the OpenReports types, which the Env's Client does not.
+	reports client.Client
+	bin     string
 }
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -41,7 +39,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer e.Close()
-	env.dir, env.cs, env.kubeconfig = e.Dir, e.Clientset, e.Kubeconfig
+	env.Env = e
 	if err := ApplyCRDs(ctx, e.RestConfig()); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: applying the OpenReports CRDs: %v\n", err)
 		return 1
@@ -49,7 +47,7 @@ func run(m *testing.M) int {
 	scheme := runtime.NewScheme()
 	_ = corev1.AddToScheme(scheme)
 	_ = openreports.AddToScheme(scheme)
-	if env.client, err = client.New(e.RestConfig(), client.Options{Scheme: scheme}); err != nil {
+	if env.reports, err = client.New(e.RestConfig(), client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -74,7 +72,7 @@ func startController(t *testing.T, identity, configFile string, lease time.Durat
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(env.bin, "audit", "--watch", "--kubeconfig", env.kubeconfig, "--config", configFile,
+	cmd := exec.Command(env.bin, "audit", "--watch", "--kubeconfig", env.Kubeconfig, "--config", configFile,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--leader-elect", "--leader-election-namespace", "default", "--lease-duration", lease.String(),
 		"--identity", identity, "--poll-interval", "200ms")
@@ -131,7 +129,7 @@ func writeConfig(t *testing.T, path, content string) {
 
 func createNamespace(t *testing.T, name string) {
 	t.Helper()
-	if _, err := env.cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+	if _, err := env.Clientset.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -18,13 +18,13 @@ import (
 func TestAuditReportOutputIsValid(t *testing.T) {
 	ctx := t.Context()
 	createNamespace(t, "audit-cli")
-	if _, err := env.cs.CoreV1().Pods("audit-cli").Create(ctx, pod("bad", true), metav1.CreateOptions{}); err != nil {
+	if _, err := env.Clientset.CoreV1().Pods("audit-cli").Create(ctx, pod("bad", true), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.cs.AppsV1().Deployments("audit-cli").Create(ctx, deployment("api", true), metav1.CreateOptions{}); err != nil {
+	if _, err := env.Clientset.AppsV1().Deployments("audit-cli").Create(ctx, deployment("api", true), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(env.bin, "audit", "--kubeconfig", env.kubeconfig, "--namespace", "audit-cli", "-o", "report").Output()
+	out, err := exec.Command(env.bin, "audit", "--kubeconfig", env.Kubeconfig, "--namespace", "audit-cli", "-o", "report").Output()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("audit -o report: %v (want exit 1: violations found)\n%s", err, out)
@@ -39,7 +39,7 @@ func TestAuditReportOutputIsValid(t *testing.T) {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		n++
-		if err := env.client.Create(ctx, &r, client.FieldValidation("Strict")); err != nil {
+		if err := env.reports.Create(ctx, &r, client.FieldValidation("Strict")); err != nil {
 			t.Fatalf("the API server refused report %s/%s: %v", r.Namespace, r.Name, err)
 		}
 		if len(r.Results) != 6 || r.Summary.Fail != 6 {

@@ -16,13 +16,13 @@ func TestServeAudit(t *testing.T) {
 	ctx := t.Context()
 	createNamespace(t, "audit-serve")
 	createNamespace(t, "audit-serve-lease")
-	if _, err := env.cs.CoreV1().Pods("audit-serve").Create(ctx, pod("bad", true), metav1.CreateOptions{}); err != nil {
+	if _, err := env.Clientset.CoreV1().Pods("audit-serve").Create(ctx, pod("bad", true), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	config := filepath.Join(t.TempDir(), "config.yaml")
 	// Enforcement audit here only, so that the metric's series is this namespace's alone.
 	writeConfig(t, config, "namespaces:\n  overrides:\n    - names: [audit-serve]\n      enforcement: audit\n")
-	pg := harness.StartForTest(t, harness.Options{Dir: t.TempDir(), Kubeconfig: env.kubeconfig, ConfigFile: config,
+	pg := harness.StartForTest(t, harness.Options{Dir: t.TempDir(), Kubeconfig: env.Kubeconfig, ConfigFile: config,
 		Args: []string{"--audit", "--audit-lease-namespace", "audit-serve-lease"}})
 	waitReport(t, "audit-serve", violations("Pod/bad", "warn", "audit", "image-tag", "liveness-probe", "readiness-probe"), true)
 	if !strings.HasPrefix(pg.MetricsURL, "http://") {

@@ -137,7 +137,7 @@ func start(ctx context.Context, dir string, logf logf, opts ...Option) (*Cluster
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	ports, err := FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -355,9 +355,9 @@ func (p *process) logTail() string {
 	return tail(b, 40)
 }
 
-// freePorts asks the kernel for n distinct free loopback ports. They are
+// FreePorts asks the kernel for n distinct free loopback ports. They are
 // released before the servers bind them; a clash is possible but rare.
-func freePorts(n int) ([]int, error) {
+func FreePorts(n int) ([]int, error) {
 	var ports []int
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -752,7 +752,7 @@ func (n *Node) writeKubeconfig(path string, certPEM, keyPEM []byte) error {
 // ServiceAccounts, the kube-root-ca.crt ConfigMap, EndpointSlices) and
 // kube-scheduler, both as the admin.
 func (n *Node) startControlPlane(bins NodeBinaries, kubeconfig string) error {
-	ports, err := freePorts(2)
+	ports, err := FreePorts(2)
 	if err != nil {
 		return err
 	}
@@ -799,7 +799,7 @@ func (n *Node) startKubelet(bins NodeBinaries) error {
 	if err := n.writeKubeconfig(kubeconfig, certPEM, keyPEM); err != nil {
 		return err
 	}
-	ports, err := freePorts(1)
+	ports, err := FreePorts(1)
 	if err != nil {
 		return err
 	}

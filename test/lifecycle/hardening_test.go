@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	benchload "github.com/podguard/podguard/test/bench/load"
 )
 
 // bigPodReview is a CREATE review of a compliant Pod whose container asks for 9Gi of
@@ -94,21 +95,11 @@ func TestConfigRewrittenInPlace(t *testing.T) {
 // vmHWM is the peak resident set size of a process, in bytes.
 func vmHWM(t *testing.T, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	hwm, err := benchload.ProcStatus(pid, "VmHWM")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/<pid>/status")
-	return 0
+	return hwm
 }
 
 // TestHeaderOnlyClients: three rounds of 100 TLS clients that each declare a 7,000,000

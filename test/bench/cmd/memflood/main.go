@@ -121,7 +121,8 @@ func run(ctx context.Context, c config) (bool, error) {
 	before := stream(bctx, good[0].client, good[0].body, good[1].client, good[1].body, c.pause)
 	cancel()
 
-	rss := sampleAnon(srv.Pid())
+	// The kernel keeps only the peak of the whole RSS (VmHWM); RssAnon's is sampled.
+	rss := load.SampleRSS(srv.Pid(), 10*time.Millisecond)
 	fctx, cancel := context.WithTimeout(ctx, c.duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -132,7 +133,8 @@ func run(ctx context.Context, c config) (bool, error) {
 	}
 	during := stream(fctx, good[0].client, good[0].body, good[1].client, good[1].body, c.pause)
 	wg.Wait()
-	anonPeak := rss.stop()
+	rss.Stop()
+	anonPeak := rss.PeakAnon()
 	hwm, err := load.ProcStatus(srv.Pid(), "VmHWM")
 	if err != nil {
 		return false, err
@@ -273,39 +275,6 @@ func stream(ctx context.Context, vc *load.Client, vb *load.Body, mc *load.Client
 	}
 	r.Sort()
 	return r
-}
-
-// anonSampler records the highest RssAnon of a process; the kernel keeps only the peak
-// of the whole RSS (VmHWM).
-type anonSampler struct {
-	stopc chan struct{}
-	done  chan int64
-}
-
-func sampleAnon(pid int) *anonSampler {
-	s := &anonSampler{stopc: make(chan struct{}), done: make(chan int64)}
-	go func() {
-		var peak int64
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if v, err := load.ProcStatus(pid, "RssAnon"); err == nil {
-				peak = max(peak, v)
-			}
-			select {
-			case <-s.stopc:
-				s.done <- peak
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *anonSampler) stop() int64 {
-	close(s.stopc)
-	return <-s.done
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
