@@ -38,6 +38,10 @@ date as objects, namespaces and the configuration change, until it is stopped. W
 --leader-elect, one replica of several writes them.
 `
 
+// watchDefaults are the audit controller's settings that `audit --watch` starts from and
+// `serve --audit` runs with, so that both elect their leader in the same Lease.
+var watchDefaults = audit.WatchOptions{LeaseName: "podguard-audit", LeaseDuration: 15 * time.Second, PollInterval: 5 * time.Second}
+
 // auditCommand runs `podguard audit` and returns the exit code.
 func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("podguard audit", flag.ContinueOnError)
@@ -51,16 +55,16 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&opts.PolicyDir, "policy-dir", "", "directory of custom Rego rules")
 	fs.StringVar(&output, "o", "table", "output format: table, json or report (OpenReports Report objects, YAML)")
 	var watch bool
-	wo := audit.WatchOptions{LeaseName: "podguard-audit"}
+	wo := watchDefaults
 	fs.BoolVar(&watch, "watch", false, "run the audit controller: keep OpenReports Reports in the cluster up to date")
 	fs.StringVar(&wo.MetricsAddr, "metrics-bind-address", ":8080", "--watch: /metrics listen address (0 turns it off)")
 	fs.StringVar(&wo.HealthAddr, "health-probe-bind-address", ":8081", "--watch: /healthz and /readyz listen address (0 turns it off)")
 	fs.BoolVar(&wo.LeaderElection, "leader-elect", false, "--watch: elect one replica to write the reports")
 	fs.StringVar(&wo.LeaseNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "--watch: namespace of the Lease podguard-audit (default: $POD_NAMESPACE)")
-	fs.DurationVar(&wo.LeaseDuration, "lease-duration", 15*time.Second, "--watch: how long a leader that stops renewing keeps the Lease; another replica takes over after it")
+	fs.DurationVar(&wo.LeaseDuration, "lease-duration", watchDefaults.LeaseDuration, "--watch: how long a leader that stops renewing keeps the Lease; another replica takes over after it")
 	fs.StringVar(&wo.Identity, "identity", "", "--watch: this replica's name in the Lease and as the reports' field manager (default: host name and a random suffix)")
 	fs.Float64Var(&wo.Controller.Rate, "rate", 1000, "--watch: objects judged per second at most")
-	fs.DurationVar(&wo.PollInterval, "poll-interval", 5*time.Second, "--watch: how often the policy files are read for changes")
+	fs.DurationVar(&wo.PollInterval, "poll-interval", watchDefaults.PollInterval, "--watch: how often the policy files are read for changes")
 	usageError := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "podguard audit: "+format+"\n%s\n", append(a, auditSynopsis)...)
 		return audit.ExitError

@@ -16,6 +16,24 @@ const fixtures = "../../test/fixtures/eval/"
 
 var update = flag.Bool("update", false, "rewrite the golden files with what eval prints now")
 
+// checkGolden fails the test unless got is the content of the golden file at path; with
+// -update it first writes got there.
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
 func TestEvalCommand(t *testing.T) {
 	read := func(name string) string {
 		b, err := os.ReadFile(fixtures + name)
@@ -203,12 +221,7 @@ func TestEvalCommand(t *testing.T) {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.wantCode, errOut.String())
 			}
 			if tc.golden != "" {
-				if *update {
-					if err := os.WriteFile(fixtures+tc.golden, out.Bytes(), 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				tc.wantOut = read(tc.golden)
+				checkGolden(t, fixtures+tc.golden, out.Bytes())
 			}
 			if tc.wantOut != "" && out.String() != tc.wantOut {
 				t.Errorf("stdout:\n%s\nwant:\n%s", out.String(), tc.wantOut)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"strings"
 	"testing"
 )
@@ -33,18 +32,7 @@ func TestEvalExceptions(t *testing.T) {
 			if code != tc.wantCode {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.wantCode, errOut.String())
 			}
-			if *update {
-				if err := os.WriteFile(dir+tc.golden, out.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(dir + tc.golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out.String() != string(want) {
-				t.Errorf("stdout:\n%s\nwant:\n%s", out.String(), want)
-			}
+			checkGolden(t, dir+tc.golden, out.Bytes())
 			if errOut.String() != tc.wantStderr {
 				t.Errorf("stderr %q, want %q", errOut.String(), tc.wantStderr)
 			}

@@ -31,21 +31,6 @@ func TestEvalFix(t *testing.T) {
 		code := evalCommand(t.Context(), "test", args, strings.NewReader(""), &out, &errOut)
 		return code, strings.ReplaceAll(out.String(), tmp, "DIR"), strings.ReplaceAll(errOut.String(), tmp, "DIR")
 	}
-	golden := func(name, got string) {
-		t.Helper()
-		if *update {
-			if err := os.WriteFile(dir+name, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(dir + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != string(want) {
-			t.Errorf("%s differs:\n%s\nwant:\n%s", name, got, want)
-		}
-	}
 	filledByPodguard := func() []string {
 		t.Helper()
 		_, out, _ := run("-o", "json", file)
@@ -71,7 +56,7 @@ func TestEvalFix(t *testing.T) {
 	if code != 0 || stderr != "" {
 		t.Errorf("--fix --dry-run: exit %d, stderr %q", code, stderr)
 	}
-	golden("manifests.diff", diff)
+	checkGolden(t, dir+"manifests.diff", []byte(diff))
 	if now, _ := os.ReadFile(file); !bytes.Equal(now, input) {
 		t.Error("--dry-run changed the file")
 	}
@@ -83,7 +68,7 @@ func TestEvalFix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden("manifests.fixed.yaml", string(fixed))
+	checkGolden(t, dir+"manifests.fixed.yaml", fixed)
 	if filled := filledByPodguard(); len(filled) != 0 {
 		t.Errorf("after --fix, podguard's defaults still fill %q", filled)
 	}
@@ -123,18 +108,7 @@ func TestEvalFixLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		if err := os.WriteFile(dir+"labels.fixed.yaml", fixed, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(dir + "labels.fixed.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(fixed, want) {
-		t.Errorf("fixed file:\n%s\nwant:\n%s", fixed, want)
-	}
+	checkGolden(t, dir+"labels.fixed.yaml", fixed)
 	errOut.Reset()
 	evalCommand(t.Context(), "test", args, strings.NewReader(""), &out, &errOut)
 	if again, _ := os.ReadFile(file); !bytes.Equal(again, fixed) || strings.Contains(errOut.String(), "added") {

@@ -46,11 +46,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
-		if len(rest) > 0 && isHelp(rest[0]) {
-			serve(ctx, rest) // prints serve's flags and returns before anything starts
-			return 0
-		}
-		return serve(ctx, rest)
+		return serve(ctx, rest) // on --help it prints its flags and returns 0 before anything starts
 	case "eval":
 		return evalCommand(ctx, version, rest, stdin, stdout, stderr)
 	case "audit":

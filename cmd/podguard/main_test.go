@@ -124,7 +124,6 @@ func TestPreCommitHook(t *testing.T) {
 	if len(hooks) == 0 {
 		t.Fatal("no hooks defined")
 	}
-	const fixtures = "../../test/fixtures/eval/"
 	for _, h := range hooks {
 		t.Run(h.ID, func(t *testing.T) {
 			if h.ID == "" || h.Name == "" || h.Language != "golang" || (h.PassFilenames != nil && !*h.PassFilenames) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,16 +25,10 @@ func startAudit(ctx context.Context, o webhook.Options, leaseNamespace string) e
 	if err != nil {
 		return err
 	}
-	wo := audit.WatchOptions{
-		Policies:       engine.Options{ConfigFile: o.ConfigFile, PolicyDir: o.PolicyDir},
-		PollInterval:   5 * time.Second,
-		MetricsAddr:    "0", // served by the webhook's /metrics: the same registry
-		HealthAddr:     "0",
-		LeaderElection: true,
-		LeaseNamespace: leaseNamespace,
-		LeaseName:      "podguard-audit",
-		LeaseDuration:  15 * time.Second,
-	}
+	wo := watchDefaults
+	wo.Policies = engine.Options{ConfigFile: o.ConfigFile, PolicyDir: o.PolicyDir}
+	wo.MetricsAddr, wo.HealthAddr = "0", "0" // served by the webhook's /metrics: the same registry
+	wo.LeaderElection, wo.LeaseNamespace = true, leaseNamespace
 	go func() {
 		if err := audit.Watch(ctx, cfg, wo); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "the audit controller stopped; the webhook serves on")

@@ -26,18 +26,6 @@ const (
 	ExitError      = 2 // bad flags, unreachable cluster, broken policies
 )
 
-// resources are what podguard judges, in the order they are listed.
-var resources = []schema.GroupVersionResource{
-	{Version: "v1", Resource: "pods"},
-	{Group: "apps", Version: "v1", Resource: "deployments"},
-	{Group: "apps", Version: "v1", Resource: "statefulsets"},
-	{Group: "apps", Version: "v1", Resource: "daemonsets"},
-	{Group: "apps", Version: "v1", Resource: "replicasets"},
-	{Version: "v1", Resource: "replicationcontrollers"},
-	{Group: "batch", Version: "v1", Resource: "jobs"},
-	{Group: "batch", Version: "v1", Resource: "cronjobs"},
-}
-
 // Finding is one violation of one stored object.
 type Finding struct {
 	Namespace string `json:"namespace"`
@@ -104,7 +92,8 @@ func Judge(ctx context.Context, e *engine.Engine, dc dynamic.Interface, namespac
 		namespaces[name] = ns
 	}
 	var out []report.Entry
-	for _, gvr := range resources {
+	for _, k := range judged {
+		gvr := schema.FromAPIVersionAndKind(k.apiVersion, k.kind).GroupVersion().WithResource(k.resource)
 		list, err := dc.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", gvr.Resource, err)

@@ -36,20 +36,21 @@ import (
 	"github.com/podguard/podguard/policies/report"
 )
 
-// judged are the kinds the controller watches and judges: those Review judges.
+// judged are the kinds Review judges: those `podguard audit` lists, in this order, and the
+// controller watches.
 var judged = []struct {
-	apiVersion, kind string
-	object           client.Object
-	list             client.ObjectList
+	apiVersion, kind, resource string
+	object                     client.Object
+	list                       client.ObjectList
 }{
-	{"v1", "Pod", &corev1.Pod{}, &corev1.PodList{}},
-	{"apps/v1", "Deployment", &appsv1.Deployment{}, &appsv1.DeploymentList{}},
-	{"apps/v1", "StatefulSet", &appsv1.StatefulSet{}, &appsv1.StatefulSetList{}},
-	{"apps/v1", "DaemonSet", &appsv1.DaemonSet{}, &appsv1.DaemonSetList{}},
-	{"apps/v1", "ReplicaSet", &appsv1.ReplicaSet{}, &appsv1.ReplicaSetList{}},
-	{"v1", "ReplicationController", &corev1.ReplicationController{}, &corev1.ReplicationControllerList{}},
-	{"batch/v1", "Job", &batchv1.Job{}, &batchv1.JobList{}},
-	{"batch/v1", "CronJob", &batchv1.CronJob{}, &batchv1.CronJobList{}},
+	{"v1", "Pod", "pods", &corev1.Pod{}, &corev1.PodList{}},
+	{"apps/v1", "Deployment", "deployments", &appsv1.Deployment{}, &appsv1.DeploymentList{}},
+	{"apps/v1", "StatefulSet", "statefulsets", &appsv1.StatefulSet{}, &appsv1.StatefulSetList{}},
+	{"apps/v1", "DaemonSet", "daemonsets", &appsv1.DaemonSet{}, &appsv1.DaemonSetList{}},
+	{"apps/v1", "ReplicaSet", "replicasets", &appsv1.ReplicaSet{}, &appsv1.ReplicaSetList{}},
+	{"v1", "ReplicationController", "replicationcontrollers", &corev1.ReplicationController{}, &corev1.ReplicationControllerList{}},
+	{"batch/v1", "Job", "jobs", &batchv1.Job{}, &batchv1.JobList{}},
+	{"batch/v1", "CronJob", "cronjobs", &batchv1.CronJob{}, &batchv1.CronJobList{}},
 }
 
 // Policies is the policy set the controller judges with, swapped on a configuration

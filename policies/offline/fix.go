@@ -466,13 +466,9 @@ func closingBrace(text []byte, open int) int {
 				}
 			}
 		case '\'':
-			for i++; i < len(text); i++ {
-				if text[i] == '\'' {
-					if i+1 < len(text) && text[i+1] == '\'' {
-						i++
-						continue
-					}
-					break
+			for i++; i < len(text) && (text[i] != '\'' || i+1 < len(text) && text[i+1] == '\''); i++ {
+				if text[i] == '\'' { // '' is a quote inside the string
+					i++
 				}
 			}
 		}

@@ -187,7 +187,9 @@ type walked struct {
 func kustomizationRoots(dirs map[string]bool) (roots map[string]bool, builtBy map[string]string) {
 	named := map[string][]string{}
 	referenced := map[string]bool{}
+	component := map[string]bool{} // read once: the sort below asks n log n times
 	for d := range dirs {
+		component[d] = isComponent(d)
 		refs, _ := kustomizationRefs(d) // a bad kustomization is named when it is built
 		for _, r := range refs {
 			p := filepath.Join(d, r)
@@ -214,11 +216,11 @@ func kustomizationRoots(dirs map[string]bool) (roots map[string]bool, builtBy ma
 	}
 	sort.Strings(sorted)
 	// Roots first, so what they name is marked as theirs before a Component is looked at.
-	sort.SliceStable(sorted, func(i, j int) bool { return !isComponent(sorted[i]) && isComponent(sorted[j]) })
+	sort.SliceStable(sorted, func(i, j int) bool { return !component[sorted[i]] && component[sorted[j]] })
 	for _, d := range sorted {
 		switch {
 		case referenced[d]:
-		case isComponent(d):
+		case component[d]:
 			// A Component is built only into a kustomization that names it.
 			if builtBy[d] == "" {
 				builtBy[d] = "a kustomization naming it in components"
